@@ -1,0 +1,28 @@
+package capture
+
+import (
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// Frame is one decoded picture. Whoever receives a *Frame owns its Mat and
+// must call Close exactly once (Close is idempotent, so a defer plus an early
+// Close is fine).
+type Frame struct {
+	Seq  uint64        // monotonic per source, from 0, never reused across reconnects
+	PTS  time.Duration // media time for files; time since the source opened for live sources
+	Time time.Time     // capture time (files: run start + PTS, so windows follow media time)
+	Mat  gocv.Mat      // BGR, owned by the receiver
+}
+
+// Close releases the frame's Mat.
+func (f *Frame) Close() {
+	if f == nil {
+		return
+	}
+	if !f.Mat.Empty() || f.Mat.Ptr() != nil {
+		f.Mat.Close()
+	}
+	f.Mat = gocv.Mat{}
+}

@@ -1,0 +1,10 @@
+module github.com/edgemo/edgemo
+
+go 1.26
+
+require (
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	gocv.io/x/gocv v0.31.0
+)
+
+require golang.org/x/text v0.14.0 // indirect

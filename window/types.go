@@ -1,0 +1,28 @@
+package window
+
+import (
+	"time"
+
+	"github.com/edgemo/edgemo/facetrack"
+)
+
+// Sample is one aligned face crop of one track at one instant.
+type Sample struct {
+	FrameSeq uint64 // capture.Frame.Seq the crop came from
+	Time     time.Time
+	Box      facetrack.Rect // face box in source pixels
+	Score    float32
+	Crop     facetrack.Crop // aligned square crop; read-only once in a window
+}
+
+// Window is an immutable run of samples of one track. Its slices are never
+// written after emission, so it can be shared across goroutines freely.
+type Window struct {
+	Camera     string
+	TrackID    int
+	Seq        uint64 // per track, from 0
+	Start, End time.Time
+	FPS        float64 // target sample rate
+	Samples    []Sample
+	FramesSeen int // frames in which the track was detected so far
+}
