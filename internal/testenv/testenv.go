@@ -1,0 +1,35 @@
+// Package testenv finds the files scripts/setup.sh installs (deps/), so tests
+// use real media, models and libraries. A missing file fails the test with
+// the command that provides it; it never skips.
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// Root is the repository root.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Path returns root-relative path p and fails t if it does not exist.
+func Path(t testing.TB, p string) string {
+	t.Helper()
+	full := filepath.Join(Root(), p)
+	if _, err := os.Stat(full); err != nil {
+		t.Fatalf("%s is missing: run `scripts/setup.sh --test` (or `make test`) first: %v", p, err)
+	}
+	return full
+}
+
+// Media returns deps/media/<name> (Megamind.avi, Megamind_bugy.avi, vtest.avi, messi5.jpg, astronaut.png).
+func Media(t testing.TB, name string) string { return Path(t, filepath.Join("deps", "media", name)) }
+
+// ORTLib returns the ONNX Runtime shared library installed by setup.
+func ORTLib(t testing.TB) string {
+	return Path(t, filepath.Join("deps", "onnxruntime", "libonnxruntime.so.1"))
+}

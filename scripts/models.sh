@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# placeholder: replaced by the model conversion step
+exit 0
