@@ -1,3 +1,43 @@
 #!/usr/bin/env bash
-# placeholder: replaced by the model conversion step
-exit 0
+# Converts the source models fetched by scripts/setup.sh into models/*.onnx.
+# Called by scripts/setup.sh; idempotent: a model whose output exists with the
+# sha256 its manifest names is skipped.
+#
+# Each entry: manifest, source model.json (under deps/), output file. The
+# source files are checked against the manifest's source.sha256 before
+# conversion, and the output against files[0].sha256 after it.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+py=/usr/bin/python3
+log() { printf '\033[1mmodels:\033[0m %s\n' "$*" >&2; }
+die() { printf 'models: error: %s\n' "$*" >&2; exit 1; }
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+# manifest field via python's json (no jq dependency)
+mf() { "$py" -c 'import json,sys; m=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"m": m}))' "$1" "$2"; }
+
+convert_tfjs() { # manifest source_json
+	local manifest=$root/$1 src=$root/$2
+	local out want
+	out="$(dirname "$manifest")/$(mf "$manifest" 'm["files"][0]["path"]')"
+	want=$(mf "$manifest" 'm["files"][0]["sha256"]')
+	if [ -f "$out" ] && [ "$(sha "$out")" = "$want" ]; then
+		return 0
+	fi
+	[ -x "$py" ] || die "$py not found (apt install python3-onnx python3-numpy)"
+	local f
+	for f in "$src" "${src%.json}.bin"; do
+		[ -f "$f" ] || die "$f: missing; run scripts/setup.sh"
+		local w
+		w=$(mf "$manifest" "m['source']['sha256']['$(basename "$f")']")
+		[ "$(sha "$f")" = "$w" ] || die "$f: sha256 $(sha "$f") does not match $1 ($w); delete deps/human-models and rerun scripts/setup.sh"
+	done
+	log "convert ${src#"$root"/} -> ${out#"$root"/}"
+	"$py" "$root/scripts/tfjs2onnx.py" "$src" "$out"
+	local got
+	got=$(sha "$out")
+	[ "$got" = "$want" ] || die "${out#"$root"/}: converted sha256 $got does not match $1 ($want); converter or source changed: update the manifest deliberately"
+}
+
+convert_tfjs models/emotion.manifest.json deps/human-models/models/emotion.json

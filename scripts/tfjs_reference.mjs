@@ -1,0 +1,91 @@
+// Runs an ORIGINAL TF.js graph model (pure JS CPU backend) on given inputs, so
+// tests can compare a converted ONNX model against it.
+//
+//   node scripts/tfjs_reference.mjs REQUEST.json RESPONSE.json
+//
+// REQUEST:  {"model": "path/to/model.json",
+//            "tensors": [{"shape": [n, 64, 64, 1], "data": [...]}],       // fed as is
+//            "images":  [{"w": W, "h": H, "rgb": [0..255, ...]}],          // HWC RGB bytes
+//            "preprocess": {"size": [64, 64], "rgb": [0.2989, 0.587, 0.114], "sub": 0.5, "mul": 2}}
+// RESPONSE: {"backend": "cpu", "version": "4.22.0",
+//            "tensors": [{"shape": [...], "data": [...]}],                 // model outputs
+//            "images":  [{"input": [...], "output": [...]}]}              // preprocessed input + output
+//
+// Images are preprocessed the way @vladmandic/human's emotion module does
+// (src/gear/emotion.ts): x/255, tf.image.resizeBilinear(size, alignCorners
+// false), gray = sum(rgb * weights), (gray - sub) * mul.
+//
+// @tensorflow/tfjs is loaded from deps/node/node_modules (scripts/setup.sh --test).
+// The result goes to a file because tfjs prints notices on stdout.
+import { createRequire } from 'node:module';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(path.join(root, 'deps', 'node', 'package.json'));
+const tf = require('@tensorflow/tfjs');
+
+async function loadGraphModel(modelPath) {
+  const json = JSON.parse(readFileSync(modelPath, 'utf8'));
+  const dir = path.dirname(modelPath);
+  const specs = [];
+  const bufs = [];
+  for (const group of json.weightsManifest) {
+    for (const p of group.paths) bufs.push(readFileSync(path.join(dir, p)));
+    specs.push(...group.weights);
+  }
+  const all = Buffer.concat(bufs);
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
+  const handler = tf.io.fromMemory({
+    modelTopology: json.modelTopology,
+    weightSpecs: specs,
+    weightData,
+    format: json.format,
+    generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy,
+    userDefinedMetadata: json.userDefinedMetadata,
+    signature: json.signature,
+  });
+  return tf.loadGraphModel(handler);
+}
+
+async function main() {
+  const [reqPath, respPath] = process.argv.slice(2);
+  if (!reqPath || !respPath) {
+    console.error('usage: node scripts/tfjs_reference.mjs REQUEST.json RESPONSE.json');
+    process.exit(2);
+  }
+  await tf.setBackend('cpu');
+  await tf.ready();
+  const req = JSON.parse(readFileSync(reqPath, 'utf8'));
+  const model = await loadGraphModel(req.model);
+  const resp = { backend: tf.getBackend(), version: tf.version.tfjs, tensors: [], images: [] };
+
+  for (const t of req.tensors || []) {
+    const x = tf.tensor(Float32Array.from(t.data), t.shape, 'float32');
+    const y = model.execute(x);
+    resp.tensors.push({ shape: y.shape, data: Array.from(await y.data()) });
+    tf.dispose([x, y]);
+  }
+
+  const pp = req.preprocess || { size: [64, 64], rgb: [0.2989, 0.587, 0.114], sub: 0.5, mul: 2 };
+  for (const im of req.images || []) {
+    const out = tf.tidy(() => {
+      const img = tf.tensor(Uint8Array.from(im.rgb), [1, im.h, im.w, 3], 'int32').toFloat().div(255);
+      const resize = tf.image.resizeBilinear(img, pp.size, false);
+      const channels = tf.mul(resize, tf.tensor1d(pp.rgb));
+      const gray = tf.sum(channels, 3, true);
+      const input = tf.mul(tf.sub(gray, pp.sub), pp.mul);
+      return [input, model.execute(input)];
+    });
+    resp.images.push({ input: Array.from(await out[0].data()), output: Array.from(await out[1].data()) });
+    tf.dispose(out);
+  }
+  writeFileSync(respPath, JSON.stringify(resp));
+}
+
+main().catch((e) => {
+  console.error(e?.stack || String(e));
+  process.exit(1);
+});
