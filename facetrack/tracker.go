@@ -95,6 +95,12 @@ type TrackerConfig struct {
 	// UnconfirmedMatchIoU: minimum IoU for tentative tracks vs the high
 	// detections left after the first pass. Default 0.3 (ByteTrack's 0.7).
 	UnconfirmedMatchIoU float64
+	// MaxScaleChange gates every pass: a detection can match a track only
+	// if its height is within a factor MaxScaleChange of the track's
+	// predicted height. Faces do not double in size between frames; without
+	// this gate a lost track latches onto a different, much larger face
+	// overlapping it after a scene cut. Default 1.5.
+	MaxScaleChange float64
 	// MaxAge: detection frames a lost track is kept; it ends on the
 	// (MaxAge+1)th consecutive miss. Default 30.
 	MaxAge int
@@ -112,6 +118,7 @@ func DefaultTrackerConfig() TrackerConfig {
 		MatchIoU:            0.2,
 		LowMatchIoU:         0.5,
 		UnconfirmedMatchIoU: 0.3,
+		MaxScaleChange:      1.5,
 		MaxAge:              30,
 		MinHits:             3,
 	}
@@ -137,6 +144,9 @@ func (c TrackerConfig) withDefaults() TrackerConfig {
 	if c.UnconfirmedMatchIoU == 0 {
 		c.UnconfirmedMatchIoU = d.UnconfirmedMatchIoU
 	}
+	if c.MaxScaleChange == 0 {
+		c.MaxScaleChange = d.MaxScaleChange
+	}
 	if c.MaxAge == 0 {
 		c.MaxAge = d.MaxAge
 	}
@@ -160,6 +170,9 @@ func (c TrackerConfig) validate() error {
 		if !(f.v > 0 && f.v <= 1) {
 			return fmt.Errorf("facetrack: tracker %s %.3g must be in (0, 1]", f.name, f.v)
 		}
+	}
+	if !(c.MaxScaleChange >= 1) || math.IsInf(c.MaxScaleChange, 0) {
+		return fmt.Errorf("facetrack: tracker MaxScaleChange %.3g must be a finite factor >= 1 (e.g. 1.5)", c.MaxScaleChange)
 	}
 	if c.MaxAge < 0 || c.MinHits < 0 {
 		return fmt.Errorf("facetrack: tracker MaxAge %d and MinHits %d must not be negative", c.MaxAge, c.MinHits)
@@ -235,7 +248,7 @@ func (tr *Tracker) Update(dets []Detection, t time.Time) (tracks []Track, events
 	}
 
 	// Pass 1: high detections vs all confirmed tracks (tracked and lost).
-	m1, poolLeft, highLeft := associate(pool, high, tr.cfg.MatchIoU)
+	m1, poolLeft, highLeft := tr.associate(pool, high, tr.cfg.MatchIoU)
 	for _, m := range m1 {
 		tk := pool[m[0]]
 		tr.correct(tk, high[m[1]], t)
@@ -253,7 +266,7 @@ func (tr *Tracker) Update(dets []Detection, t time.Time) (tracks []Track, events
 			tk.Misses++
 		}
 	}
-	m2, trackedLeft, _ := associate(stillTracked, low, tr.cfg.LowMatchIoU)
+	m2, trackedLeft, _ := tr.associate(stillTracked, low, tr.cfg.LowMatchIoU)
 	for _, m := range m2 {
 		tk := stillTracked[m[0]]
 		tr.correct(tk, low[m[1]], t)
@@ -271,7 +284,7 @@ func (tr *Tracker) Update(dets []Detection, t time.Time) (tracks []Track, events
 	for i, j := range highLeft {
 		rest[i] = high[j]
 	}
-	m3, unconfLeft, restLeft := associate(unconfirmed, rest, tr.cfg.UnconfirmedMatchIoU)
+	m3, unconfLeft, restLeft := tr.associate(unconfirmed, rest, tr.cfg.UnconfirmedMatchIoU)
 	for _, m := range m3 {
 		tk := unconfirmed[m[0]]
 		tr.correct(tk, rest[m[1]], t)
@@ -322,6 +335,22 @@ func (tr *Tracker) Predict(t time.Time) []Track {
 		tr.predict(tk)
 	}
 	return tr.confirmed()
+}
+
+// Reset ends every track, for a scene cut or a source switch the caller
+// knows about: confirmed tracks emit "end", tentative ones vanish. IDs keep
+// counting up.
+func (tr *Tracker) Reset(t time.Time) []Event {
+	var events []Event
+	for _, tk := range tr.tracks {
+		if tk.State == Tracked || tk.State == Lost {
+			tk.State = Removed
+			events = append(events, Event{Type: EventEnd, Track: tk.Track, Time: t})
+		}
+	}
+	clear(tr.tracks)
+	tr.tracks = tr.tracks[:0]
+	return events
 }
 
 // Tracks returns the confirmed tracks (Tracked and Lost), by ID.
@@ -375,9 +404,11 @@ func (tr *Tracker) confirmed() []Track {
 }
 
 // associate matches tracks to dets by Hungarian assignment on 1−IoU, allowing
-// only pairs with IoU >= minIoU. It returns matched (track, det) index pairs
+// only pairs with IoU >= minIoU and a height ratio within MaxScaleChange. It
+// returns matched (track, det) index pairs
 // and the unmatched track and detection indices, in ascending order.
-func associate(tracks []*track, dets []Detection, minIoU float64) (matches [][2]int, tracksLeft, detsLeft []int) {
+func (tr *Tracker) associate(tracks []*track, dets []Detection, minIoU float64) (matches [][2]int, tracksLeft, detsLeft []int) {
+	maxScale := tr.cfg.MaxScaleChange
 	detUsed := make([]bool, len(dets))
 	if len(tracks) > 0 && len(dets) > 0 {
 		cost := make([][]float64, len(tracks))
@@ -385,7 +416,8 @@ func associate(tracks []*track, dets []Detection, minIoU float64) (matches [][2]
 			cost[i] = make([]float64, len(dets))
 			for j, d := range dets {
 				iou := tk.Box.IoU(d.Box)
-				if iou >= minIoU && iou > 0 {
+				ratio := d.Box.H / tk.Box.H
+				if iou >= minIoU && iou > 0 && ratio <= maxScale && ratio >= 1/maxScale {
 					cost[i][j] = 1 - iou
 				} else {
 					cost[i][j] = math.Inf(1)

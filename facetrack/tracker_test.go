@@ -264,6 +264,42 @@ func TestTrackerPredictSkipsDetection(t *testing.T) {
 	}
 }
 
+func TestTrackerScaleGateAndReset(t *testing.T) {
+	tr := newTestTracker(t, TrackerConfig{})
+	for i := 0; i < 5; i++ {
+		tr.Update([]Detection{det(200, 200, 100, 0.9)}, frameTime(i))
+	}
+	// A much larger face over the same spot (IoU 0.25, 2× the height) is
+	// someone else: the track is lost and the new face gets its own track.
+	var all []Event
+	for i := 5; i < 9; i++ {
+		_, evs := tr.Update([]Detection{det(150, 150, 200, 0.9)}, frameTime(i))
+		for _, e := range evs {
+			if e.Type != EventUpdate {
+				all = append(all, e)
+			}
+		}
+	}
+	if len(all) != 2 || all[0].Type != EventLost || all[0].Track.ID != 1 || all[1].Type != EventNew || all[1].Track.ID != 2 {
+		t.Fatalf("want lost:1 then new:2, got %+v", all)
+	}
+	// A moderate size change (1.3×) is the same face.
+	_, evs := tr.Update([]Detection{det(150, 150, 200, 0.9), det(190, 190, 130, 0.9)}, frameTime(9))
+	if len(evs) != 2 || evs[0].Track.ID != 1 || evs[0].Type != EventUpdate {
+		t.Fatalf("1.3× size change did not match track 1: %+v", evs)
+	}
+	evs = tr.Reset(frameTime(10))
+	if len(evs) != 2 || evs[0].Type != EventEnd || evs[1].Type != EventEnd || len(tr.Tracks()) != 0 {
+		t.Fatalf("Reset: %+v, tracks %+v", evs, tr.Tracks())
+	}
+	for i := 11; i < 14; i++ {
+		_, evs = tr.Update([]Detection{det(200, 200, 100, 0.9)}, frameTime(i))
+	}
+	if len(evs) != 1 || evs[0].Type != EventNew || evs[0].Track.ID != 3 {
+		t.Fatalf("after Reset IDs must not be reused: %+v", evs)
+	}
+}
+
 func TestTrackerConfigValidation(t *testing.T) {
 	if _, err := NewTracker(TrackerConfig{LowThreshold: 0.7}); err == nil {
 		t.Fatal("LowThreshold above HighThreshold accepted")
@@ -273,6 +309,9 @@ func TestTrackerConfigValidation(t *testing.T) {
 	}
 	if _, err := NewTracker(TrackerConfig{MatchIoU: 1.5}); err == nil {
 		t.Fatal("MatchIoU 1.5 accepted")
+	}
+	if _, err := NewTracker(TrackerConfig{MaxScaleChange: 0.5}); err == nil {
+		t.Fatal("MaxScaleChange 0.5 accepted")
 	}
 	tr := newTestTracker(t, TrackerConfig{})
 	if tr.Config() != DefaultTrackerConfig() {

@@ -1,0 +1,182 @@
+package facetrack
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+
+	"gocv.io/x/gocv"
+)
+
+// maxCropSideFactor bounds the square's side to this many times the larger
+// image side, so a runaway box cannot allocate an enormous border.
+const maxCropSideFactor = 4
+
+// CropFace cuts a square face crop from a BGR frame (gray and BGRA frames are
+// converted). The square is centred on box, with side
+// max(box.W, box.H)·(1+2·margin), rounded to whole pixels. Parts of the
+// square outside the frame are filled by border replication (the nearest edge
+// pixel is repeated), which keeps a half-visible face's statistics closer to
+// the real image than black would. The square is resized to size×size with
+// INTER_AREA when shrinking and INTER_LINEAR when growing, and returned as
+// Go-owned BGR bytes; every Mat made here is closed before returning.
+//
+// It fails for an empty frame, a non-finite or empty box, a box that does not
+// overlap the frame, margin < 0, or size < 1.
+func CropFace(img gocv.Mat, box Rect, margin float64, size int) (Crop, error) {
+	side, err := checkCropArgs(img, box, margin, size)
+	if err != nil {
+		return Crop{}, err
+	}
+	src, release, err := asBGR(img)
+	if err != nil {
+		return Crop{}, err
+	}
+	defer release()
+
+	cx, cy := box.Center()
+	s := max(int(math.Round(side)), 1)
+	x0 := int(math.Round(cx - float64(s)/2))
+	y0 := int(math.Round(cy - float64(s)/2))
+	W, H := src.Cols(), src.Rows()
+	ix0, iy0 := max(x0, 0), max(y0, 0)
+	ix1, iy1 := min(x0+s, W), min(y0+s, H)
+	if ix1 <= ix0 || iy1 <= iy0 {
+		return Crop{}, fmt.Errorf("facetrack: crop square (%d,%d %d×%d) around box %+v does not overlap the %d×%d frame", x0, y0, s, s, box, W, H)
+	}
+
+	region := src.Region(image.Rect(ix0, iy0, ix1, iy1))
+	defer region.Close()
+	top, bottom, left, right := iy0-y0, y0+s-iy1, ix0-x0, x0+s-ix1
+	if top == 0 && bottom == 0 && left == 0 && right == 0 {
+		return resizeToCrop(region, size)
+	}
+	padded := gocv.NewMat()
+	defer padded.Close()
+	gocv.CopyMakeBorder(region, &padded, top, bottom, left, right, gocv.BorderReplicate, color.RGBA{})
+	return resizeToCrop(padded, size)
+}
+
+// CropAligned is CropFace with roll correction: when det has at least two
+// keypoints, index 0 the right eye and index 1 the left eye (the subject's;
+// BlazeFace order, so index 0 is usually the one further left in the image),
+// the square is rotated about the box centre so the eye line is horizontal,
+// with the right eye on the image left. Without usable eye points (fewer
+// than two keypoints, coincident or non-finite ones) or when the roll is
+// under 0.5°, it is exactly CropFace(img, det.Box, margin, size).
+func CropAligned(img gocv.Mat, det Detection, margin float64, size int) (Crop, error) {
+	angle, ok := eyeRoll(det.Keypoints)
+	if !ok || math.Abs(angle) < 0.5*math.Pi/180 {
+		return CropFace(img, det.Box, margin, size)
+	}
+	side, err := checkCropArgs(img, det.Box, margin, size)
+	if err != nil {
+		return Crop{}, err
+	}
+	src, release, err := asBGR(img)
+	if err != nil {
+		return Crop{}, err
+	}
+	defer release()
+	cx, cy := det.Box.Center()
+	W, H := src.Cols(), src.Rows()
+	if cx+side/2 <= 0 || cy+side/2 <= 0 || cx-side/2 >= float64(W) || cy-side/2 >= float64(H) {
+		return Crop{}, fmt.Errorf("facetrack: aligned crop around box %+v does not overlap the %d×%d frame", det.Box, W, H)
+	}
+	s := max(int(math.Round(side)), 1)
+
+	// Forward map (pixel-centre coordinates): dst = R(−angle)·(src − c) + (s−1)/2.
+	cos, sin := math.Cos(angle), math.Sin(angle)
+	pcx, pcy := cx-0.5, cy-0.5
+	half := float64(s-1) / 2
+	m := gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
+	defer m.Close()
+	m.SetDoubleAt(0, 0, cos)
+	m.SetDoubleAt(0, 1, sin)
+	m.SetDoubleAt(0, 2, half-(cos*pcx+sin*pcy))
+	m.SetDoubleAt(1, 0, -sin)
+	m.SetDoubleAt(1, 1, cos)
+	m.SetDoubleAt(1, 2, half-(-sin*pcx+cos*pcy))
+
+	rot := gocv.NewMat()
+	defer rot.Close()
+	gocv.WarpAffineWithParams(src, &rot, m, image.Pt(s, s), gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
+	return resizeToCrop(rot, size)
+}
+
+// eyeRoll returns the angle (radians, image coordinates, y down) of the line
+// from the right eye (kp[0]) to the left eye (kp[1]).
+func eyeRoll(kp []Point) (float64, bool) {
+	if len(kp) < 2 {
+		return 0, false
+	}
+	dx, dy := kp[1].X-kp[0].X, kp[1].Y-kp[0].Y
+	if math.IsNaN(dx) || math.IsNaN(dy) || math.IsInf(dx, 0) || math.IsInf(dy, 0) || math.Hypot(dx, dy) < 1 {
+		return 0, false
+	}
+	return math.Atan2(dy, dx), true
+}
+
+func checkCropArgs(img gocv.Mat, box Rect, margin float64, size int) (side float64, err error) {
+	if img.Empty() {
+		return 0, errors.New("facetrack: crop got an empty frame")
+	}
+	if !validBox(box) {
+		return 0, fmt.Errorf("facetrack: crop got an empty or non-finite box %+v", box)
+	}
+	if !(margin >= 0) || math.IsInf(margin, 0) {
+		return 0, fmt.Errorf("facetrack: crop margin %g must be a finite number >= 0", margin)
+	}
+	if size < 1 {
+		return 0, fmt.Errorf("facetrack: crop size %d must be >= 1", size)
+	}
+	side = math.Max(box.W, box.H) * (1 + 2*margin)
+	if limit := float64(maxCropSideFactor * max(img.Cols(), img.Rows())); side > limit {
+		return 0, fmt.Errorf("facetrack: crop side %.0f for box %+v exceeds %.0f (%d× the frame): the box is implausible", side, box, limit, maxCropSideFactor)
+	}
+	return side, nil
+}
+
+// asBGR returns img as an 8-bit 3-channel Mat, converting gray or BGRA into a
+// new Mat that release closes.
+func asBGR(img gocv.Mat) (gocv.Mat, func(), error) {
+	if img.Type()&7 != 0 {
+		return gocv.Mat{}, nil, fmt.Errorf("facetrack: crop needs an 8-bit frame, got Mat type %v", img.Type())
+	}
+	var code gocv.ColorConversionCode
+	switch ch := img.Channels(); ch {
+	case 3:
+		return img, func() {}, nil
+	case 1:
+		code = gocv.ColorGrayToBGR
+	case 4:
+		code = gocv.ColorBGRAToBGR
+	default:
+		return gocv.Mat{}, nil, fmt.Errorf("facetrack: crop needs a 1, 3 or 4 channel frame, got %d", ch)
+	}
+	out := gocv.NewMat()
+	gocv.CvtColor(img, &out, code)
+	return out, func() { out.Close() }, nil
+}
+
+// resizeToCrop resizes src to size×size (INTER_AREA when shrinking, linear
+// when growing) and copies the pixels into Go memory.
+func resizeToCrop(src gocv.Mat, size int) (Crop, error) {
+	interp := gocv.InterpolationLinear
+	if src.Cols() > size || src.Rows() > size {
+		interp = gocv.InterpolationArea
+	}
+	dst := gocv.NewMat()
+	defer dst.Close()
+	gocv.Resize(src, &dst, image.Pt(size, size), 0, 0, interp)
+	if dst.Cols() != size || dst.Rows() != size || dst.Channels() != 3 || !dst.IsContinuous() {
+		return Crop{}, fmt.Errorf("facetrack: crop resize gave %d×%d×%d, want %d×%d×3", dst.Cols(), dst.Rows(), dst.Channels(), size, size)
+	}
+	pix := dst.ToBytes() // copies into Go memory
+	if len(pix) != size*size*3 {
+		return Crop{}, fmt.Errorf("facetrack: crop has %d bytes, want %d", len(pix), size*size*3)
+	}
+	return Crop{W: size, H: size, Pix: pix}, nil
+}
