@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/edgemo/edgemo/facetrack"
+	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/window"
+)
+
+// EngineFastHead is the tree's source.engine for FastAnalyzer.
+const EngineFastHead = "fast-head"
+
+// EmotionCategory maps the fast head's expression labels to the tree's
+// coarse emotion nouns.
+var EmotionCategory = map[string]string{
+	"happy":    "happiness",
+	"sad":      "sadness",
+	"angry":    "anger",
+	"surprise": "surprise",
+	"fear":     "fear",
+	"disgust":  "disgust",
+	"neutral":  "neutral",
+}
+
+// FastConfig tunes FastAnalyzer. Zero values take the defaults.
+type FastConfig struct {
+	// TrendWindows: how many previous windows of the track the current
+	// label's probability is compared with (default 3).
+	TrendWindows int
+	// TrendDelta: |change| in probability below which the trend is
+	// "steady" (default 0.05).
+	TrendDelta float64
+}
+
+// FastAnalyzer is the Analyzer of the fast tier: the emotion head on every
+// sample of a window, aggregated to one tree. Safe for concurrent use.
+//
+// Aggregation: the window's scores are the mean of the per-frame
+// probability vectors. The mean keeps scores a distribution (they sum to 1),
+// weights every frame equally, and is robust to a single frame where the
+// head is confidently wrong (a blink, motion blur): with a geometric mean
+// (mean log-probability) one near-zero frame would veto a class that the
+// other frames agree on. The label is the arg max of the mean, its
+// confidence that mean probability.
+type FastAnalyzer struct {
+	head *EmotionHead
+	cfg  FastConfig
+
+	mu     sync.Mutex
+	tracks map[trackKey]*trackState
+}
+
+type trackKey struct {
+	camera string
+	id     int
+}
+
+type trackState struct {
+	probs   map[uint64][]float32 // by FrameSeq
+	history [][]float64          // mean probs of recent windows, oldest first
+}
+
+// NewFastAnalyzer builds the fast analyzer on head; the analyzer owns head
+// and closes it in Close.
+func NewFastAnalyzer(head *EmotionHead, cfg FastConfig) *FastAnalyzer {
+	if cfg.TrendWindows <= 0 {
+		cfg.TrendWindows = 3
+	}
+	if cfg.TrendDelta <= 0 {
+		cfg.TrendDelta = 0.05
+	}
+	return &FastAnalyzer{head: head, cfg: cfg, tracks: map[trackKey]*trackState{}}
+}
+
+// Analyze runs the head on the window's samples that were not seen in an
+// earlier window of the same track and returns the window's tree.
+func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree, error) {
+	t0 := time.Now()
+	if len(w.Samples) == 0 {
+		return nil, fmt.Errorf("window %s has no samples", tree.MakeID(w.Camera, w.TrackID, w.Seq))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	key := trackKey{w.Camera, w.TrackID}
+
+	// 1. which samples need the head
+	a.mu.Lock()
+	st := a.tracks[key]
+	if st == nil {
+		st = &trackState{probs: map[uint64][]float32{}}
+		a.tracks[key] = st
+	}
+	var todo []facetrack.Crop
+	var todoSeq []uint64
+	for _, s := range w.Samples {
+		if _, ok := st.probs[s.FrameSeq]; !ok {
+			todo = append(todo, s.Crop)
+			todoSeq = append(todoSeq, s.FrameSeq)
+		}
+	}
+	a.mu.Unlock()
+
+	// 2. run it (outside the state lock; the head serialises itself)
+	var fresh [][]float32
+	if len(todo) > 0 {
+		var err error
+		if fresh, err = a.head.Predict(todo); err != nil {
+			return nil, fmt.Errorf("window %s: %w", tree.MakeID(w.Camera, w.TrackID, w.Seq), err)
+		}
+	}
+
+	// 3. cache, evict what is older than this window, gather
+	labels := a.head.Labels()
+	k := len(labels)
+	a.mu.Lock()
+	st = a.tracks[key]
+	if st == nil { // forgotten meanwhile
+		st = &trackState{probs: map[uint64][]float32{}}
+		a.tracks[key] = st
+	}
+	for i, seq := range todoSeq {
+		st.probs[seq] = fresh[i]
+	}
+	oldest := w.Samples[0].FrameSeq
+	for _, s := range w.Samples {
+		oldest = min(oldest, s.FrameSeq)
+	}
+	for seq := range st.probs {
+		if seq < oldest {
+			delete(st.probs, seq)
+		}
+	}
+	mean := make([]float64, k)
+	votes := make([]int, k)
+	for _, s := range w.Samples {
+		p := st.probs[s.FrameSeq]
+		for j := range k {
+			mean[j] += float64(p[j])
+		}
+		votes[argmax32(p)]++
+	}
+	n := float64(len(w.Samples))
+	for j := range mean {
+		mean[j] /= n
+	}
+	top := argmax64(mean)
+	trend := trendOf(st.history, top, mean[top], a.cfg.TrendDelta)
+	st.history = append(st.history, mean)
+	if len(st.history) > a.cfg.TrendWindows {
+		st.history = st.history[len(st.history)-a.cfg.TrendWindows:]
+	}
+	a.mu.Unlock()
+
+	label := labels[top]
+	conf := clamp01(mean[top])
+	scores := make(map[string]float64, k)
+	for j, l := range labels {
+		scores[l] = clamp01(mean[j])
+	}
+	last := w.Samples[len(w.Samples)-1]
+	emo := &tree.Emotion{
+		Label:      EmotionCategory[label],
+		Confidence: conf,
+		Trend:      trend,
+		Rationale:  fmt.Sprintf("%s in %d of %d frames (mean p %.2f)", label, votes[top], len(w.Samples), mean[top]),
+	}
+	if emo.Label == "" {
+		emo.Label = label // a label set without a mapping keeps its own name
+	}
+	tr := &tree.Tree{
+		Schema:  tree.Schema,
+		ID:      tree.MakeID(w.Camera, w.TrackID, w.Seq),
+		Camera:  w.Camera,
+		TrackID: w.TrackID,
+		Window: tree.Window{
+			Start:  tree.Time(w.Start),
+			End:    tree.Time(w.End),
+			Frames: len(w.Samples),
+			FPS:    w.FPS,
+		},
+		Face: &tree.Face{
+			Box:        [4]float64{last.Box.X, last.Box.Y, last.Box.W, last.Box.H},
+			Score:      clamp01(float64(last.Score)),
+			FramesSeen: max(w.FramesSeen, 0),
+		},
+		Expression: &tree.Expression{Label: label, Confidence: conf, Scores: scores},
+		Emotion:    emo,
+		Source: tree.Source{
+			Engine:   EngineFastHead,
+			Model:    a.head.Ref(),
+			Provider: a.head.Provider(),
+		},
+	}
+	if math.IsNaN(w.FPS) || w.FPS <= 0 {
+		tr.Window.FPS = 0
+	}
+	tr.Source.LatencyMS = float64(time.Since(t0).Microseconds()) / 1000
+	return tr, nil
+}
+
+// trendOf compares p (the current label's mean probability) with that
+// label's mean probability over the previous windows; "" on the first window.
+func trendOf(history [][]float64, label int, p, delta float64) string {
+	if len(history) == 0 {
+		return ""
+	}
+	var prev float64
+	for _, h := range history {
+		prev += h[label]
+	}
+	prev /= float64(len(history))
+	switch d := p - prev; {
+	case d > delta:
+		return "rising"
+	case d < -delta:
+		return "falling"
+	}
+	return "steady"
+}
+
+// Forget drops a track's cached probabilities and trend history; call it
+// when the track ends.
+func (a *FastAnalyzer) Forget(camera string, trackID int) {
+	a.mu.Lock()
+	delete(a.tracks, trackKey{camera, trackID})
+	a.mu.Unlock()
+}
+
+// Tracks is how many tracks hold state (for tests and metrics).
+func (a *FastAnalyzer) Tracks() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.tracks)
+}
+
+// cachedFrames is how many per-frame results a track holds.
+func (a *FastAnalyzer) cachedFrames(camera string, trackID int) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if st := a.tracks[trackKey{camera, trackID}]; st != nil {
+		return len(st.probs)
+	}
+	return 0
+}
+
+// Close drops all state and closes the head.
+func (a *FastAnalyzer) Close() error {
+	a.mu.Lock()
+	a.tracks = map[trackKey]*trackState{}
+	a.mu.Unlock()
+	if a.head == nil {
+		return errors.New("fast analyzer has no head")
+	}
+	return a.head.Close()
+}
+
+func argmax32(v []float32) int {
+	b := 0
+	for i := range v {
+		if v[i] > v[b] {
+			b = i
+		}
+	}
+	return b
+}
+
+func argmax64(v []float64) int {
+	b := 0
+	for i := range v {
+		if v[i] > v[b] {
+			b = i
+		}
+	}
+	return b
+}
+
+func clamp01(x float64) float64 {
+	if math.IsNaN(x) {
+		return 0
+	}
+	return min(max(x, 0), 1)
+}
+
+var _ Analyzer = (*FastAnalyzer)(nil)

@@ -1,0 +1,236 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Manifest describes one model (models/<name>.manifest.json): where it came
+// from, its files with sha256, its input, preprocessing and output.
+type Manifest struct {
+	Name          string        `json:"name"`
+	Version       string        `json:"version"`
+	Task          string        `json:"task"`
+	Licence       string        `json:"licence"`
+	Source        ModelSource   `json:"source"`
+	Files         []ModelFile   `json:"files"`
+	Input         InputSpec     `json:"input"`
+	Preprocessing Preprocessing `json:"preprocessing"`
+	Output        OutputSpec    `json:"output"`
+
+	// Path is the manifest file the manifest was loaded from.
+	Path string `json:"-"`
+}
+
+// ModelSource says where the weights came from before conversion.
+type ModelSource struct {
+	NPM       string            `json:"npm"`
+	Version   string            `json:"version"`
+	Path      string            `json:"path"`
+	SHA256    map[string]string `json:"sha256"`
+	Converter string            `json:"converter,omitempty"`
+}
+
+// ModelFile is one file of the model, path relative to the manifest.
+type ModelFile struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+}
+
+// InputSpec is the model's single input. Shape uses -1 for the batch axis.
+type InputSpec struct {
+	Name   string  `json:"name"`
+	Shape  []int64 `json:"shape"`
+	DType  string  `json:"dtype"`
+	Layout string  `json:"layout"` // NHWC or NCHW
+}
+
+// Preprocessing turns an image into the input: pixels are scaled to
+// InputRange, resized (Resize, AlignCorners, HalfPixelCenters as in
+// tf.image.resizeBilinear), converted to Color ("gray" uses ColorWeights on
+// R, G, B), then value = (value + Offset) * Scale.
+type Preprocessing struct {
+	Resize           string     `json:"resize"`
+	AlignCorners     bool       `json:"align_corners"`
+	HalfPixelCenters bool       `json:"half_pixel_centers"`
+	Color            string     `json:"color"`
+	ColorWeights     []float64  `json:"color_weights"`
+	InputRange       [2]float64 `json:"input_range"`
+	Offset           float64    `json:"offset"`
+	Scale            float64    `json:"scale"`
+}
+
+// OutputSpec is the model's output: class probabilities over Labels.
+type OutputSpec struct {
+	Name       string   `json:"name"`
+	Shape      []int64  `json:"shape"`
+	Activation string   `json:"activation"`
+	Labels     []string `json:"labels"`
+}
+
+var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// LoadManifest reads and validates a manifest and verifies that every file it
+// lists exists next to it with the listed sha256. Errors name the file and
+// the fix.
+func LoadManifest(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: manifest missing; run scripts/setup.sh from the repository root or fix the path", path)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var m Manifest
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%s: invalid manifest JSON: %w", path, err)
+	}
+	m.Path = path
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := m.Verify(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func (m *Manifest) validate() error {
+	var errs []string
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	if m.Name == "" || strings.ContainsAny(m.Name, "@ \t\n") {
+		bad("name must be non-empty without '@' or spaces, got %q", m.Name)
+	}
+	if m.Version == "" {
+		bad("version is empty")
+	}
+	if m.Task == "" {
+		bad("task is empty")
+	}
+	if m.Licence == "" {
+		bad("licence is empty")
+	}
+	for k, v := range m.Source.SHA256 {
+		if !hex64.MatchString(v) {
+			bad("source.sha256[%q] must be 64 lowercase hex digits", k)
+		}
+	}
+	if len(m.Files) == 0 {
+		bad("files is empty")
+	}
+	for i, f := range m.Files {
+		if f.Path == "" || filepath.IsAbs(f.Path) {
+			bad("files[%d].path must be relative to the manifest, got %q", i, f.Path)
+		}
+		if !hex64.MatchString(f.SHA256) {
+			bad("files[%d].sha256 must be 64 lowercase hex digits", i)
+		}
+	}
+	if m.Input.Name == "" {
+		bad("input.name is empty")
+	}
+	if len(m.Input.Shape) == 0 {
+		bad("input.shape is empty")
+	}
+	if m.Input.DType != "float32" {
+		bad("input.dtype %q: only float32 is supported", m.Input.DType)
+	}
+	if m.Input.Layout != "NHWC" && m.Input.Layout != "NCHW" {
+		bad("input.layout must be NHWC or NCHW, got %q", m.Input.Layout)
+	}
+	if len(m.Input.Shape) != 4 {
+		bad("input.shape must have 4 dims (batch, spatial, channels), got %v", m.Input.Shape)
+	} else {
+		for i, d := range m.Input.Shape[1:] {
+			if d <= 0 {
+				bad("input.shape[%d] must be > 0, got %d", i+1, d)
+			}
+		}
+	}
+	p := m.Preprocessing
+	if p.Resize != "bilinear" {
+		bad("preprocessing.resize %q: only bilinear is supported", p.Resize)
+	}
+	switch p.Color {
+	case "gray":
+		if len(p.ColorWeights) != 3 {
+			bad("preprocessing.color_weights needs 3 values (R, G, B) for gray")
+		}
+	case "rgb", "bgr":
+	default:
+		bad("preprocessing.color must be gray, rgb or bgr, got %q", p.Color)
+	}
+	if p.InputRange[1] <= p.InputRange[0] {
+		bad("preprocessing.input_range must be [lo, hi] with hi > lo, got %v", p.InputRange)
+	}
+	if p.Scale == 0 {
+		bad("preprocessing.scale must be non-zero")
+	}
+	if m.Output.Name == "" {
+		bad("output.name is empty")
+	}
+	if len(m.Output.Labels) == 0 {
+		bad("output.labels is empty")
+	}
+	if len(m.Output.Shape) > 0 && m.Output.Shape[len(m.Output.Shape)-1] != int64(len(m.Output.Labels)) {
+		bad("output.shape %v does not end in len(labels)=%d", m.Output.Shape, len(m.Output.Labels))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid manifest: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// FilePath returns the absolute-or-manifest-relative path of files[i].
+func (m *Manifest) FilePath(i int) string {
+	return filepath.Join(filepath.Dir(m.Path), m.Files[i].Path)
+}
+
+// ModelPath is the first file (the ONNX graph).
+func (m *Manifest) ModelPath() string { return m.FilePath(0) }
+
+// Verify checks that each file exists and has the listed sha256.
+func (m *Manifest) Verify() error {
+	for i, f := range m.Files {
+		p := m.FilePath(i)
+		sum, err := fileSHA256(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: missing; run scripts/setup.sh (it converts models listed in %s)", p, m.Path)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if sum != f.SHA256 {
+			return fmt.Errorf("%s: sha256 %s does not match %s (want %s); delete it and run scripts/setup.sh", p, sum, m.Path, f.SHA256)
+		}
+	}
+	return nil
+}
+
+// Ref is "<name>@<first 12 hex of the model file's sha256>", the tree's source.model.
+func (m *Manifest) Ref() string {
+	return m.Name + "@" + m.Files[0].SHA256[:12]
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

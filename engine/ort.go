@@ -1,0 +1,387 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// EnvORTLib names the environment variable that overrides the ONNX Runtime
+// shared library path when the config does not set one.
+const EnvORTLib = "EDGEMO_ORT_LIB"
+
+// ORT execution provider names, as ONNX Runtime spells them.
+const (
+	ProviderTensorRT = "TensorrtExecutionProvider"
+	ProviderCUDA     = "CUDAExecutionProvider"
+	ProviderCPU      = "CPUExecutionProvider"
+)
+
+// DefaultProviders is tried in order when RuntimeConfig.Providers is empty.
+var DefaultProviders = []string{"tensorrt", "cuda", "cpu"}
+
+var providerNames = map[string]string{
+	"tensorrt": ProviderTensorRT, "trt": ProviderTensorRT, strings.ToLower(ProviderTensorRT): ProviderTensorRT,
+	"cuda": ProviderCUDA, strings.ToLower(ProviderCUDA): ProviderCUDA,
+	"cpu": ProviderCPU, strings.ToLower(ProviderCPU): ProviderCPU,
+}
+
+// ProviderName maps a configured provider ("tensorrt", "cuda", "cpu" or
+// ORT's own name) to ORT's name.
+func ProviderName(p string) (string, error) {
+	if n, ok := providerNames[strings.ToLower(strings.TrimSpace(p))]; ok {
+		return n, nil
+	}
+	return "", fmt.Errorf("unknown execution provider %q (want tensorrt, cuda or cpu)", p)
+}
+
+// RuntimeConfig configures the ONNX Runtime.
+type RuntimeConfig struct {
+	// LibraryPath is libonnxruntime.so; empty: $EDGEMO_ORT_LIB, then
+	// deps/onnxruntime/libonnxruntime.so.1 under the repository root (found
+	// from the working directory upwards) or next to the executable.
+	LibraryPath string
+	// Providers in order of preference; each one that cannot be appended or
+	// cannot create the session is logged and the next is tried. Empty:
+	// DefaultProviders. The list should end in "cpu".
+	Providers []string
+	// IntraOpThreads per session; 0 lets ORT choose.
+	IntraOpThreads int
+	// Logger receives fallbacks; nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// ResolveLibrary returns the ONNX Runtime library to load for configured
+// (which may be empty), checking that the file exists.
+func ResolveLibrary(configured string) (string, error) {
+	notFound := func(p string) error {
+		return fmt.Errorf("ONNX Runtime library not found at %s: run scripts/setup.sh or set %s", p, EnvORTLib)
+	}
+	for _, p := range []string{configured, os.Getenv(EnvORTLib)} {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(p); err != nil || st.IsDir() {
+			return "", notFound(p)
+		}
+		return p, nil
+	}
+	cands := libraryCandidates()
+	for _, p := range cands {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return "", notFound(strings.Join(cands, " or "))
+}
+
+func libraryCandidates() []string {
+	const rel = "deps/onnxruntime/libonnxruntime.so.1"
+	var out []string
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				out = append(out, filepath.Join(d, rel))
+				break
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		d := filepath.Dir(exe)
+		out = append(out, filepath.Join(d, "libonnxruntime.so.1"), filepath.Join(d, rel), filepath.Join(d, "..", rel))
+	}
+	return out
+}
+
+// The onnxruntime_go environment is process-global: one library, one
+// OrtEnv. Runtimes share it with a reference count.
+var ortEnv struct {
+	sync.Mutex
+	refs int
+	lib  string
+}
+
+func acquireEnv(lib string) error {
+	ortEnv.Lock()
+	defer ortEnv.Unlock()
+	if ortEnv.refs > 0 {
+		if ortEnv.lib != lib {
+			return fmt.Errorf("ONNX Runtime already loaded from %s in this process; cannot also load %s", ortEnv.lib, lib)
+		}
+		ortEnv.refs++
+		return nil
+	}
+	ort.SetSharedLibraryPath(lib)
+	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		return fmt.Errorf("load ONNX Runtime %s: %w (ORT API 24, i.e. ONNX Runtime >= 1.24, is needed; run scripts/setup.sh or set %s)", lib, err, EnvORTLib)
+	}
+	ortEnv.refs, ortEnv.lib = 1, lib
+	return nil
+}
+
+func releaseEnv() error {
+	ortEnv.Lock()
+	defer ortEnv.Unlock()
+	if ortEnv.refs == 0 {
+		return nil
+	}
+	ortEnv.refs--
+	if ortEnv.refs > 0 {
+		return nil
+	}
+	ortEnv.lib = ""
+	return ort.DestroyEnvironment()
+}
+
+// Runtime is a handle on the shared ONNX Runtime environment plus the
+// session settings. Safe for concurrent use. Close it when done; the
+// environment is destroyed when the last Runtime closes.
+type Runtime struct {
+	cfg       RuntimeConfig
+	lib       string
+	providers []string // ORT names
+	log       *slog.Logger
+	once      sync.Once
+}
+
+// NewRuntime resolves and loads the ONNX Runtime library (once per process).
+func NewRuntime(cfg RuntimeConfig) (*Runtime, error) {
+	provs := cfg.Providers
+	if len(provs) == 0 {
+		provs = DefaultProviders
+	}
+	var names []string
+	for _, p := range provs {
+		n, err := ProviderName(p)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	if cfg.IntraOpThreads < 0 {
+		return nil, fmt.Errorf("intra-op threads must be >= 0, got %d", cfg.IntraOpThreads)
+	}
+	lib, err := ResolveLibrary(cfg.LibraryPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := acquireEnv(lib); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Runtime{cfg: cfg, lib: lib, providers: names, log: log}, nil
+}
+
+// Library is the loaded library path.
+func (r *Runtime) Library() string { return r.lib }
+
+// Close releases the runtime's reference on the environment. Sessions must be
+// closed first.
+func (r *Runtime) Close() error {
+	var err error
+	r.once.Do(func() { err = releaseEnv() })
+	return err
+}
+
+// Session is one ORT session of one model with the provider that won.
+type Session struct {
+	sess     *ort.DynamicAdvancedSession
+	Provider string // ORT name of the chosen execution provider
+	Model    string // model file
+	Inputs   []ort.InputOutputInfo
+	Outputs  []ort.InputOutputInfo
+}
+
+// Run runs the session with caller-owned tensors.
+func (s *Session) Run(inputs, outputs []ort.Value) error { return s.sess.Run(inputs, outputs) }
+
+// Close destroys the session.
+func (s *Session) Close() error {
+	if s == nil || s.sess == nil {
+		return nil
+	}
+	err := s.sess.Destroy()
+	s.sess = nil
+	return err
+}
+
+// NewSession opens m's model file after checking its declared input and
+// output against the manifest, trying the configured providers in order.
+func (r *Runtime) NewSession(m *Manifest) (*Session, error) {
+	path := m.ModelPath()
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%s: missing; run scripts/setup.sh", path)
+	}
+	ins, outs, err := ort.GetInputOutputInfo(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a loadable ONNX model: %w; delete it and run scripts/setup.sh", path, err)
+	}
+	if err := checkIO(path, m, ins, outs); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, p := range r.providers {
+		s, err := r.trySession(path, m, p)
+		if err == nil {
+			s.Inputs, s.Outputs = ins, outs
+			r.log.Info("onnxruntime session", "model", path, "provider", p)
+			return s, nil
+		}
+		r.log.Warn("execution provider unavailable, falling back", "provider", p, "model", path, "err", err)
+		errs = append(errs, fmt.Errorf("%s: %w", p, err))
+	}
+	return nil, fmt.Errorf("%s: no execution provider could run it (tried %s): %w", path, strings.Join(r.providers, ", "), errors.Join(errs...))
+}
+
+func (r *Runtime) trySession(path string, m *Manifest, provider string) (*Session, error) {
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	defer opts.Destroy()
+	if r.cfg.IntraOpThreads > 0 {
+		if err := opts.SetIntraOpNumThreads(r.cfg.IntraOpThreads); err != nil {
+			return nil, err
+		}
+	}
+	if err := appendProvider(opts, provider); err != nil {
+		return nil, err
+	}
+	s, err := ort.NewDynamicAdvancedSession(path, []string{m.Input.Name}, []string{m.Output.Name}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	return &Session{sess: s, Provider: provider, Model: path}, nil
+}
+
+// appendProvider appends one provider to opts; the CPU provider is ORT's
+// built-in default and needs no append.
+func appendProvider(opts *ort.SessionOptions, provider string) error {
+	switch provider {
+	case ProviderCPU:
+		return nil
+	case ProviderCUDA:
+		po, err := ort.NewCUDAProviderOptions()
+		if err != nil {
+			return fmt.Errorf("CUDA provider options: %w", err)
+		}
+		defer po.Destroy()
+		return opts.AppendExecutionProviderCUDA(po)
+	case ProviderTensorRT:
+		po, err := ort.NewTensorRTProviderOptions()
+		if err != nil {
+			return fmt.Errorf("TensorRT provider options: %w", err)
+		}
+		defer po.Destroy()
+		return opts.AppendExecutionProviderTensorRT(po)
+	}
+	return fmt.Errorf("unknown provider %s", provider)
+}
+
+func checkIO(path string, m *Manifest, ins, outs []ort.InputOutputInfo) error {
+	find := func(list []ort.InputOutputInfo, name string) *ort.InputOutputInfo {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+		return nil
+	}
+	names := func(list []ort.InputOutputInfo) string {
+		var s []string
+		for _, x := range list {
+			s = append(s, x.String())
+		}
+		return strings.Join(s, ", ")
+	}
+	in := find(ins, m.Input.Name)
+	if in == nil {
+		return fmt.Errorf("%s: model has no input %q (has %s); the file does not match %s: rerun scripts/setup.sh", path, m.Input.Name, names(ins), m.Path)
+	}
+	if in.DataType != ort.TensorElementDataTypeFloat {
+		return fmt.Errorf("%s: input %q is %v, %s expects float32", path, in.Name, in.DataType, m.Path)
+	}
+	if !shapeMatches(in.Dimensions, m.Input.Shape) {
+		return fmt.Errorf("%s: input %q has shape %v, %s expects %v (-1 = any); the file does not match its manifest: rerun scripts/setup.sh", path, in.Name, in.Dimensions, m.Path, m.Input.Shape)
+	}
+	out := find(outs, m.Output.Name)
+	if out == nil {
+		return fmt.Errorf("%s: model has no output %q (has %s); the file does not match %s: rerun scripts/setup.sh", path, m.Output.Name, names(outs), m.Path)
+	}
+	want := m.Output.Shape
+	if len(want) == 0 {
+		want = []int64{-1, int64(len(m.Output.Labels))}
+	}
+	if !shapeMatches(out.Dimensions, want) {
+		return fmt.Errorf("%s: output %q has shape %v, %s expects %v (%d labels); the file does not match its manifest: rerun scripts/setup.sh", path, out.Name, out.Dimensions, m.Path, want, len(m.Output.Labels))
+	}
+	return nil
+}
+
+// shapeMatches: same rank; a negative manifest dim matches anything, a
+// positive one must be equal (a dynamic model dim matches only -1).
+func shapeMatches(got ort.Shape, want []int64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range want {
+		if want[i] >= 0 && got[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ProviderStatus is one execution provider as seen by `edgemo doctor`.
+type ProviderStatus struct {
+	Name      string `json:"name"`
+	Available bool   `json:"available"`
+	Error     string `json:"error,omitempty"`
+}
+
+// ORTReport describes the loaded ONNX Runtime.
+type ORTReport struct {
+	Library   string           `json:"library"`
+	Version   string           `json:"version"`
+	Providers []ProviderStatus `json:"providers"`
+}
+
+// ORTInfo loads the runtime (as NewRuntime would) and reports its version and
+// which execution providers can be appended to a session. Appending is the
+// real check this build offers; a provider that appends may still fail at
+// session creation if its own libraries (CUDA, TensorRT) are missing.
+func ORTInfo(cfg RuntimeConfig) (*ORTReport, error) {
+	r, err := NewRuntime(RuntimeConfig{LibraryPath: cfg.LibraryPath, Providers: []string{"cpu"}, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	rep := &ORTReport{Library: r.lib, Version: ort.GetVersion()}
+	for _, p := range []string{ProviderTensorRT, ProviderCUDA, ProviderCPU} {
+		st := ProviderStatus{Name: p}
+		opts, err := ort.NewSessionOptions()
+		if err == nil {
+			err = appendProvider(opts, p)
+			opts.Destroy()
+		}
+		if err != nil {
+			st.Error = err.Error()
+		} else {
+			st.Available = true
+		}
+		rep.Providers = append(rep.Providers, st)
+	}
+	return rep, nil
+}
