@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -187,7 +188,7 @@ func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree
 		},
 		Face: &tree.Face{
 			Box:        [4]float64{last.Box.X, last.Box.Y, last.Box.W, last.Box.H},
-			Score:      clamp01(float64(last.Score)),
+			Score:      clamp01(f32(last.Score)),
 			FramesSeen: max(w.FramesSeen, 0),
 		},
 		Expression: &tree.Expression{Label: label, Confidence: conf, Scores: scores},
@@ -279,6 +280,13 @@ func argmax64(v []float64) int {
 		}
 	}
 	return b
+}
+
+// f32 widens a float32 to the float64 with the same shortest decimal form
+// (0.97, not 0.9700000286102295).
+func f32(x float32) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
+	return v
 }
 
 func clamp01(x float64) float64 {

@@ -36,6 +36,8 @@ type EmotionHead struct {
 	mu      sync.Mutex
 	tensors map[int]*ioTensors // by batch size, reused across calls
 	order   []int              // LRU of tensors' keys
+
+	onPredict func(n int) // test hook: crops per Predict
 }
 
 type ioTensors struct {
@@ -85,6 +87,9 @@ func (h *EmotionHead) Predict(crops []facetrack.Crop) ([][]float32, error) {
 	defer h.mu.Unlock()
 	if h.sess == nil {
 		return nil, errors.New("emotion head is closed")
+	}
+	if h.onPredict != nil {
+		h.onPredict(len(crops))
 	}
 	out := make([][]float32, 0, len(crops))
 	for start := 0; start < len(crops); start += h.maxBatch {

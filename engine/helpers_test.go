@@ -144,3 +144,7 @@ func checkGoroutines(t *testing.T) {
 		}
 	})
 }
+
+func slogText(w *syncBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
