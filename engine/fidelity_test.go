@@ -188,3 +188,22 @@ func TestConversionFidelity(t *testing.T) {
 		t.Errorf("Go preprocessing + ONNX differs from TF.js end to end by %.3g > %g", worstE2E, tol)
 	}
 }
+
+// TestConverterDeterministic: converting the pinned source again gives the
+// exact bytes the manifest names (scripts/models.sh relies on it).
+func TestConverterDeterministic(t *testing.T) {
+	m := emotionManifest(t)
+	out := filepath.Join(t.TempDir(), "emotion.onnx")
+	src := testenv.Path(t, filepath.Join("deps", "human-models", m.Source.Path))
+	cmd := exec.Command("/usr/bin/python3", filepath.Join(testenv.Root(), "scripts", "tfjs2onnx.py"), src, out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tfjs2onnx.py (needs /usr/bin/python3 with python3-onnx): %v\n%s", err, b)
+	}
+	sum, err := fileSHA256(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum != m.Files[0].SHA256 {
+		t.Fatalf("converted sha256 %s, manifest pins %s", sum, m.Files[0].SHA256)
+	}
+}

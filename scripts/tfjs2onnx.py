@@ -569,7 +569,57 @@ def op_reshape(c, n):
     c.tensors[out] = Tensor(out, "plain", shape)
 
 
+def op_pad(c, n):
+    x = c.get(n["input"][0])
+    pads = c.const_value(n["input"][1]).astype(np.int64).reshape(-1, 2)
+    value = float(c.const_value(n["input"][2])) if n["op"] == "PadV2" else 0.0
+    out = n["name"]
+    rank = len(pads)
+    if x.layout == "nchw":
+        order = NHWC_TO_NCHW
+        src = x.name
+    else:
+        order = list(range(rank))
+        src = c.materialize(x)
+    onnx_pads = [int(pads[a][0]) for a in order] + [int(pads[a][1]) for a in order]
+    p = c.add_init(out + "/__pads", np.array(onnx_pads, np.int64))
+    v = c.add_init(out + "/__value", np.array(value, np.float32))
+    c.node("Pad", [src, p, v], [out], out, mode="constant")
+    shape = [d if d < 0 else d + int(pads[i][0] + pads[i][1]) for i, d in enumerate(x.shape)]
+    c.tensors[out] = Tensor(out, x.layout, shape)
+
+
+def op_matmul(c, n):
+    a, b = c.get(n["input"][0]), c.get(n["input"][1])
+    if len(a.shape) != 2 or len(b.shape) != 2:
+        raise ConvertError("node %s: only 2-D MatMul is supported" % n["name"])
+    out = n["name"]
+    ta, tb = attr_b(n, "transpose_a"), attr_b(n, "transpose_b")
+    fused = attr_strs(n, "fused_ops")
+    ins = [c.to_nhwc(a), c.to_nhwc(b)]
+    acts = fused
+    if fused and fused[0] == "BiasAdd":
+        ins.append(c.materialize(c.get(n["input"][2])))
+        acts = fused[1:]
+    elif fused:
+        raise ConvertError("node %s: fused_ops %s" % (out, fused))
+    mm = out if not acts else c.uniq(out + "/gemm")
+    c.node("Gemm", ins, [mm], mm, transA=int(ta), transB=int(tb))
+    cur = mm
+    for i, act in enumerate(acts):
+        nxt = out if i == len(acts) - 1 else c.uniq(out + "/" + act)
+        emit_activation(c, n, act, cur, nxt)
+        cur = nxt
+    rows = a.shape[1] if ta else a.shape[0]
+    cols = b.shape[0] if tb else b.shape[1]
+    c.tensors[out] = Tensor(out, "plain", [rows, cols])
+
+
 OPS = {
+    "Pad": op_pad,
+    "PadV2": op_pad,
+    "MatMul": op_matmul,
+    "_FusedMatMul": op_matmul,
     "Placeholder": op_placeholder,
     "Const": op_const,
     "Conv2D": op_conv2d,

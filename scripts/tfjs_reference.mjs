@@ -8,7 +8,7 @@
 //            "images":  [{"w": W, "h": H, "rgb": [0..255, ...]}],          // HWC RGB bytes
 //            "preprocess": {"size": [64, 64], "rgb": [0.2989, 0.587, 0.114], "sub": 0.5, "mul": 2}}
 // RESPONSE: {"backend": "cpu", "version": "4.22.0",
-//            "tensors": [{"shape": [...], "data": [...]}],                 // model outputs
+//            "tensors": [{"shape": [...], "data": [...], "outputs": [...]}], // first output; all outputs
 //            "images":  [{"input": [...], "output": [...]}]}              // preprocessed input + output
 //
 // Images are preprocessed the way @vladmandic/human's emotion module does
@@ -65,8 +65,12 @@ async function main() {
   for (const t of req.tensors || []) {
     const x = tf.tensor(Float32Array.from(t.data), t.shape, 'float32');
     const y = model.execute(x);
-    resp.tensors.push({ shape: y.shape, data: Array.from(await y.data()) });
-    tf.dispose([x, y]);
+    const ys = Array.isArray(y) ? y : [y];
+    const outputs = [];
+    for (const o of ys) outputs.push({ shape: o.shape, data: Array.from(await o.data()) });
+    // first output at top level; all of them (graph output order) in outputs
+    resp.tensors.push({ ...outputs[0], outputs });
+    tf.dispose([x, ...ys]);
   }
 
   const pp = req.preprocess || { size: [64, 64], rgb: [0.2989, 0.587, 0.114], sub: 0.5, mul: 2 };
