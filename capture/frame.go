@@ -16,12 +16,15 @@ type Frame struct {
 	Mat  gocv.Mat      // BGR, owned by the receiver
 }
 
-// Close releases the frame's Mat.
+// Close releases the frame's Mat. It is safe to call more than once and on a
+// nil *Frame.
 func (f *Frame) Close() {
 	if f == nil {
 		return
 	}
-	if !f.Mat.Empty() || f.Mat.Ptr() != nil {
+	// Only the pointer is checked: Mat.Empty on a zero Mat dereferences a
+	// nil cv::Mat in C and would crash a second Close.
+	if f.Mat.Ptr() != nil {
 		f.Mat.Close()
 	}
 	f.Mat = gocv.Mat{}

@@ -1,0 +1,118 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+func liveHint(k Kind) string {
+	switch k {
+	case KindDevice:
+		return "check the camera is plugged in (`ls -l /dev/video*`, `v4l2-ctl --list-devices`) and that this user is in the video group"
+	case KindRTSP:
+		return "check the URL, the credentials and that the camera answers (`ffprobe <url>`); on lossy links set OPENCV_FFMPEG_CAPTURE_OPTIONS='rtsp_transport;tcp'"
+	case KindHTTP:
+		return "check the URL serves a video stream FFmpeg can read, such as MJPEG (`ffprobe <url>`)"
+	case KindGStreamer:
+		return "test the pipeline with `gst-launch-1.0` (fakesink in place of appsink) and install the plugins it names"
+	}
+	return ""
+}
+
+// connect opens a live source once.
+func (s *Source) connect() (*gocv.VideoCapture, error) {
+	var (
+		vc  *gocv.VideoCapture
+		err error
+	)
+	switch s.kind {
+	case KindDevice:
+		if n, ok := deviceIndex(s.name); ok {
+			vc, err = gocv.VideoCaptureDeviceWithAPI(n, gocv.VideoCaptureV4L2)
+		} else {
+			vc, err = gocv.VideoCaptureFileWithAPI(s.name, gocv.VideoCaptureV4L2)
+		}
+	case KindGStreamer:
+		vc, err = gocv.VideoCaptureFileWithAPI(s.name, gocv.VideoCaptureGstreamer)
+	default: // RTSP, HTTP
+		vc, err = gocv.VideoCaptureFileWithAPI(s.name, gocv.VideoCaptureFFmpeg)
+	}
+	if err != nil || !vc.IsOpened() {
+		vc.Close()
+		// gocv's own message repeats the URL with its password: not wrapped.
+		return nil, fmt.Errorf("capture: cannot open %s source %q: %s", s.kind, redact(s.name), liveHint(s.kind))
+	}
+	s.mu.Lock()
+	s.info.Width = int(vc.Get(gocv.VideoCaptureFrameWidth))
+	s.info.Height = int(vc.Get(gocv.VideoCaptureFrameHeight))
+	s.info.FPS = plausibleFPS(vc.Get(gocv.VideoCaptureFPS))
+	s.mu.Unlock()
+	return vc, nil
+}
+
+// runLive reads until ctx ends, reconnecting with capped, jittered
+// exponential backoff whenever opening or reading fails. The backoff is
+// reset only once a frame has been read after connecting, so a server that
+// accepts and then drops the connection is not hammered.
+func (s *Source) runLive(ctx context.Context) {
+	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
+	rc := newRateCap(s.cfg.FPS)
+	everOnline, gotFrame := s.vc != nil, false
+	if s.vc != nil {
+		s.setState(StateOnline)
+	} else {
+		s.setState(StateOffline)
+	}
+	m := gocv.NewMat()
+	defer func() { m.Close() }()
+	var seq uint64
+	for ctx.Err() == nil {
+		if s.vc == nil {
+			wait := bo.next()
+			s.log.Debug("reconnecting", "in", wait)
+			if !sleepCtx(ctx, wait) {
+				return
+			}
+			s.setState(StateReconnecting)
+			vc, err := s.connect()
+			if err != nil {
+				s.connectFailures.Add(1)
+				s.log.Warn("reconnect failed", "err", err, "failures", s.connectFailures.Load())
+				s.setState(StateOffline)
+				continue
+			}
+			s.vc, gotFrame = vc, false
+			if everOnline {
+				s.reconnects.Add(1)
+			}
+			everOnline = true
+			s.log.Info("source online", "reconnects", s.reconnects.Load())
+			s.setState(StateOnline)
+		}
+		if !s.vc.Read(&m) || m.Empty() {
+			s.log.Warn("read failed; source lost, will reconnect", "frames_read", s.read.Load())
+			s.vc.Close()
+			s.vc = nil
+			s.setState(StateOffline)
+			continue
+		}
+		if !gotFrame {
+			gotFrame = true
+			bo.reset()
+		}
+		now := time.Now()
+		pts := now.Sub(s.opened)
+		s.read.Add(1)
+		if rc.keep(pts) {
+			toBGR(&m)
+			s.emit(ctx, &Frame{Seq: seq, PTS: pts, Time: now, Mat: m}, true)
+			m = gocv.NewMat()
+		} else {
+			s.droppedRate.Add(1)
+		}
+		seq++
+	}
+}
