@@ -160,10 +160,10 @@ func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree
 	a.mu.Unlock()
 
 	label := labels[top]
-	conf := clamp01(mean[top])
+	conf := prob(mean[top])
 	scores := make(map[string]float64, k)
 	for j, l := range labels {
-		scores[l] = clamp01(mean[j])
+		scores[l] = prob(mean[j])
 	}
 	last := w.Samples[len(w.Samples)-1]
 	emo := &tree.Emotion{
@@ -187,8 +187,8 @@ func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree
 			FPS:    w.FPS,
 		},
 		Face: &tree.Face{
-			Box:        [4]float64{last.Box.X, last.Box.Y, last.Box.W, last.Box.H},
-			Score:      clamp01(f32(last.Score)),
+			Box:        [4]float64{round(last.Box.X, 1), round(last.Box.Y, 1), round(last.Box.W, 1), round(last.Box.H, 1)},
+			Score:      prob(f32(last.Score)),
 			FramesSeen: max(w.FramesSeen, 0),
 		},
 		Expression: &tree.Expression{Label: label, Confidence: conf, Scores: scores},
@@ -287,6 +287,15 @@ func argmax64(v []float64) int {
 func f32(x float32) float64 {
 	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
 	return v
+}
+
+// prob is a probability as trees carry it: in [0, 1], 4 decimals (finer
+// digits are noise at this model's accuracy and bloat every message).
+func prob(x float64) float64 { return round(clamp01(x), 4) }
+
+func round(x float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
 }
 
 func clamp01(x float64) float64 {

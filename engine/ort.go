@@ -121,7 +121,10 @@ func acquireEnv(lib string) error {
 		return nil
 	}
 	ort.SetSharedLibraryPath(lib)
-	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+	// ORT's own logger prints straight to stderr; every failure we act on
+	// (a provider that cannot load, a bad model) comes back as a status and
+	// is logged by edgemo with context, so only fatal lines are let through.
+	if err := ort.InitializeEnvironment(ort.WithLogLevelFatal()); err != nil {
 		return fmt.Errorf("load ONNX Runtime %s: %w (ORT API 24, i.e. ONNX Runtime >= 1.24, is needed; run scripts/setup.sh or set %s)", lib, err, EnvORTLib)
 	}
 	ortEnv.refs, ortEnv.lib = 1, lib

@@ -53,6 +53,9 @@ func (s *JSONL) Publish(_ context.Context, t *tree.Tree) error {
 	return nil
 }
 
+// Name is the file path or "stdout".
+func (s *JSONL) Name() string { return s.name }
+
 // Count is the number of trees written.
 func (s *JSONL) Count() uint64 {
 	s.mu.Lock()

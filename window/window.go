@@ -14,7 +14,7 @@ import (
 // Config sets sampling, window shape and memory bounds.
 type Config struct {
 	FPS              float64 // target sample rate (default 4)
-	Length           int     // samples per window (default 16)
+	Length           int     // samples per window (default 8: 2 s at 4 fps, a tree per face per second)
 	Stride           int     // samples between consecutive window starts (default Length/2)
 	MinLength        int     // shortest tail window emitted when a track ends (default Length/2; 0 disables)
 	MaxBytesPerTrack int64   // crop bytes per track (default 32 MiB)
@@ -27,7 +27,7 @@ func (c Config) WithDefaults() Config {
 		c.FPS = 4
 	}
 	if c.Length == 0 {
-		c.Length = 16
+		c.Length = 8
 	}
 	if c.Stride == 0 {
 		c.Stride = max(1, c.Length/2)

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/edgemo/edgemo/capture"
+	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/pipeline"
+	"github.com/edgemo/edgemo/internal/progress"
+	"github.com/edgemo/edgemo/publish"
+	"github.com/edgemo/edgemo/window"
+)
+
+// modelFlags are shared by analyze and bench.
+type modelFlags struct {
+	manifest, ortLib, providers, cascade, logLevel string
+	threads                                        int
+}
+
+func (m *modelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&m.manifest, "model", "", "model manifest (default models/emotion.manifest.json)")
+	fs.StringVar(&m.ortLib, "ort-lib", "", "ONNX Runtime library (default $EDGEMO_ORT_LIB, then deps/onnxruntime/libonnxruntime.so.1)")
+	fs.StringVar(&m.providers, "providers", "tensorrt,cuda,cpu", "execution providers, in order of preference")
+	fs.IntVar(&m.threads, "threads", 1, "ONNX Runtime intra-op threads")
+	fs.StringVar(&m.cascade, "cascade", "", "Haar cascade file (default Debian opencv-data's frontal face)")
+	fs.StringVar(&m.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (m *modelFlags) options() app.Options {
+	var provs []string
+	for _, p := range strings.Split(m.providers, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			provs = append(provs, p)
+		}
+	}
+	return app.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: provs, Threads: m.threads, Cascade: m.cascade}
+}
+
+// pipelineFlags are the per-camera knobs.
+type pipelineFlags struct {
+	camera                string
+	fps, windowFPS        float64
+	length, stride, every int
+	realtime              bool
+}
+
+func (p *pipelineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.camera, "camera", "cam", "camera name used in tree ids")
+	fs.Float64Var(&p.fps, "fps", 0, "cap on frames/s read from the source (0: native)")
+	fs.Float64Var(&p.windowFPS, "window-fps", 4, "crops per second kept per track")
+	fs.IntVar(&p.length, "window-length", 8, "crops per window")
+	fs.IntVar(&p.stride, "window-stride", 4, "crops between window starts")
+	fs.IntVar(&p.every, "detect-every", 1, "run the face detector every Nth frame")
+	fs.BoolVar(&p.realtime, "realtime", false, "pace a file at its native rate and drop frames like a live source")
+}
+
+func (p *pipelineFlags) config(source string) pipeline.Config {
+	return pipeline.Config{
+		Camera:      p.camera,
+		Source:      capture.Config{Source: source, FPS: p.fps, Realtime: p.realtime},
+		Window:      window.Config{FPS: p.windowFPS, Length: p.length, Stride: p.stride},
+		DetectEvery: p.every,
+	}
+}
+
+func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var mf modelFlags
+	var pf pipelineFlags
+	mf.register(fs)
+	pf.register(fs)
+	out := fs.String("out", "-", "JSON Lines output file, appended (- for stdout)")
+	prog := fs.String("progress", "auto", "progress bar on stderr: auto, on or off")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: edgemo analyze <source> [flags]\n\nsource: video file, image, /dev/videoN or index, rtsp:// or http:// URL, GStreamer pipeline")
+		fs.PrintDefaults()
+	}
+	src, rest := splitSource(args)
+	if err := fs.Parse(rest); err != nil {
+		return errUsage
+	}
+	if src == "" && fs.NArg() > 0 {
+		src = fs.Arg(0)
+	}
+	if src == "" {
+		fs.Usage()
+		return errUsage
+	}
+	log := newLogger(stderr, mf.logLevel)
+
+	stack, err := app.Build(mf.options(), log)
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+
+	var sink *publish.JSONL
+	if *out == "-" {
+		sink = publish.NewJSONL(stdout, "stdout")
+	} else if sink, err = publish.OpenJSONL(*out); err != nil {
+		return err
+	}
+	defer sink.Close()
+
+	cfg := pf.config(src)
+	cfg.Offline = !pf.realtime
+	source, err := capture.Open(ctx, cfg.Source, log.With("component", "capture"))
+	if err != nil {
+		return err
+	}
+	defer source.Close()
+	info := source.Info()
+
+	var bar *progress.Bar
+	if *prog == "on" || *prog == "auto" && isTerminal(stderr) {
+		bar = progress.New(stderr, cfg.Camera, int64(info.Frames))
+		var n int64
+		cfg.OnFrame = func(*capture.Frame) { n++; bar.Set(n) }
+	}
+	p := pipeline.New(cfg, stack.Detector, stack.Analyzer, []publish.Sink{sink}, log)
+	start := time.Now()
+	err = p.RunSource(ctx, source)
+	if bar != nil {
+		bar.Finish()
+	}
+	el := time.Since(start).Seconds()
+	log.Info("analyze done", "source", src, "frames", p.Stats.Frames.Load(), "tracks", p.Stats.Tracks.Load(),
+		"windows", p.Stats.Windows.Load(), "trees", p.Stats.Trees.Load(),
+		"fps", fmt.Sprintf("%.1f", float64(p.Stats.Frames.Load())/el), "out", sink.Name())
+	if errors.Is(err, context.Canceled) {
+		log.Info("interrupted: trees written so far are kept", "trees", p.Stats.Trees.Load())
+		return nil
+	}
+	return err
+}
+
+// splitSource takes the first non-flag argument as the source so that flags
+// may follow it ("analyze video.mp4 --out x.jsonl"), which the flag package
+// alone does not allow.
+func splitSource(args []string) (string, []string) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

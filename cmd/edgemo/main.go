@@ -1,0 +1,73 @@
+// Command edgemo is an edge, real-time affect analyser for camera streams.
+// This file only dispatches; the work lives in the packages.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `edgemo: edge, real-time affect analysis for camera streams
+
+usage:
+  edgemo analyze <source> [flags]   analyse a file, camera or stream; trees as JSON Lines
+  edgemo doctor [flags]             check OpenCV, ONNX Runtime, providers and models
+  edgemo bench [<file>] [flags]     decode-only vs whole-pipeline frames/s on one file
+  edgemo version
+
+Run "edgemo <command> -h" for a command's flags.
+`
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "analyze":
+		err = cmdAnalyze(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		err = cmdDoctor(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "edgemo", version)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "edgemo: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if err == errUsage {
+			return 2
+		}
+		fmt.Fprintln(stderr, "edgemo:", err)
+		return 1
+	}
+	return 0
+}
+
+var errUsage = fmt.Errorf("usage")
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

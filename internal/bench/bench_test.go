@@ -1,0 +1,63 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/pipeline"
+	"github.com/edgemo/edgemo/internal/testenv"
+	"github.com/edgemo/edgemo/window"
+)
+
+// BenchmarkDecodeVsPipeline reports, in one run on one file, OpenCV decode
+// fps, whole-pipeline fps and their ratio:
+//
+//	go test -tags matprofile -run '^$' -bench DecodeVsPipeline -benchtime 3x ./internal/bench/
+func BenchmarkDecodeVsPipeline(b *testing.B) {
+	path := testenv.Media(b, "Megamind.avi")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := app.Build(app.Options{Providers: []string{"cpu"}}, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	var dec, pipe, trees float64
+	for i := 0; i < b.N; i++ {
+		r, err := Run(context.Background(), path, pipeline.Config{Camera: "bench", Window: window.Config{}}, st, log)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dec += r.DecodeFPS()
+		pipe += r.PipelineFPS()
+		trees += float64(r.Trees)
+	}
+	n := float64(b.N)
+	b.ReportMetric(dec/n, "decode-fps")
+	b.ReportMetric(pipe/n, "pipeline-fps")
+	b.ReportMetric(pipe/dec, "ratio")
+	b.ReportMetric(trees/n, "trees")
+}
+
+func TestRunMeasuresBothOnTheSameFile(t *testing.T) {
+	path := testenv.Media(t, "Megamind.avi")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := app.Build(app.Options{Providers: []string{"cpu"}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r, err := Run(context.Background(), path, pipeline.Config{Camera: "bench"}, st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DecodeFrames != 270 || r.PipelineFrames != 270 {
+		t.Fatalf("decode %d frames, pipeline %d; Megamind.avi has 270", r.DecodeFrames, r.PipelineFrames)
+	}
+	if r.Trees == 0 || r.Ratio() <= 0 || r.Ratio() > 1.5 {
+		t.Fatalf("implausible result: %+v ratio %.3f", r, r.Ratio())
+	}
+	t.Log("\n" + r.String())
+}

@@ -1,0 +1,100 @@
+// Package doctor checks that a machine can run edgemo and says, for each
+// failure, what to do about it.
+package doctor
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"gocv.io/x/gocv"
+
+	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/facetrack"
+	"github.com/edgemo/edgemo/internal/app"
+)
+
+// Status of one check.
+type Status string
+
+const (
+	OK   Status = "ok"
+	Warn Status = "warn" // works, but not as well as it could
+	Fail Status = "FAIL"
+)
+
+// Check is one line of the report.
+type Check struct {
+	Name   string
+	Status Status
+	Detail string
+	Fix    string // what to do when not OK
+}
+
+// Run performs every check; it never aborts early, so one run shows all problems.
+func Run(o app.Options, log *slog.Logger) []Check {
+	var cs []Check
+	add := func(c Check) { cs = append(cs, c) }
+
+	// OpenCV: gocv v0.31.0 is built against 4.6 exactly.
+	if v := gocv.OpenCVVersion(); strings.HasPrefix(v, "4.6.") {
+		add(Check{Name: "opencv", Status: OK, Detail: v + " (gocv " + gocv.Version() + ")"})
+	} else {
+		add(Check{Name: "opencv", Status: Fail, Detail: v, Fix: "install Debian 12's libopencv-dev 4.6 (scripts/setup.sh); gocv v0.31.0 needs OpenCV 4.6"})
+	}
+
+	// Haar cascade.
+	if h, err := facetrack.NewHaar(facetrack.HaarConfig{Cascade: o.Cascade}); err != nil {
+		add(Check{Name: "face detector (haar)", Status: Fail, Detail: err.Error(), Fix: "apt-get install opencv-data, or pass --cascade <file>"})
+	} else {
+		add(Check{Name: "face detector (haar)", Status: OK, Detail: h.Config().Cascade})
+		h.Close()
+	}
+
+	// ONNX Runtime and providers.
+	rep, err := engine.ORTInfo(engine.RuntimeConfig{LibraryPath: o.ORTLib, Logger: log})
+	if err != nil {
+		add(Check{Name: "onnxruntime", Status: Fail, Detail: err.Error(), Fix: "run scripts/setup.sh, or set EDGEMO_ORT_LIB / --ort-lib to libonnxruntime.so (ORT >= 1.24)"})
+	} else {
+		add(Check{Name: "onnxruntime", Status: OK, Detail: fmt.Sprintf("%s (%s)", rep.Version, rep.Library)})
+		for _, p := range rep.Providers {
+			c := Check{Name: "provider " + p.Name, Status: OK, Detail: "available"}
+			if !p.Available {
+				c.Status, c.Detail = Warn, firstLine(p.Error)
+				c.Fix = "this ORT build lacks it; edgemo falls back to the next provider. For GPUs use an ORT build with CUDA/TensorRT (see README)"
+			}
+			add(c)
+		}
+	}
+
+	// Models: LoadManifest checks the fields, the files and their sha256.
+	if m, err := engine.LoadManifest(o.Manifest); err != nil {
+		add(Check{Name: "model " + o.Manifest, Status: Fail, Detail: err.Error(), Fix: "run scripts/setup.sh (it converts the models), or pass --model <manifest>"})
+	} else {
+		add(Check{Name: "model " + m.Name, Status: OK, Detail: m.Ref() + " " + m.ModelPath()})
+	}
+	return cs
+}
+
+// Print writes the report and returns the number of failures.
+func Print(w io.Writer, cs []Check) int {
+	failed := 0
+	for _, c := range cs {
+		fmt.Fprintf(w, "%-4s  %-36s %s\n", c.Status, c.Name, c.Detail)
+		if c.Status != OK && c.Fix != "" {
+			fmt.Fprintf(w, "      %-36s fix: %s\n", "", c.Fix)
+		}
+		if c.Status == Fail {
+			failed++
+		}
+	}
+	return failed
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

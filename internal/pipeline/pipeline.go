@@ -1,0 +1,288 @@
+// Package pipeline wires one camera's stages together, top to bottom:
+//
+//	capture ──frames──▶ detect+track ──crops──▶ window ──windows──▶ engine ──trees──▶ sinks
+//
+// One goroutine reads frames, detects, tracks, crops and fills the window
+// buffers; a second runs the analyzer and publishes. The channel between
+// them is bounded: offline runs wait for the engine (every window counts),
+// live runs drop the oldest window and count it.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/edgemo/edgemo/capture"
+	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/facetrack"
+	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/publish"
+	"github.com/edgemo/edgemo/window"
+)
+
+// Config is one camera's pipeline.
+type Config struct {
+	Camera      string
+	Source      capture.Config
+	Tracker     facetrack.TrackerConfig
+	Window      window.Config
+	CropSize    int     // aligned crop side in pixels (default 128)
+	CropMargin  float64 // extra context around the face box, per side, as a fraction of its size (default 0.25)
+	DetectEvery int     // run the detector every Nth frame, tracker prediction between (default 1)
+	Offline     bool    // never drop windows: wait for the engine (file analysis)
+	QueueLen    int     // windows waiting for the engine (default 8)
+
+	OnFrame func(f *capture.Frame)      // after each frame is processed (progress); must not keep f
+	OnEvent func(ev facetrack.Event)    // track lifecycle
+	OnTree  func(t *tree.Tree)          // after each tree is published
+	OnError func(stage string, e error) // analyzer or sink failures (also logged)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Camera == "" {
+		c.Camera = "cam"
+	}
+	if c.CropSize == 0 {
+		c.CropSize = 128
+	}
+	if c.CropMargin == 0 {
+		c.CropMargin = 0.25
+	}
+	if c.DetectEvery == 0 {
+		c.DetectEvery = 1
+	}
+	if c.QueueLen == 0 {
+		c.QueueLen = 8
+	}
+	return c
+}
+
+// Stats are the pipeline's counters; safe to read while it runs.
+type Stats struct {
+	Frames, Detections, Windows, Trees atomic.Uint64
+	WindowsDropped                     atomic.Uint64 // live mode: engine too slow
+	AnalyzeErrors, SinkErrors          atomic.Uint64
+	Tracks                             atomic.Uint64 // confirmed tracks started
+}
+
+// Pipeline runs one camera.
+type Pipeline struct {
+	cfg      Config
+	det      facetrack.Detector
+	analyzer engine.Analyzer
+	sinks    []publish.Sink
+	log      *slog.Logger
+	Stats    Stats
+}
+
+// New assembles a pipeline. The detector, analyzer and sinks stay owned by
+// the caller (they may be shared between cameras).
+func New(cfg Config, det facetrack.Detector, an engine.Analyzer, sinks []publish.Sink, log *slog.Logger) *Pipeline {
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Pipeline{cfg: cfg, det: det, analyzer: an, sinks: sinks, log: log.With("camera", cfg.Camera)}
+}
+
+// item is what travels to the engine goroutine: a window, or the news that a
+// track ended (after its last window, so per-track engine state can go).
+type item struct {
+	w     window.Window
+	ended int
+}
+
+// Run processes the source until it ends (files), ctx is cancelled, or it
+// fails. A clean end of file returns nil.
+func (p *Pipeline) Run(ctx context.Context) error {
+	src, err := capture.Open(ctx, p.cfg.Source, p.log.With("component", "capture"))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	return p.RunSource(ctx, src)
+}
+
+// RunSource is Run on an already opened source (so callers can read its Info
+// first). It does not close src.
+func (p *Pipeline) RunSource(ctx context.Context, src *capture.Source) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bufs, err := window.New(p.cfg.Camera, p.cfg.Window)
+	if err != nil {
+		return fmt.Errorf("camera %s: %w", p.cfg.Camera, err)
+	}
+	trk, err := facetrack.NewTracker(p.cfg.Tracker)
+	if err != nil {
+		return fmt.Errorf("camera %s: %w", p.cfg.Camera, err)
+	}
+	queue := make(chan item, p.cfg.QueueLen)
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.engineLoop(ctx, queue)
+	}()
+
+	ferr := p.frameLoop(ctx, src, trk, bufs, queue)
+	close(queue)
+	wg.Wait()
+	if ferr != nil {
+		return ferr
+	}
+	if err := src.Err(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (p *Pipeline) frameLoop(ctx context.Context, src *capture.Source, trk *facetrack.Tracker, bufs *window.Buffers, queue chan item) error {
+	send := func(it item) bool {
+		if p.cfg.Offline || it.w.Samples == nil {
+			select {
+			case queue <- it:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for {
+			select {
+			case queue <- it:
+				return true
+			default:
+			}
+			select { // full: drop the oldest waiting window
+			case old := <-queue:
+				if old.w.Samples == nil {
+					queue <- old // never drop a track-end marker; there is room for it again
+					continue
+				}
+				p.Stats.WindowsDropped.Add(1)
+			default:
+			}
+		}
+	}
+	endTrack := func(id int) {
+		if w, ok := bufs.End(id); ok {
+			send(item{w: w})
+		}
+		send(item{ended: id})
+	}
+
+	var n uint64
+	for f := range src.Frames() {
+		err := p.frame(f, n, trk, bufs, send, endTrack)
+		if p.cfg.OnFrame != nil {
+			p.cfg.OnFrame(f)
+		}
+		f.Close()
+		n++
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	// End of input: flush every track still open so its tail gets a tree.
+	for _, id := range bufs.Tracks() {
+		endTrack(id)
+	}
+	return nil
+}
+
+func (p *Pipeline) frame(f *capture.Frame, n uint64, trk *facetrack.Tracker, bufs *window.Buffers,
+	send func(item) bool, endTrack func(int)) error {
+	p.Stats.Frames.Add(1)
+	if n%uint64(p.cfg.DetectEvery) != 0 {
+		trk.Predict(f.Time) // between detections: keep boxes moving, no new evidence
+		return nil
+	}
+	dets, err := p.det.Detect(f.Mat)
+	if err != nil {
+		return fmt.Errorf("camera %s: detect frame %d: %w", p.cfg.Camera, f.Seq, err)
+	}
+	p.Stats.Detections.Add(uint64(len(dets)))
+	tracks, events := trk.Update(dets, f.Time)
+	for _, ev := range events {
+		if ev.Type == facetrack.EventNew {
+			p.Stats.Tracks.Add(1)
+		}
+		if p.cfg.OnEvent != nil {
+			p.cfg.OnEvent(ev)
+		}
+	}
+	for _, t := range tracks {
+		// Only crops of faces seen in this very frame go into windows;
+		// predicted boxes would blur the evidence.
+		if t.State != facetrack.Tracked || t.FramesSinceUpdate > 0 {
+			continue
+		}
+		if !bufs.Observe(t.ID, f.Time) {
+			continue
+		}
+		crop, err := facetrack.CropFace(f.Mat, t.Box, p.cfg.CropMargin, p.cfg.CropSize)
+		if err != nil {
+			p.log.Warn("crop failed", "track", t.ID, "frame", f.Seq, "err", err)
+			continue
+		}
+		if w, ok := bufs.Add(t.ID, window.Sample{FrameSeq: f.Seq, Time: f.Time, Box: t.Box, Score: t.Score, Crop: crop}); ok {
+			send(item{w: w})
+		}
+	}
+	for _, ev := range events {
+		if ev.Type == facetrack.EventEnd {
+			endTrack(ev.Track.ID)
+		}
+	}
+	return nil
+}
+
+// trackForgetter is implemented by analyzers that keep per-track state.
+type trackForgetter interface {
+	Forget(camera string, trackID int)
+}
+
+func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
+	for it := range queue {
+		if it.w.Samples == nil {
+			if f, ok := p.analyzer.(trackForgetter); ok {
+				f.Forget(p.cfg.Camera, it.ended)
+			}
+			continue
+		}
+		p.Stats.Windows.Add(1)
+		t, err := p.analyzer.Analyze(ctx, it.w)
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				continue
+			}
+			p.Stats.AnalyzeErrors.Add(1)
+			p.fail("engine", fmt.Errorf("camera %s track %d window %d: %w", p.cfg.Camera, it.w.TrackID, it.w.Seq, err))
+			continue
+		}
+		for _, s := range p.sinks {
+			if err := s.Publish(ctx, t); err != nil {
+				p.Stats.SinkErrors.Add(1)
+				p.fail("sink", err)
+			}
+		}
+		p.Stats.Trees.Add(1)
+		if p.cfg.OnTree != nil {
+			p.cfg.OnTree(t)
+		}
+	}
+}
+
+func (p *Pipeline) fail(stage string, err error) {
+	p.log.Error(stage+" failed", "err", err)
+	if p.cfg.OnError != nil {
+		p.cfg.OnError(stage, err)
+	}
+}
