@@ -30,9 +30,11 @@ func nominalInterval(fps float64) time.Duration {
 // reports 41.7 ms for its first frame), so the first reading becomes the
 // origin. It is believed while it moves forward by at most maxPTSJump; when
 // it is missing, negative, not finite, stalls, goes back or leaps (OpenCV
-// 4.6 reports 0 for the last frame of Megamind_bugy.avi and of truncated
-// files, and garbage for streams), the frame gets previous PTS + 1/fps and
-// later readings are re-based on it.
+// 4.6 reports 0 for the last frame of Megamind.avi, Megamind_bugy.avi and
+// truncated files, and garbage for streams), the frame gets previous PTS +
+// 1/fps. The origin is kept, so a container that skips one timestamp and
+// resumes its timeline is followed again; one whose timeline restarts or
+// leaps is followed by frame count until it is plausible again.
 type ptsClock struct {
 	interval time.Duration
 	origin   float64 // ms
@@ -60,9 +62,6 @@ func (c *ptsClock) next(posMsec float64) time.Duration {
 	}
 	c.repaired++
 	c.prev += c.interval
-	if valid {
-		c.origin = posMsec - float64(c.prev)/float64(time.Millisecond)
-	}
 	return c.prev
 }
 
