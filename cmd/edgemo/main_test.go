@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -25,6 +26,14 @@ import (
 	"github.com/edgemo/edgemo/internal/testenv"
 	"github.com/edgemo/edgemo/internal/tree"
 )
+
+func TestMain(m *testing.M) {
+	// os/signal starts one process-wide goroutine on first use; start it now
+	// so the leak checks below only see goroutines edgemo itself left.
+	_, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	stop()
+	os.Exit(m.Run())
+}
 
 // edgemo runs the CLI and returns its exit code, stdout and stderr.
 func edgemo(t *testing.T, args ...string) (int, string, string) {
