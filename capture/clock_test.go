@@ -2,6 +2,7 @@ package capture
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -39,19 +40,19 @@ func TestPTSClock(t *testing.T) {
 }
 
 func TestRateCap(t *testing.T) {
-	count := func(fps, capFPS float64, n int, jitter time.Duration) int {
+	kept := func(fps, capFPS float64, n int, jitter time.Duration) []int {
 		r := newRateCap(capFPS)
-		kept := 0
+		var idx []int
 		for i := 0; i < n; i++ {
 			pts := time.Duration(float64(i) * float64(time.Second) / fps)
-			if i%2 == 1 {
-				pts -= jitter // timestamps rounded down by the container
+			if i%2 == 0 && i > 0 {
+				pts -= jitter // timestamps rounded down by the container, on frames the cap keeps
 			}
 			if r.keep(pts) {
-				kept++
+				idx = append(idx, i)
 			}
 		}
-		return kept
+		return idx
 	}
 	cases := []struct {
 		fps, cap float64
@@ -64,11 +65,17 @@ func TestRateCap(t *testing.T) {
 		{25, 0, 100, 100},
 	}
 	for _, c := range cases {
-		for _, j := range []time.Duration{0, 500 * time.Microsecond} {
-			if got := count(c.fps, c.cap, c.n, j); got != c.want {
-				t.Errorf("%v fps capped at %v (jitter %v): kept %d of %d, want %d", c.fps, c.cap, j, got, c.n, c.want)
-			}
+		exact := kept(c.fps, c.cap, c.n, 0)
+		if len(exact) != c.want {
+			t.Errorf("%v fps capped at %v: kept %d of %d, want %d", c.fps, c.cap, len(exact), c.n, c.want)
 		}
+		// Rounded timestamps must not change which frames are kept.
+		if j := kept(c.fps, c.cap, c.n, 500*time.Microsecond); !slices.Equal(j, exact) {
+			t.Errorf("%v fps capped at %v: with 0.5ms rounding kept %v, want %v", c.fps, c.cap, j[:min(8, len(j))], exact[:min(8, len(exact))])
+		}
+	}
+	if got := kept(25, 12.5, 10, 0); !slices.Equal(got, []int{0, 2, 4, 6, 8}) {
+		t.Errorf("25→12.5 fps kept %v, want every other frame", got)
 	}
 	// After a gap the slots restart instead of letting a burst through.
 	r := newRateCap(10)
