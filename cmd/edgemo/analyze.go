@@ -21,7 +21,7 @@ import (
 // modelFlags are shared by analyze and bench.
 type modelFlags struct {
 	manifest, ortLib, providers, cascade, logLevel string
-	threads                                        int
+	threads, detectWidth                           int
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
@@ -30,6 +30,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.providers, "providers", "tensorrt,cuda,cpu", "execution providers, in order of preference")
 	fs.IntVar(&m.threads, "threads", 1, "ONNX Runtime intra-op threads")
 	fs.StringVar(&m.cascade, "cascade", "", "Haar cascade file (default Debian opencv-data's frontal face)")
+	fs.IntVar(&m.detectWidth, "detect-width", 640, "downscale wider frames to this width for face detection (smaller: faster, misses small faces)")
 	fs.StringVar(&m.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
@@ -40,7 +41,7 @@ func (m *modelFlags) options() app.Options {
 			provs = append(provs, p)
 		}
 	}
-	return app.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: provs, Threads: m.threads, Cascade: m.cascade}
+	return app.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: provs, Threads: m.threads, Cascade: m.cascade, DetectWidth: m.detectWidth}
 }
 
 // pipelineFlags are the per-camera knobs.

@@ -16,11 +16,12 @@ import (
 
 // Options are the user-facing knobs shared by commands.
 type Options struct {
-	Manifest  string   // emotion model manifest (default models/emotion.manifest.json)
-	ORTLib    string   // libonnxruntime path (default: $EDGEMO_ORT_LIB, then deps/)
-	Providers []string // execution providers in order (default tensorrt, cuda, cpu)
-	Threads   int      // intra-op threads (default 1: the fast head is small, cameras run in parallel)
-	Cascade   string   // Haar cascade (default Debian's frontal face)
+	Manifest    string   // emotion model manifest (default models/emotion.manifest.json)
+	ORTLib      string   // libonnxruntime path (default: $EDGEMO_ORT_LIB, then deps/)
+	Providers   []string // execution providers in order (default tensorrt, cuda, cpu)
+	Threads     int      // intra-op threads (default 1: the fast head is small, cameras run in parallel)
+	Cascade     string   // Haar cascade (default Debian's frontal face)
+	DetectWidth int      // frames wider than this are downscaled for detection (default 640; smaller is faster, misses small faces)
 }
 
 // DefaultManifest finds models/emotion.manifest.json in the working
@@ -73,7 +74,7 @@ func Build(o Options, log *slog.Logger) (st *Stack, err error) {
 		}
 	}()
 	// Cheap checks first, so a typo costs no model load.
-	det, err := facetrack.NewHaar(facetrack.HaarConfig{Cascade: o.Cascade})
+	det, err := facetrack.NewHaar(facetrack.HaarConfig{Cascade: o.Cascade, MaxWidth: o.DetectWidth})
 	if err != nil {
 		return st, err
 	}
