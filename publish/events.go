@@ -1,0 +1,41 @@
+package publish
+
+import "time"
+
+// Beyond trees, the daemon reports camera state, track lifecycle and face
+// counts. A sink that wants them implements the matching interface; the
+// daemon checks with a type assertion, so a sink implements only what it
+// uses (JSONL takes trees only; MQTT takes all).
+
+// Camera status values (mqtt.md: <prefix>/<camera>/status).
+const (
+	StatusOnline       = "online"
+	StatusOffline      = "offline"
+	StatusReconnecting = "reconnecting"
+)
+
+// StatusSink receives a camera's connection state on every change.
+type StatusSink interface {
+	CameraStatus(camera, status string)
+}
+
+// TrackEvent is one track lifecycle change (facetrack's new/update/lost/end).
+type TrackEvent struct {
+	Type    string     `json:"type"` // new | update | lost | end
+	Camera  string     `json:"camera"`
+	TrackID int        `json:"track_id"`
+	Box     [4]float64 `json:"box"` // x, y, w, h in source pixels
+	Score   float64    `json:"score"`
+	Time    time.Time  `json:"time"`
+}
+
+// TrackSink receives track lifecycle events. Called from the camera's frame
+// goroutine: it must not block (buffer or drop, and count).
+type TrackSink interface {
+	Track(ev TrackEvent)
+}
+
+// FacesSink receives the number of faces a camera sees now, on change.
+type FacesSink interface {
+	Faces(camera string, n int)
+}
