@@ -1,0 +1,142 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgemo/edgemo/internal/testenv"
+)
+
+func parse(t *testing.T, y string) (*Config, error) {
+	t.Helper()
+	return Parse("test.yaml", []byte(y))
+}
+
+func mustErr(t *testing.T, err error, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want one mentioning %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("error %q does not mention %q", err, w)
+		}
+	}
+}
+
+func TestEmbeddedDefaultIsValid(t *testing.T) {
+	t.Chdir(testenv.Root())
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam := c.Cameras["sample"]
+	if cam.Source != "deps/media/Megamind.avi" || !cam.Loop || !On(cam.Realtime, false) || c.MQTT.Broker != "" {
+		t.Fatalf("default config: %+v", c)
+	}
+	if c.HTTP.Listen != "127.0.0.1:8080" || *c.MQTT.QoS != 1 || time.Duration(c.MQTT.StatsInterval) != 10*time.Second {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+}
+
+func TestCamerasOverrideDefaultsKeyByKey(t *testing.T) {
+	c, err := parse(t, `
+defaults:
+  fps: 10
+  realtime: false
+  window: {fps: 2, length: 16}
+cameras:
+  a:
+    source: rtsp://cam-a/stream
+  b:
+    source: rtsp://cam-b/stream
+    realtime: true
+    window: {length: 8}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Cameras["a"], c.Cameras["b"]
+	if a.FPS != 10 || a.Window.FPS != 2 || a.Window.Length != 16 || a.Window.Stride != 8 || On(a.Realtime, true) {
+		t.Fatalf("a: %+v", a)
+	}
+	// b overrides length only: fps stays the default's, stride follows length.
+	if b.Window.FPS != 2 || b.Window.Length != 8 || b.Window.Stride != 4 || !On(b.Realtime, false) {
+		t.Fatalf("b: %+v", b)
+	}
+	if On(a.Realtime, true) {
+		t.Fatal("b's override leaked into a through a shared pointer")
+	}
+}
+
+func TestEnvSubstitution(t *testing.T) {
+	t.Setenv("EDGEMO_TEST_PW", "s3cret$")
+	c, err := parse(t, `
+mqtt:
+  broker: tcp://broker:1883
+  password: ${EDGEMO_TEST_PW}
+  username: ${EDGEMO_TEST_USER:-edgemo}
+cameras:
+  a: {source: "rtsp://u:${EDGEMO_TEST_PW}@cam/s"}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.Password != "s3cret$" || c.MQTT.Username != "edgemo" || c.Cameras["a"].Source != "rtsp://u:s3cret$@cam/s" {
+		t.Fatalf("%+v", c.MQTT)
+	}
+	_, err = parse(t, "mqtt:\n  password: ${EDGEMO_TEST_UNSET_VAR}\ncameras:\n  a: {source: 0}\n")
+	mustErr(t, err, "test.yaml:2", "EDGEMO_TEST_UNSET_VAR is not set")
+}
+
+func TestErrorsNameTheLineAndKey(t *testing.T) {
+	cases := map[string]struct {
+		yaml string
+		want []string
+	}{
+		"malformed": {"cameras:\n  a: {source: x\n", []string{"test.yaml:1: did not find expected"}},
+		"unknown top-level key": {"mqtt:\n  brokr: tcp://x:1883\ncameras:\n  a: {source: 0}\n",
+			[]string{"test.yaml:2", `unknown key "brokr"`, "in mqtt", "broker"}},
+		"unknown camera key": {"cameras:\n  door:\n    source: 0\n    sourc: 1\n",
+			[]string{"test.yaml:4: cameras.door", `unknown key "sourc"`}},
+		"unknown nested key": {"cameras:\n  door:\n    source: 0\n    window: {lenght: 3}\n",
+			[]string{"cameras.door", `unknown key "lenght" in window`}},
+		"wrong type": {"cameras:\n  door:\n    source: 0\n    fps: fast\n", []string{"test.yaml:4: cameras.door", "fast"}},
+		"bad stride": {"cameras:\n  door:\n    source: 0\n    window: {length: 4, stride: 9}\n",
+			[]string{"test.yaml:4", "cameras.door.window.stride", "between 1 and window.length (4)"}},
+		"missing file source": {"cameras:\n  door:\n    source: /nonexistent/clip.mp4\n",
+			[]string{"test.yaml:3", "cameras.door.source", "/nonexistent/clip.mp4", "not found"}},
+		"bad scheme":      {"cameras:\n  door:\n    source: ftp://cam/x\n", []string{"cameras.door.source", "unsupported scheme"}},
+		"no cameras":      {"log_level: info\n", []string{"no camera configured"}},
+		"bad qos":         {"mqtt: {qos: 3}\ncameras:\n  a: {source: 0}\n", []string{"test.yaml:1", "mqtt.qos"}},
+		"bad broker":      {"mqtt: {broker: 'broker:1883'}\ncameras:\n  a: {source: 0}\n", []string{"mqtt.broker", "tcp://"}},
+		"bad listen":      {"http: {listen: 8080}\ncameras:\n  a: {source: 0}\n", []string{"http.listen", "host:port"}},
+		"bad duration":    {"mqtt: {stats_interval: soon}\ncameras:\n  a: {source: 0}\n", []string{"test.yaml:1", "soon", "duration"}},
+		"bad camera name": {"cameras:\n  front door: {source: 0}\n", []string{"cameras.front door", "letters, digits"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := parse(t, c.yaml)
+			mustErr(t, err, c.want...)
+			t.Log(err)
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "edgemo.yaml"))
+	mustErr(t, err, "edgemo.yaml")
+}
+
+func TestExampleFileMatchesEmbeddedDefault(t *testing.T) {
+	b, err := os.ReadFile(testenv.Path(t, "edgemo.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != string(Example()) {
+		t.Fatal("edgemo.example.yaml differs from internal/config/default.yaml: copy it again (cp internal/config/default.yaml edgemo.example.yaml)")
+	}
+}
