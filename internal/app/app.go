@@ -49,76 +49,101 @@ func DefaultManifest() string {
 	return rel
 }
 
-// Stack is a loaded runtime, analyzer and detector. Close releases all.
-type Stack struct {
+// NewDetector opens the face detector the options name. Each camera gets
+// its own, so cameras detect in parallel.
+func NewDetector(o Options) (facetrack.Detector, error) {
+	return facetrack.NewHaar(facetrack.HaarConfig{Cascade: o.Cascade, MaxWidth: o.DetectWidth})
+}
+
+// Models is the ONNX Runtime and the analyzer, shared by all cameras.
+type Models struct {
 	Runtime  *engine.Runtime
 	Analyzer *engine.FastAnalyzer
-	Detector facetrack.Detector
 	Manifest *engine.Manifest
 	Provider string
 }
 
-// Build loads everything, or nothing: on error whatever was opened is closed.
-func Build(o Options, log *slog.Logger) (st *Stack, err error) {
+// LoadModels loads the runtime and the analyzer, or nothing.
+func LoadModels(o Options, log *slog.Logger) (ms *Models, err error) {
 	if o.Manifest == "" {
 		o.Manifest = DefaultManifest()
 	}
 	if o.Threads == 0 {
 		o.Threads = 1
 	}
-	st = &Stack{}
+	ms = &Models{}
 	defer func() {
 		if err != nil {
-			st.Close()
-			st = nil
+			ms.Close()
+			ms = nil
 		}
 	}()
-	// Cheap checks first, so a typo costs no model load.
-	det, err := facetrack.NewHaar(facetrack.HaarConfig{Cascade: o.Cascade, MaxWidth: o.DetectWidth})
-	if err != nil {
-		return st, err
-	}
-	st.Detector = det
 	m, err := engine.LoadManifest(o.Manifest)
 	if err != nil {
-		return st, err
+		return ms, err
 	}
-	st.Manifest = m
+	ms.Manifest = m
 	rt, err := engine.NewRuntime(engine.RuntimeConfig{
 		LibraryPath: o.ORTLib, Providers: o.Providers, IntraOpThreads: o.Threads,
 		Logger: log.With("component", "ort"),
 	})
 	if err != nil {
-		return st, err
+		return ms, err
 	}
-	st.Runtime = rt
+	ms.Runtime = rt
 	head, err := engine.NewEmotionHead(rt, m)
 	if err != nil {
-		return st, err
+		return ms, err
 	}
-	st.Provider = head.Provider()
-	st.Analyzer = engine.NewFastAnalyzer(head, engine.FastConfig{})
-	log.Info("models ready", "model", m.Ref(), "provider", st.Provider, "detector", det.Name())
-	return st, nil
+	ms.Provider = head.Provider()
+	ms.Analyzer = engine.NewFastAnalyzer(head, engine.FastConfig{})
+	log.Info("models ready", "model", m.Ref(), "provider", ms.Provider)
+	return ms, nil
 }
 
-// Close releases what Build opened, in reverse order.
-func (s *Stack) Close() error {
-	if s == nil {
+// Close releases the analyzer, then the runtime.
+func (ms *Models) Close() error {
+	if ms == nil {
 		return nil
 	}
 	var errs []error
-	if s.Analyzer != nil {
-		errs = append(errs, s.Analyzer.Close())
+	if ms.Analyzer != nil {
+		errs = append(errs, ms.Analyzer.Close())
 	}
-	if s.Runtime != nil {
-		errs = append(errs, s.Runtime.Close())
-	}
-	if s.Detector != nil {
-		errs = append(errs, s.Detector.Close())
+	if ms.Runtime != nil {
+		errs = append(errs, ms.Runtime.Close())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close models: %w", err)
 	}
 	return nil
+}
+
+// Stack is one detector plus the models: what a single-source command needs.
+type Stack struct {
+	*Models
+	Detector facetrack.Detector
+}
+
+// Build opens the detector and loads the models, or nothing. The detector
+// comes first: a typo in a cascade path costs no model load.
+func Build(o Options, log *slog.Logger) (*Stack, error) {
+	det, err := NewDetector(o)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := LoadModels(o, log)
+	if err != nil {
+		det.Close()
+		return nil, err
+	}
+	return &Stack{Models: ms, Detector: det}, nil
+}
+
+// Close releases the models and the detector.
+func (s *Stack) Close() error {
+	if s == nil {
+		return nil
+	}
+	return errors.Join(s.Models.Close(), s.Detector.Close())
 }

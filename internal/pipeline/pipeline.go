@@ -77,6 +77,25 @@ type Pipeline struct {
 	sinks    []publish.Sink
 	log      *slog.Logger
 	Stats    Stats
+
+	src   atomic.Pointer[capture.Source] // while running, for CaptureStats
+	queue atomic.Pointer[chan item]      // while running, for QueueLen
+}
+
+// CaptureStats are the running source's counters (zero when not running).
+func (p *Pipeline) CaptureStats() capture.Stats {
+	if s := p.src.Load(); s != nil {
+		return s.Stats()
+	}
+	return capture.Stats{}
+}
+
+// QueueLen is the number of windows waiting for the engine.
+func (p *Pipeline) QueueLen() int {
+	if q := p.queue.Load(); q != nil {
+		return len(*q)
+	}
+	return 0
 }
 
 // New assembles a pipeline. The detector, analyzer and sinks stay owned by
@@ -121,6 +140,8 @@ func (p *Pipeline) RunSource(ctx context.Context, src *capture.Source) error {
 		return fmt.Errorf("camera %s: %w", p.cfg.Camera, err)
 	}
 	queue := make(chan item, p.cfg.QueueLen)
+	p.src.Store(src)
+	p.queue.Store(&queue)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
