@@ -122,5 +122,20 @@ if [ "${1:-}" = "--test" ]; then
 		(cd "$node_dir" && [ -f package.json ] || echo '{"private":true}' > package.json)
 		(cd "$node_dir" && npm install --silent --ignore-scripts --no-audit --no-fund @tensorflow/tfjs@4.22.0 >/dev/null)
 	fi
+	# Dashboard browser test (publish/webrtc): Debian's headless Chromium driven
+	# by playwright-core (no bundled browser download: --ignore-scripts, and the
+	# test launches /usr/bin/chromium). See shared/design/browser-tests.md.
+	if [ -z "${EDGEMO_SETUP_SKIP_APT:-}" ] && [ ! -x /usr/bin/chromium ]; then
+		log "apt install chromium (dashboard browser test)"
+		sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+		$sudo apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+	fi
+	if [ ! -f "$node_dir/node_modules/playwright-core/package.json" ]; then
+		log "npm install playwright-core@1.65.1 (dashboard browser test) -> deps/node/"
+		mkdir -p "$node_dir"
+		(cd "$node_dir" && [ -f package.json ] || echo '{"private":true}' > package.json)
+		(cd "$node_dir" && npm install --silent --ignore-scripts --no-audit --no-fund playwright-core@1.65.1 >/dev/null)
+	fi
 fi
 log "ok"
