@@ -134,12 +134,12 @@ var httpClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true
 // --- pion client -----------------------------------------------------------
 
 type clientOpts struct {
-	query     string // e.g. "?camera=cam1"
-	token     string
-	recvBuf   uint32        // SCTP receive buffer (0: default)
-	block     chan struct{} // OnMessage waits on it after the first message
-	noAnswer  bool          // post the offer but never apply the answer
-	events    bool          // also open "events"; its messages go to client.events
+	query    string // e.g. "?camera=cam1"
+	token    string
+	recvBuf  uint32        // SCTP receive buffer (0: default)
+	block    chan struct{} // OnMessage waits on it after the first message
+	noAnswer bool          // post the offer but never apply the answer
+	events   bool          // also open "events"; its messages go to client.events
 }
 
 type client struct {

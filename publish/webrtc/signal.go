@@ -103,7 +103,7 @@ func (s *Sink) offer(w http.ResponseWriter, r *http.Request) {
 		log: s.log, ctx: ctx, cancel: cancel,
 		opened: make(chan struct{}), low: make(chan struct{}, 1),
 	}
-	pc.OnDataChannel(func(dc *pion.DataChannel) { v.onDataChannel(dc, s.cfg.MaxBufferedBytes) })
+	pc.OnDataChannel(func(dc *pion.DataChannel) { v.onDataChannel(dc, s.cfg.MaxBufferedBytes, func() { s.replayStatus(v) }) })
 	pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
 		s.log.Debug("webrtc: peer connection state", "viewer", id, "state", st)
 		if st == pion.PeerConnectionStateFailed || st == pion.PeerConnectionStateClosed {

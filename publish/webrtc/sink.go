@@ -47,6 +47,7 @@ type Sink struct {
 	mu      sync.Mutex
 	closed  bool
 	viewers map[string]*viewer
+	status  map[string]string // camera -> last status, replayed to new viewers
 
 	sent, dropped atomic.Uint64
 }
@@ -72,7 +73,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	return &Sink{
 		cfg: cfg, log: log, api: api, servers: servers,
 		ctx: ctx, cancel: cancel,
-		viewers: map[string]*viewer{},
+		viewers: map[string]*viewer{}, status: map[string]string{},
 	}, nil
 }
 
@@ -113,9 +114,31 @@ func (s *Sink) Track(ev publish.TrackEvent) {
 	s.event(ev.Camera, Envelope{Type: "track", Event: &ev, Time: tree.Time(t)})
 }
 
-// CameraStatus forwards a camera's online/offline/reconnecting state.
+// CameraStatus forwards a camera's online/offline/reconnecting state. The
+// last state of each camera is also sent to every viewer when its "events"
+// channel opens.
 func (s *Sink) CameraStatus(camera, status string) {
+	s.mu.Lock()
+	s.status[camera] = status
+	s.mu.Unlock()
 	s.event(camera, Envelope{Type: "status", Camera: camera, Status: status, Time: tree.Time(time.Now())})
+}
+
+// replayStatus queues every camera's last status for v (its events opened).
+func (s *Sink) replayStatus(v *viewer) {
+	s.mu.Lock()
+	var ms []message
+	for cam, st := range s.status {
+		if !v.wants(cam) {
+			continue
+		}
+		b, err := json.Marshal(Envelope{Type: "status", Camera: cam, Status: st, Time: tree.Time(time.Now())})
+		if err == nil {
+			ms = append(ms, message{kind: kindEvent, text: string(b)})
+		}
+	}
+	s.mu.Unlock()
+	s.fanout([]*viewer{v}, ms...)
 }
 
 func (s *Sink) event(camera string, e Envelope) {
@@ -146,11 +169,13 @@ func (s *Sink) matching(camera string) ([]*viewer, error) {
 	return vs, nil
 }
 
-func (s *Sink) fanout(vs []*viewer, m message) {
+func (s *Sink) fanout(vs []*viewer, ms ...message) {
 	for _, v := range vs {
-		if v.q.push(m) {
-			v.dropped.Add(1)
-			s.dropped.Add(1)
+		for _, m := range ms {
+			if v.q.push(m) {
+				v.dropped.Add(1)
+				s.dropped.Add(1)
+			}
 		}
 	}
 }

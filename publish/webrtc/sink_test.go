@@ -342,7 +342,17 @@ func TestEventsChannel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s, srv := newServer(t, Config{})
+	s.CameraStatus("cam1", publish.StatusReconnecting) // before the viewer: replayed to it
+	s.CameraStatus("cam2", publish.StatusOnline)       // filtered out
 	c := dial(t, ctx, srv, clientOpts{query: "?camera=cam1", events: true})
+	select {
+	case m := <-c.events:
+		if !strings.Contains(m, `"type":"status","camera":"cam1","status":"reconnecting"`) {
+			t.Fatalf("first event %s, want cam1's replayed status", m)
+		}
+	case <-ctx.Done():
+		t.Fatal("no replayed status")
+	}
 	// The server adopts "events" once it opens on its side too: probe.
 	waitFor(t, ctx, "server sends on events", func() bool {
 		s.CameraStatus("cam1", publish.StatusOnline)

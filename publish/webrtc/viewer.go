@@ -108,7 +108,7 @@ func (v *viewer) wants(camera string) bool {
 }
 
 // onDataChannel adopts the browser's "trees" and "events" channels.
-func (v *viewer) onDataChannel(dc *pion.DataChannel, highWater uint64) {
+func (v *viewer) onDataChannel(dc *pion.DataChannel, highWater uint64, eventsOpen func()) {
 	label := dc.Label()
 	if label != TreesLabel && label != EventsLabel {
 		v.log.Debug("webrtc: ignoring data channel", "viewer", v.id, "label", label)
@@ -126,15 +126,17 @@ func (v *viewer) onDataChannel(dc *pion.DataChannel, highWater uint64) {
 	})
 	dc.OnOpen(func() {
 		v.mu.Lock()
-		defer v.mu.Unlock()
 		if label == EventsLabel {
 			v.events = dc
+			v.mu.Unlock()
+			eventsOpen()
 			return
 		}
 		if v.trees == nil {
 			v.trees = dc
 			close(v.opened)
 		}
+		v.mu.Unlock()
 	})
 	if label == TreesLabel {
 		dc.OnClose(func() { v.cancel(errTreesClosed) })
