@@ -1,0 +1,633 @@
+// Package mqtt publishes emotion trees, camera state, track lifecycle and
+// face counts to an MQTT broker, on the topics of shared/design/mqtt.md, with
+// optional Home Assistant discovery.
+//
+// Publishing never blocks the engine: trees and track events go into a
+// bounded in-order queue that one goroutine drains to the broker, removing a
+// message only once the broker has acknowledged it (PUBACK/PUBCOMP at QoS 1/2).
+// While the broker is away the queue holds them; when it is full the oldest
+// is dropped and counted. Retained state (camera status, face count, salient
+// emotion, discovery) is kept as latest-value-per-topic and re-published on
+// every (re)connect, before <prefix>/available goes online.
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/publish"
+)
+
+// Payloads of <prefix>/available.
+const (
+	AvailableOnline  = "online"
+	AvailableOffline = "offline" // the last will: the broker publishes it when edgemo vanishes
+	AvailableStopped = "stopped" // clean shutdown
+)
+
+const (
+	batchSize      = 64               // messages in flight at once while flushing
+	ackTimeout     = 10 * time.Second // a broker that has not acknowledged by then is treated as gone
+	initialBackoff = 250 * time.Millisecond
+	dropLogEvery   = 10 * time.Second
+)
+
+var (
+	_ publish.Sink       = (*Sink)(nil)
+	_ publish.StatusSink = (*Sink)(nil)
+	_ publish.TrackSink  = (*Sink)(nil)
+	_ publish.FacesSink  = (*Sink)(nil)
+)
+
+// Sink is the MQTT sink. Create it with New, then Start it.
+type Sink struct {
+	cfg    Config
+	tlsCfg *tls.Config
+	log    *slog.Logger
+	qos    byte
+
+	mu          sync.Mutex
+	q           deque // pending trees and track events, oldest first
+	inflight    int   // taken from q by the flusher, not yet acknowledged
+	state       map[string]*retained
+	order       []string // retained topics in publish order (discovery first)
+	cams        map[string]*camState
+	lastErr     error
+	lastDropLog time.Time
+	closed      bool
+	cancel      context.CancelFunc
+	done        chan struct{}
+
+	wake      chan struct{}
+	connected atomic.Bool
+	sent      atomic.Uint64
+	dropped   atomic.Uint64
+}
+
+// retained is the latest value of one retained topic.
+type retained struct {
+	payload []byte
+	ver     uint64 // bumped on every change
+	sentVer uint64 // ver the broker acknowledged on this connection
+}
+
+// New validates cfg (TLS files are loaded here, so a bad path fails now) and
+// returns a sink that queues until Start connects it.
+func New(cfg Config, log *slog.Logger) (*Sink, error) {
+	tc, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Sink{
+		cfg:    cfg,
+		tlsCfg: tc,
+		log:    log.With("component", "mqtt", "broker", cfg.Broker),
+		qos:    byte(*cfg.QoS),
+		state:  map[string]*retained{},
+		cams:   map[string]*camState{},
+		wake:   make(chan struct{}, 1),
+	}
+	s.mu.Lock()
+	for _, c := range cfg.Cameras {
+		s.camLocked(c)
+	}
+	s.mu.Unlock()
+	return s, nil
+}
+
+// Start connects in the background and keeps reconnecting (with backoff)
+// until ctx ends or Close is called. A broker that is unreachable now is not
+// an error: trees are queued until it comes back.
+func (s *Sink) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("mqtt: broker %s: sink already closed", s.cfg.Broker)
+	}
+	if s.done != nil {
+		return fmt.Errorf("mqtt: broker %s: sink already started", s.cfg.Broker)
+	}
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.done = make(chan struct{})
+	go s.run(ctx)
+	return nil
+}
+
+// Close flushes what is queued for up to CloseTimeout when connected,
+// publishes <prefix>/available = stopped, and disconnects. What is still
+// queued then is counted in Dropped and logged. Safe to call more than once.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	cancel, done := s.cancel, s.done
+	s.mu.Unlock()
+	if cancel == nil {
+		if n := s.discardQueue(); n > 0 {
+			s.log.Warn("MQTT sink closed before it was started: queued trees dropped", "dropped", n)
+		}
+		return nil
+	}
+	cancel()
+	<-done
+	return nil
+}
+
+// Connected reports whether the broker connection is up now.
+func (s *Sink) Connected() bool { return s.connected.Load() }
+
+// QueueLen is the number of trees and track events not yet acknowledged by
+// the broker (queued plus in flight).
+func (s *Sink) QueueLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.q.len() + s.inflight
+}
+
+// Dropped counts trees and track events lost to queue overflow (oldest
+// first) or left undelivered at Close.
+func (s *Sink) Dropped() uint64 { return s.dropped.Load() }
+
+// Sent counts trees and track events the broker acknowledged (at QoS 0:
+// written to the connection).
+func (s *Sink) Sent() uint64 { return s.sent.Load() }
+
+// LastError is the most recent connection error (wrapped with the broker
+// and what to check), or nil once connected.
+func (s *Sink) LastError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+// WaitConnected blocks until the sink is connected, or ctx ends; then it
+// returns the last connection error with ctx's.
+func (s *Sink) WaitConnected(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !s.Connected() {
+		select {
+		case <-ctx.Done():
+			if err := s.LastError(); err != nil {
+				return fmt.Errorf("%w (%w)", err, ctx.Err())
+			}
+			return fmt.Errorf("mqtt: broker %s: not connected: %w", s.cfg.Broker, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Topic helpers (mqtt.md).
+func (s *Sink) topic(parts ...string) string {
+	return s.cfg.TopicPrefix + "/" + strings.Join(parts, "/")
+}
+
+// AvailableTopic is <prefix>/available.
+func (s *Sink) AvailableTopic() string { return s.topic("available") }
+
+// Publish queues t for <prefix>/<camera>/<track_id>/tree and updates the
+// camera's salient emotion. It never blocks on the network.
+func (s *Sink) Publish(_ context.Context, t *tree.Tree) error {
+	if t == nil {
+		return fmt.Errorf("mqtt: broker %s: nil tree", s.cfg.Broker)
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("mqtt: broker %s: marshal tree %s: %w", s.cfg.Broker, t.ID, err)
+	}
+	cam := safeName(t.Camera)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("mqtt: broker %s: sink closed, tree %s not sent", s.cfg.Broker, t.ID)
+	}
+	s.enqueueLocked(item{topic: s.topic(cam, strconv.Itoa(t.TrackID), "tree"), payload: b})
+	s.treeLocked(cam, t)
+	s.mu.Unlock()
+	s.notify()
+	return nil
+}
+
+// CameraStatus sets the retained <prefix>/<camera>/status.
+func (s *Sink) CameraStatus(camera, status string) {
+	cam := safeName(camera)
+	s.mu.Lock()
+	s.camLocked(cam)
+	changed := s.setLocked(s.topic(cam, "status"), []byte(status))
+	s.mu.Unlock()
+	if changed {
+		s.notify()
+	}
+}
+
+// Faces sets the retained <prefix>/<camera>/faces when n changes.
+func (s *Sink) Faces(camera string, n int) {
+	cam := safeName(camera)
+	s.mu.Lock()
+	s.camLocked(cam)
+	changed := s.setLocked(s.topic(cam, "faces"), []byte(strconv.Itoa(n)))
+	s.mu.Unlock()
+	if changed {
+		s.notify()
+	}
+}
+
+// trackMessage is the payload of <prefix>/<camera>/tracks.
+type trackMessage struct {
+	Type  string             `json:"type"`
+	Track publish.TrackEvent `json:"track"`
+}
+
+// Track queues ev for <prefix>/<camera>/tracks (in order with the trees) and
+// keeps the salient emotion current: the box of a live track counts, an
+// ended track no longer does.
+func (s *Sink) Track(ev publish.TrackEvent) {
+	cam := safeName(ev.Camera)
+	b, err := json.Marshal(trackMessage{Type: ev.Type, Track: ev})
+	if err != nil { // a TrackEvent always marshals; NaN scores are the only way here
+		s.log.Warn("MQTT track event not marshalled", "camera", cam, "track", ev.TrackID, "err", err)
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.enqueueLocked(item{topic: s.topic(cam, "tracks"), payload: b})
+	s.trackLocked(cam, ev)
+	s.mu.Unlock()
+	s.notify()
+}
+
+func (s *Sink) notify() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueueLocked appends it, dropping the oldest when the queue is full.
+func (s *Sink) enqueueLocked(it item) {
+	s.q.pushBack(it)
+	s.trimLocked()
+}
+
+// trimLocked drops the oldest queued items beyond QueueSize and counts them.
+func (s *Sink) trimLocked() {
+	n := 0
+	for s.q.len() > s.cfg.QueueSize {
+		s.q.popFront()
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	total := s.dropped.Add(uint64(n))
+	if now := time.Now(); now.Sub(s.lastDropLog) >= dropLogEvery {
+		s.lastDropLog = now
+		s.log.Warn("MQTT queue full: dropping the oldest trees/track events (raise mqtt.queue_size, or bring the broker back)",
+			"queue_size", s.cfg.QueueSize, "dropped_total", total, "connected", s.connected.Load())
+	}
+}
+
+func (s *Sink) discardQueue() int {
+	s.mu.Lock()
+	n := s.q.clear()
+	s.mu.Unlock()
+	s.dropped.Add(uint64(n))
+	return n
+}
+
+// setLocked stores a retained value; it reports whether it changed.
+func (s *Sink) setLocked(topic string, payload []byte) bool {
+	r := s.state[topic]
+	if r == nil {
+		r = &retained{}
+		s.state[topic] = r
+		s.order = append(s.order, topic)
+	} else if string(r.payload) == string(payload) {
+		return false
+	}
+	r.payload = payload
+	r.ver++
+	return true
+}
+
+// run owns the broker connection: connect, serve, reconnect with backoff.
+func (s *Sink) run(ctx context.Context) {
+	defer close(s.done)
+	backoff := initialBackoff
+	var downSince time.Time // start of the current outage; zero when none is being reported
+	attempts := 0
+	for {
+		if ctx.Err() != nil {
+			if n := s.discardQueue(); n > 0 {
+				s.log.Warn("MQTT sink stopped while the broker was unreachable: queued trees/track events dropped", "dropped", n)
+			}
+			return
+		}
+		cl, lost, err := s.connect(ctx)
+		if err != nil {
+			attempts++
+			s.mu.Lock()
+			s.lastErr = err
+			s.mu.Unlock()
+			if downSince.IsZero() {
+				downSince = time.Now()
+				s.log.Warn(fmt.Sprintf("%v; trees are queued (max %d) until it comes back", err, s.cfg.QueueSize), "queued", s.QueueLen())
+			} else {
+				s.log.Debug("MQTT reconnect failed", "attempt", attempts, "err", err)
+			}
+			sleep := backoff/2 + rand.N(backoff/2+1)
+			backoff = min(2*backoff, s.cfg.MaxReconnectInterval)
+			select {
+			case <-ctx.Done():
+			case <-time.After(sleep):
+			}
+			continue
+		}
+		s.mu.Lock()
+		s.lastErr = nil
+		s.mu.Unlock()
+		if downSince.IsZero() {
+			s.log.Info("MQTT connected", "client_id", s.cfg.ClientID, "prefix", s.cfg.TopicPrefix)
+		} else {
+			s.log.Info("MQTT broker is back: flushing queued trees", "after", time.Since(downSince).Round(time.Millisecond), "attempts", attempts, "queued", s.QueueLen())
+		}
+		backoff, attempts, downSince = initialBackoff, 0, time.Time{}
+
+		err = s.serve(ctx, cl, lost)
+		s.connected.Store(false)
+		if ctx.Err() != nil {
+			s.shutdown(cl)
+			return
+		}
+		cl.Disconnect(0) // make sure paho's goroutines are gone before the next client
+		downSince = time.Now()
+		err = fmt.Errorf("mqtt: connection to broker %s lost: %w", s.cfg.Broker, err)
+		s.mu.Lock()
+		s.lastErr = err
+		s.mu.Unlock()
+		s.log.Warn(fmt.Sprintf("%v; trees are queued (max %d) until it comes back", err, s.cfg.QueueSize), "queued", s.QueueLen())
+	}
+}
+
+// connect makes one connection attempt with a fresh client (paho's own
+// reconnect and store are off: the queue here is the only copy).
+func (s *Sink) connect(ctx context.Context) (paho.Client, <-chan error, error) {
+	lost := make(chan error, 1)
+	o := paho.NewClientOptions().
+		AddBroker(s.cfg.Broker).
+		SetClientID(s.cfg.ClientID).
+		SetCleanSession(true).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetConnectTimeout(s.cfg.ConnectTimeout).
+		SetKeepAlive(15*time.Second).
+		SetPingTimeout(5*time.Second).
+		SetWriteTimeout(5*time.Second).
+		SetOrderMatters(false).
+		SetWill(s.AvailableTopic(), AvailableOffline, 1, true).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			select {
+			case lost <- err:
+			default:
+			}
+		})
+	if s.cfg.Username != "" {
+		o.SetUsername(s.cfg.Username)
+		o.SetPassword(s.cfg.Password)
+	}
+	if s.tlsCfg != nil {
+		o.SetTLSConfig(s.tlsCfg)
+	}
+	cl := paho.NewClient(o)
+	tok := cl.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		cl.Disconnect(0)
+		return nil, nil, ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		rc := byte(0)
+		if ct, ok := tok.(*paho.ConnectToken); ok {
+			rc = ct.ReturnCode()
+		}
+		return nil, nil, s.explain(err, rc)
+	}
+	return cl, lost, nil
+}
+
+// explain wraps a connection error with the broker and the likely fix.
+func (s *Sink) explain(err error, rc byte) error {
+	b := s.cfg.Broker
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var recErr tls.RecordHeaderError
+	switch {
+	case rc == packets.ErrRefusedBadUsernameOrPassword || rc == packets.ErrRefusedNotAuthorised:
+		return fmt.Errorf("mqtt: broker %s refused the login for user %q: %w (check mqtt.username / mqtt.password or %s / %s)", b, s.cfg.Username, err, EnvUsername, EnvPassword)
+	case rc == packets.ErrRefusedIDRejected:
+		return fmt.Errorf("mqtt: broker %s rejected client id %q: %w (set mqtt.client_id to another value, or leave it empty for a unique one)", b, s.cfg.ClientID, err)
+	case errors.As(err, &unknownCA) || strings.Contains(err.Error(), "certificate signed by unknown authority"):
+		return fmt.Errorf("mqtt: broker %s: TLS certificate not trusted: %w (set mqtt.tls.ca to the CA certificate that signed the broker's)", b, err)
+	case errors.As(err, &hostErr):
+		return fmt.Errorf("mqtt: broker %s: TLS certificate is not valid for this host name: %w (connect with the name the certificate was issued for)", b, err)
+	case errors.As(err, &invalid):
+		return fmt.Errorf("mqtt: broker %s: TLS certificate invalid: %w (renew the broker's certificate or fix the clock)", b, err)
+	case errors.As(err, &recErr) || strings.Contains(err.Error(), "first record does not look like a TLS handshake"):
+		return fmt.Errorf("mqtt: broker %s does not speak TLS on that port: %w (use tcp:// for a plain listener, or the broker's TLS port)", b, err)
+	case strings.Contains(err.Error(), "tls:"):
+		return fmt.Errorf("mqtt: broker %s: TLS handshake failed: %w (check mqtt.tls and the broker's TLS listener)", b, err)
+	case rc != 0 && rc != packets.ErrNetworkError:
+		return fmt.Errorf("mqtt: broker %s refused the connection: %w", b, err)
+	}
+	return fmt.Errorf("MQTT broker %s unreachable: %w", b, err)
+}
+
+// serve publishes the retained state and online, then drains the queue and
+// the retained changes until the connection is lost (error) or ctx ends (nil).
+func (s *Sink) serve(ctx context.Context, cl paho.Client, lost <-chan error) error {
+	s.mu.Lock()
+	for _, r := range s.state {
+		r.sentVer = 0 // a new connection (maybe a restarted broker): everything again
+	}
+	s.mu.Unlock()
+	if err := s.flushRetained(cl, time.Now().Add(ackTimeout)); err != nil {
+		return err
+	}
+	if err := wait(cl.Publish(s.AvailableTopic(), 1, true, AvailableOnline), time.Now().Add(ackTimeout)); err != nil {
+		return err
+	}
+	s.connected.Store(true)
+	var stats <-chan time.Time
+	if s.cfg.StatsInterval > 0 {
+		t := time.NewTicker(s.cfg.StatsInterval)
+		defer t.Stop()
+		stats = t.C
+	}
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := s.flushRetained(cl, time.Now().Add(ackTimeout)); err != nil {
+			return err
+		}
+		n, err := s.flushBatch(cl, time.Now().Add(ackTimeout))
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-lost:
+			return err
+		case <-s.wake:
+		case <-stats:
+			s.publishStats(cl)
+		}
+	}
+}
+
+// flushRetained publishes retained topics whose value the broker has not
+// acknowledged on this connection, in registration order.
+func (s *Sink) flushRetained(cl paho.Client, deadline time.Time) error {
+	type pending struct {
+		topic string
+		ver   uint64
+		tok   paho.Token
+	}
+	var ps []pending
+	s.mu.Lock()
+	for _, topic := range s.order {
+		r := s.state[topic]
+		if r.ver != r.sentVer {
+			ps = append(ps, pending{topic: topic, ver: r.ver, tok: cl.Publish(topic, 1, true, r.payload)})
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range ps {
+		if err := wait(p.tok, deadline); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		if r := s.state[p.topic]; r.sentVer < p.ver {
+			r.sentVer = p.ver
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// flushBatch sends up to batchSize queued items and removes each once
+// acknowledged; unacknowledged ones go back to the front, in order.
+func (s *Sink) flushBatch(cl paho.Client, deadline time.Time) (int, error) {
+	s.mu.Lock()
+	n := min(batchSize, s.q.len())
+	batch := make([]item, n)
+	for i := range batch {
+		batch[i] = s.q.popFront()
+	}
+	s.inflight = n
+	s.mu.Unlock()
+	if n == 0 {
+		return 0, nil
+	}
+	toks := make([]paho.Token, n)
+	for i, it := range batch {
+		toks[i] = cl.Publish(it.topic, s.qos, false, it.payload)
+	}
+	acked := 0
+	var err error
+	for _, tok := range toks {
+		if err = wait(tok, deadline); err != nil {
+			break
+		}
+		acked++
+	}
+	s.sent.Add(uint64(acked))
+	s.mu.Lock()
+	for i := n - 1; i >= acked; i-- {
+		s.q.pushFront(batch[i])
+	}
+	s.inflight = 0
+	s.trimLocked()
+	s.mu.Unlock()
+	return acked, err
+}
+
+// wait waits for tok until deadline.
+func wait(tok paho.Token, deadline time.Time) error {
+	d := time.Until(deadline)
+	if d <= 0 || !tok.WaitTimeout(d) {
+		return fmt.Errorf("no acknowledgement within %v", ackTimeout)
+	}
+	return tok.Error()
+}
+
+func (s *Sink) publishStats(cl paho.Client) {
+	var v any
+	if s.cfg.Stats != nil {
+		v = s.cfg.Stats()
+	} else {
+		v = map[string]any{"mqtt": map[string]any{
+			"connected": s.Connected(), "queued": s.QueueLen(), "sent": s.Sent(), "dropped": s.Dropped(),
+		}}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.Warn("MQTT stats not marshalled", "err", err)
+		return
+	}
+	cl.Publish(s.topic("stats"), 0, false, b) // QoS 0: a missed sample is replaced by the next
+}
+
+// shutdown drains the queue for up to CloseTimeout, announces stopped and
+// disconnects; what is left is counted as dropped.
+func (s *Sink) shutdown(cl paho.Client) {
+	deadline := time.Now().Add(s.cfg.CloseTimeout)
+	var err error
+	for time.Now().Before(deadline) && err == nil {
+		var n int
+		if n, err = s.flushBatch(cl, deadline); n == 0 {
+			break
+		}
+	}
+	if err == nil {
+		err = s.flushRetained(cl, deadline)
+	}
+	if err == nil {
+		err = wait(cl.Publish(s.AvailableTopic(), 1, true, AvailableStopped), time.Now().Add(time.Second))
+	}
+	cl.Disconnect(250)
+	if err != nil {
+		s.log.Warn("MQTT clean shutdown incomplete", "err", err)
+	}
+	if n := s.discardQueue(); n > 0 {
+		s.log.Warn("MQTT sink closed with trees/track events undelivered", "dropped", n, "close_timeout", s.cfg.CloseTimeout)
+	}
+	s.log.Info("MQTT disconnected", "available", AvailableStopped, "sent", s.Sent(), "dropped", s.Dropped())
+}

@@ -1,0 +1,178 @@
+package mqtt
+
+import (
+	"encoding/json"
+	"math"
+
+	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/publish"
+)
+
+// camState is what the sink knows about one camera's live tracks.
+type camState struct {
+	tracks map[int]*trackState
+}
+
+// trackState is one live track: its latest face box area and the emotion of
+// its latest tree.
+type trackState struct {
+	area       float64
+	label      string
+	confidence float64
+}
+
+// Emotion is the payload of <prefix>/<camera>/emotion. TrackID is null and
+// Label "none" when no live track has an emotion.
+type Emotion struct {
+	TrackID    *int    `json:"track_id"`
+	Label      string  `json:"label"`
+	Confidence float64 `json:"confidence"`
+}
+
+// camLocked returns the camera's state, creating it (and its discovery
+// configs) on first sight.
+func (s *Sink) camLocked(cam string) *camState {
+	c := s.cams[cam]
+	if c != nil {
+		return c
+	}
+	c = &camState{tracks: map[int]*trackState{}}
+	s.cams[cam] = c
+	if s.cfg.HADiscovery {
+		for _, d := range s.discovery(cam) {
+			s.setLocked(d.topic, d.payload)
+		}
+	}
+	return c
+}
+
+// treeLocked records t's box and emotion for the salience choice.
+func (s *Sink) treeLocked(cam string, t *tree.Tree) {
+	c := s.camLocked(cam)
+	ts := c.tracks[t.TrackID]
+	if ts == nil {
+		ts = &trackState{}
+		c.tracks[t.TrackID] = ts
+	}
+	if t.Face != nil {
+		ts.area = t.Face.Box[2] * t.Face.Box[3]
+	}
+	ts.label, ts.confidence = "", 0
+	switch {
+	case t.Emotion != nil && t.Emotion.Label != "":
+		ts.label, ts.confidence = t.Emotion.Label, t.Emotion.Confidence
+	case t.Expression != nil && t.Expression.Label != "":
+		ts.label, ts.confidence = t.Expression.Label, t.Expression.Confidence
+	}
+	s.emotionLocked(cam, c)
+}
+
+// trackLocked follows a track's box; an ended track leaves the choice.
+func (s *Sink) trackLocked(cam string, ev publish.TrackEvent) {
+	c := s.camLocked(cam)
+	ts := c.tracks[ev.TrackID]
+	if ev.Type == "end" {
+		if ts != nil {
+			delete(c.tracks, ev.TrackID)
+			s.emotionLocked(cam, c)
+		}
+		return
+	}
+	if ts == nil {
+		ts = &trackState{}
+		c.tracks[ev.TrackID] = ts
+	}
+	ts.area = ev.Box[2] * ev.Box[3]
+	s.emotionLocked(cam, c)
+}
+
+// emotionLocked picks the most salient face of the camera and sets the
+// retained emotion topic when the choice or its label/confidence changed.
+//
+// Salience = face box area (px², latest track box or tree box) × the
+// confidence of the track's latest emotion (emotion level, else expression
+// level), over the camera's live tracks (a tree seen, no "end" event yet).
+// Ties go to the lower track id. Nothing live: label "none".
+func (s *Sink) emotionLocked(cam string, c *camState) {
+	best, bestID, bestSal := (*trackState)(nil), 0, -1.0
+	for id, ts := range c.tracks {
+		if ts.label == "" {
+			continue
+		}
+		sal := ts.area * ts.confidence
+		if sal > bestSal || (sal == bestSal && id < bestID) {
+			best, bestID, bestSal = ts, id, sal
+		}
+	}
+	e := Emotion{Label: "none"}
+	if best != nil {
+		id := bestID
+		e = Emotion{TrackID: &id, Label: best.label, Confidence: math.Round(best.confidence*100) / 100}
+	}
+	topic := s.topic(cam, "emotion")
+	if _, ok := s.state[topic]; !ok && best == nil {
+		return // nothing to clear yet
+	}
+	b, _ := json.Marshal(e)
+	s.setLocked(topic, b)
+}
+
+type discoveryMsg struct {
+	topic   string
+	payload []byte
+}
+
+// discovery is the Home Assistant MQTT discovery configs of one camera:
+// sensors for the salient emotion, the face count and the camera status,
+// all available while <prefix>/available is online.
+func (s *Sink) discovery(cam string) []discoveryMsg {
+	node := s.cfg.NodeID
+	version := s.cfg.Version
+	if version == "" {
+		version = "dev"
+	}
+	device := map[string]any{
+		"identifiers":  []string{"edgemo_" + node},
+		"name":         "edgemo " + node,
+		"manufacturer": "edgemo",
+		"model":        "edgemo affect analyzer",
+		"sw_version":   version,
+	}
+	base := func(object, name string) map[string]any {
+		return map[string]any{
+			"name":                  cam + " " + name,
+			"unique_id":             "edgemo_" + node + "_" + object,
+			"availability_topic":    s.AvailableTopic(),
+			"payload_available":     AvailableOnline,
+			"payload_not_available": AvailableOffline,
+			"device":                device,
+		}
+	}
+	emotion := base(cam+"_emotion", "emotion")
+	emotion["state_topic"] = s.topic(cam, "emotion")
+	emotion["value_template"] = "{{ value_json.label }}"
+	emotion["json_attributes_topic"] = s.topic(cam, "emotion")
+	emotion["icon"] = "mdi:emoticon-outline"
+
+	faces := base(cam+"_faces", "faces")
+	faces["state_topic"] = s.topic(cam, "faces")
+	faces["unit_of_measurement"] = "faces"
+	faces["state_class"] = "measurement"
+	faces["icon"] = "mdi:face-recognition"
+
+	status := base(cam+"_status", "status")
+	status["state_topic"] = s.topic(cam, "status")
+	status["device_class"] = "enum"
+	status["options"] = []string{publish.StatusOnline, publish.StatusOffline, publish.StatusReconnecting}
+	status["icon"] = "mdi:cctv"
+
+	var out []discoveryMsg
+	for _, m := range []struct {
+		object string
+		cfg    map[string]any
+	}{{cam + "_emotion", emotion}, {cam + "_faces", faces}, {cam + "_status", status}} {
+		b, _ := json.Marshal(m.cfg)
+		out = append(out, discoveryMsg{topic: s.cfg.DiscoveryPrefix + "/sensor/" + node + "/" + m.object + "/config", payload: b})
+	}
+	return out
+}
