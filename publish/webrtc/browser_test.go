@@ -63,6 +63,7 @@ type browserMsg struct {
 	Type     string   `json:"type"`
 	Args     []string `json:"args"`
 	OpenMS   int      `json:"open_ms"`
+	AfterMS  int      `json:"after_ms"`
 	MS       int      `json:"ms"`
 	Error    string   `json:"error"`
 	Status   string   `json:"status"`
@@ -184,6 +185,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}()
 
 	var done *browserMsg
+	reconnected := false
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -217,6 +219,16 @@ func TestDashboardInChromium(t *testing.T) {
 			}
 		case "done":
 			done = &m
+			// Hang up on the page from the server side; it must reconnect.
+			for _, v := range s.Stats() {
+				s.hangUp(v.ID)
+			}
+			if _, err := fmt.Fprintln(stdin, "reconnect"); err != nil {
+				t.Fatal(err)
+			}
+		case "reconnected":
+			reconnected = true
+			t.Logf("page reconnected %d ms after the server hung up", m.AfterMS)
 		case "error":
 			t.Errorf("browser: %s", m.Error)
 			t.Logf("requests: %q", m.Requests)
@@ -233,9 +245,12 @@ func TestDashboardInChromium(t *testing.T) {
 	if pubErr != nil {
 		t.Fatalf("publisher: %v", pubErr)
 	}
-	if done == nil {
-		t.Fatal("browser never reported done")
+	if done == nil || !reconnected {
+		t.Fatalf("browser did not finish (done %v, reconnected %v)", done != nil, reconnected)
 	}
+	closed := time.Now()
+	waitFor(t, ctx, "no viewers after the page closed", func() bool { return s.Viewers() == 0 })
+	t.Logf("viewer gone %v after the page closed", time.Since(closed).Round(time.Millisecond))
 
 	// The DOM: 3 faces left, each with the label of its last tree and every level drawn.
 	mu.Lock()

@@ -332,6 +332,7 @@
   let gen = 0;
   let backoff = 1000;
   let retryTimer = null;
+  let connects = 0; // data channels opened (1 + reconnects)
 
   function headers(extra) {
     const hd = Object.assign({}, extra);
@@ -340,17 +341,17 @@
     return hd;
   }
 
-  function hangUp(keepalive) {
+  function hangUp(keepalive, serverGone) {
     const s = session;
     session = null;
     if (!s) return;
     try { s.pc.close(); } catch (_) { /* already closed */ }
-    if (s.url) fetch(s.url, { method: "DELETE", headers: headers(), keepalive }).catch(() => {});
+    if (s.url && !serverGone) fetch(s.url, { method: "DELETE", headers: headers(), keepalive }).catch(() => {});
   }
 
-  function retry(why) {
+  function retry(why, serverGone) {
     if (retryTimer) return;
-    hangUp(false);
+    hangUp(false, serverGone);
     const wait = backoff * (0.8 + 0.4 * Math.random());
     backoff = Math.min(backoff * 2, 10000);
     setStatus(why.startsWith("401") ? "error" : "reconnecting",
@@ -379,8 +380,9 @@
     const events = pc.createDataChannel("events", { ordered: true });
     trees.onmessage = (e) => onTree(e.data);
     events.onmessage = (e) => onEvent(e.data);
-    trees.onopen = () => { if (live()) { backoff = 1000; setStatus("live", "live"); } };
-    trees.onclose = () => { if (live()) retry("channel closed"); };
+    trees.onopen = () => { if (live()) { connects++; backoff = 1000; setStatus("live", "live"); } };
+    // The server drops a viewer whose "trees" closes: no DELETE needed.
+    trees.onclose = () => { if (live()) retry("channel closed", true); };
     let discTimer = null;
     pc.onconnectionstatechange = () => {
       if (!live()) return;
@@ -412,5 +414,5 @@
   connect();
 
   // For tests and debugging.
-  window.edgemo = { faces, cameras, get received() { return received; }, get state() { return $status.dataset.state; } };
+  window.edgemo = { faces, cameras, get received() { return received; }, get state() { return $status.dataset.state; }, get connects() { return connects; } };
 })();

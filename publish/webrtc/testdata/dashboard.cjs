@@ -7,8 +7,9 @@
 //   env EDGEMO_NODE_MODULES: the node_modules holding playwright-core
 //
 // Protocol: one JSON object per stdout line (type: cmdline, live, ready,
-// done, error); after "ready" it reads one JSON line on stdin:
-// {"gone": "cam1/2", "expect": {"cam1/1": "happiness", ...}}.
+// done, reconnected, error); after "ready" it reads one JSON line on stdin:
+// {"gone": "cam1/2", "expect": {"cam1/1": "happiness", ...}}; after
+// "done" one more line once the server has hung up on the page.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -145,9 +146,11 @@ function dom() {
     emit({ type: "ready", cards: await page.evaluate(dom), ms: ms() });
 
     const rl = readline.createInterface({ input: process.stdin });
-    const line = await new Promise((resolve) => rl.once("line", resolve));
-    rl.close();
-    const { gone, expect } = JSON.parse(line);
+    const lines = [];
+    let wake = null;
+    rl.on("line", (l) => { lines.push(l); if (wake) wake(); });
+    const nextLine = async () => { while (!lines.length) await new Promise((r) => { wake = r; }); return lines.shift(); };
+    const { gone, expect } = JSON.parse(await nextLine());
     const [goneCam, goneTrack] = gone.split("/");
     await page.waitForFunction(({ goneCam, goneTrack, expect }) => {
       if (document.querySelector(`.card[data-camera="${goneCam}"][data-track="${goneTrack}"]`)) return false;
@@ -163,6 +166,14 @@ function dom() {
     const badges = await page.evaluate(() => [...document.querySelectorAll(".camera .badge")].map((b) => b.textContent));
     const net = offMachineSockets(cmd?.pid || 0);
     emit({ type: "done", cards, status, badges, requests, net, ms: ms() });
+
+    // The server hangs up on us: the page must notice and reconnect by itself.
+    await nextLine();
+    const hung = Date.now();
+    await page.waitForFunction(() => window.edgemo.connects >= 2 && window.edgemo.state === "live", null, { timeout: 15000 });
+    emit({ type: "reconnected", after_ms: Date.now() - hung, ms: ms() });
+    rl.close();
+    await page.close({ runBeforeUnload: true }); // pagehide: the page hangs up (DELETE)
   } catch (e) {
     emit({ type: "error", error: String(e && e.stack || e), requests, ms: ms() });
     process.exitCode = 1;
