@@ -5,6 +5,7 @@
 //
 //   node dashboard.cjs <url> <artifact dir>
 //   env EDGEMO_NODE_MODULES: the node_modules holding playwright-core
+//   env EDGEMO_VIEWPORT: WxH (default 1366x900)
 //
 // Protocol: one JSON object per stdout line (type: cmdline, live, ready,
 // done, reconnected, error); after "ready" it reads one JSON line on stdin:
@@ -127,7 +128,9 @@ function dom() {
   try {
     const cmd = chromiumCmdline();
     emit({ type: "cmdline", pid: cmd?.pid, args: cmd?.args || [], ms: ms() });
-    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    // EDGEMO_VIEWPORT=WxH tries other screens (e.g. 800x480 for a kiosk).
+    const [vw, vh] = (process.env.EDGEMO_VIEWPORT || "1366x900").split("x").map(Number);
+    const page = await browser.newPage({ viewport: { width: vw, height: vh } });
     page.on("request", (r) => requests.push(r.method() + " " + r.url()));
     page.on("console", (m) => process.stderr.write(`console.${m.type()}: ${m.text()}\n`));
     page.on("pageerror", (e) => process.stderr.write(`pageerror: ${e.message}\n`));
