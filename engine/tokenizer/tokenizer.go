@@ -14,10 +14,13 @@
 package tokenizer
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -347,7 +350,8 @@ func (t *Tokenizer) appendBytes(b []byte, id int, skipSpecial bool) []byte {
 // StreamDecoder turns ids into text one at a time, as a model generates
 // them. A chunk never ends inside a UTF-8 sequence: bytes of an incomplete
 // character are held until the token that completes it. Bytes that cannot
-// become valid UTF-8 are emitted as U+FFFD, so every chunk is valid UTF-8.
+// become valid UTF-8 are emitted as U+FFFD (one per maximal ill-formed
+// subsequence), so every chunk is valid UTF-8.
 // The concatenated chunks equal Decode whenever that is valid UTF-8.
 // Not safe for concurrent use; make one per generation.
 type StreamDecoder struct {
@@ -388,13 +392,75 @@ func (d *StreamDecoder) emit(final bool) string {
 			i += w
 			continue
 		}
-		if !final && !utf8.FullRune(p[i:]) {
-			break // could still become a character: wait for more bytes
+		// Not a character here: the longest prefix of one (the "maximal
+		// subpart") becomes a single U+FFFD, as in HF's from_utf8_lossy,
+		// unless it runs to the end and more bytes may still come.
+		m := prefixLen(p[i:])
+		if !final && i+m == len(p) {
+			break
 		}
-		out.WriteRune(utf8.RuneError) // one per invalid byte
-		i++
+		out.WriteRune(utf8.RuneError)
+		i += m
 	}
 	n := copy(d.pending, p[i:])
 	d.pending = d.pending[:n]
 	return out.String()
+}
+
+// EncodeJSON reads a JSON array of strings from r and writes the JSON array
+// of their encodings to w, one array per line (the format of the golden
+// files and of `edgemo tokenize --json`).
+func (t *Tokenizer) EncodeJSON(r io.Reader, w io.Writer) error {
+	var texts []string
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&texts); err != nil {
+		return fmt.Errorf("input is not a JSON array of strings: %w", err)
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString("[\n")
+	for i, s := range texts {
+		if i > 0 {
+			bw.WriteString(",\n")
+		}
+		bw.WriteByte('[')
+		for j, id := range t.Encode(s) {
+			if j > 0 {
+				bw.WriteByte(',')
+			}
+			bw.WriteString(strconv.Itoa(id))
+		}
+		bw.WriteByte(']')
+	}
+	bw.WriteString("\n]\n")
+	return bw.Flush()
+}
+
+// prefixLen returns how many bytes at the start of p (p[0] not starting a
+// valid character) are a prefix of some valid UTF-8 sequence; at least 1.
+func prefixLen(p []byte) int {
+	need, lo, hi := 0, byte(0x80), byte(0xBF)
+	switch c := p[0]; {
+	case c >= 0xC2 && c <= 0xDF:
+		need = 2
+	case c == 0xE0:
+		need, lo = 3, 0xA0
+	case c == 0xED:
+		need, hi = 3, 0x9F
+	case c >= 0xE1 && c <= 0xEF:
+		need = 3
+	case c == 0xF0:
+		need, lo = 4, 0x90
+	case c == 0xF4:
+		need, hi = 4, 0x8F
+	case c >= 0xF1 && c <= 0xF3:
+		need = 4
+	default:
+		return 1
+	}
+	m := 1
+	for m < need && m < len(p) && p[m] >= lo && p[m] <= hi {
+		m++
+		lo, hi = 0x80, 0xBF
+	}
+	return m
 }
