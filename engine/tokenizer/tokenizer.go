@@ -10,6 +10,13 @@
 // Load rejects a tokenizer.json whose pipeline differs, rather than encode it
 // wrongly.
 //
+// Where the reference and HF's Rust tokenizers disagree, this follows the
+// reference: \s is JavaScript's (U+FEFF is whitespace, U+0085 is not; the
+// Unicode White_Space property says the opposite), and the contraction
+// alternative is ASCII-case-insensitive only (Rust's (?i) also folds U+017F
+// to s). \p{L}, \p{N} and NFC come from Go's Unicode 15.0 tables; node's
+// ICU may be newer, so characters assigned after 15.0 can split differently.
+//
 // A *Tokenizer is safe for concurrent use.
 package tokenizer
 

@@ -389,9 +389,20 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
-func benchText(t testing.TB, cjk bool) string {
+func benchText(t testing.TB, kind string) string {
 	var parts []string
-	if cjk {
+	if kind == "unique" { // pseudo-words that never repeat: no cache hits
+		r := rand.New(rand.NewPCG(5, 6))
+		var b strings.Builder
+		for b.Len() < 64<<10 {
+			b.WriteByte(' ')
+			for range 3 + r.IntN(8) {
+				b.WriteByte("etaoinshrdlucmfwypvbgkqjxz"[min(r.IntN(26), r.IntN(26))])
+			}
+		}
+		return b.String()
+	}
+	if kind == "cjk" {
 		parts = []string{"春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。", "视频中的人物表情是惊讶的，眉毛上扬，嘴巴张开。",
 			"彼女は笑っている。日本語の文章です。", "그는 화가 나 보입니다. 한국어 텍스트입니다.", "这个人看起来有点难过，眉头紧锁。"}
 	} else {
@@ -411,15 +422,16 @@ func benchText(t testing.TB, cjk bool) string {
 }
 
 // BenchmarkEncode reports tokens/s on ~64 KiB of English and of CJK text,
-// with the word cache warm (as in steady use) and emptied before each run.
+// with the word cache warm (as in steady use) and emptied before each run,
+// and on 64 KiB of pseudo-words that never repeat (BPE alone).
 func BenchmarkEncode(b *testing.B) {
 	tok := qwen(b)
 	for _, c := range []struct {
-		name string
-		cjk  bool
-		cold bool
-	}{{"english", false, false}, {"english-cold", false, true}, {"cjk", true, false}, {"cjk-cold", true, true}} {
-		text := benchText(b, c.cjk)
+		name, kind string
+		cold       bool
+	}{{"english", "english", false}, {"english-cold", "english", true}, {"cjk", "cjk", false},
+		{"cjk-cold", "cjk", true}, {"unique-words", "unique", true}} {
+		text := benchText(b, c.kind)
 		b.Run(c.name, func(b *testing.B) {
 			n := len(tok.Encode(text))
 			b.SetBytes(int64(len(text)))
