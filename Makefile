@@ -4,7 +4,7 @@ TAGS    ?= matprofile
 BIN     := bin/edgemo
 SAMPLE  ?= deps/media/Megamind.avi
 
-.PHONY: all setup setup-test build run test bench vet clean
+.PHONY: all setup setup-test build run analyze test bench vet clean
 
 all: build
 
@@ -17,8 +17,13 @@ setup-test:
 build: setup
 	$(GO) build -o $(BIN) ./cmd/edgemo
 
-# The main job on the bundled sample: trees as JSON Lines on stdout, progress on stderr.
+# The daemon on the embedded default: the bundled sample on a loop, the
+# embedded MQTT broker on 127.0.0.1:1883, the dashboard on http://127.0.0.1:8080/.
 run: build
+	$(BIN) run
+
+# One-shot analysis of the sample: trees as JSON Lines on stdout.
+analyze: build
 	$(BIN) analyze $(SAMPLE)
 
 vet:

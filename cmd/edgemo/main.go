@@ -15,6 +15,7 @@ import (
 const usage = `edgemo: edge, real-time affect analysis for camera streams
 
 usage:
+  edgemo run [--config edgemo.yaml] the daemon: cameras, MQTT, WebRTC dashboard, metrics
   edgemo analyze <source> [flags]   analyse a file, camera or stream; trees as JSON Lines
   edgemo doctor [flags]             check OpenCV, ONNX Runtime, providers and models
   edgemo bench [<file>] [flags]     decode-only vs whole-pipeline frames/s on one file
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	var err error
 	switch args[0] {
+	case "run":
+		err = cmdRun(ctx, args[1:], stdout, stderr)
 	case "analyze":
 		err = cmdAnalyze(ctx, args[1:], stdout, stderr)
 	case "doctor":

@@ -1,0 +1,218 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgemo/edgemo/capture"
+	"github.com/edgemo/edgemo/facetrack"
+	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/config"
+	"github.com/edgemo/edgemo/internal/pipeline"
+	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/publish"
+	"github.com/edgemo/edgemo/window"
+)
+
+// camera runs one camera's pipeline until stopped, looping files that ask
+// for it and retrying failures with backoff.
+type camera struct {
+	name   string
+	cfg    config.Camera
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	pipe   atomic.Pointer[pipeline.Pipeline] // the current run, for metrics
+	prev   CameraStats                       // totals of finished runs (looping files); written under mu
+	status atomic.Value                      // string
+
+	mu      sync.Mutex
+	visible map[int]bool // track id -> seen in the latest detection frame
+	faces   int
+}
+
+type cameraDeps struct {
+	models  *app.Models
+	opts    app.Options // detector options (cascade, width) come from the camera
+	sink    *fanout
+	metrics *metrics
+}
+
+func startCamera(parent context.Context, name string, cfg config.Camera, deps cameraDeps, log *slog.Logger) (*camera, error) {
+	o := deps.opts
+	o.Cascade, o.DetectWidth = cfg.Cascade, cfg.DetectWidth
+	det, err := app.NewDetector(o)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(parent)
+	c := &camera{name: name, cfg: cfg, log: log.With("camera", name), cancel: cancel, done: make(chan struct{}), visible: map[int]bool{}}
+	c.status.Store(publish.StatusOffline)
+	go func() {
+		defer close(c.done)
+		defer det.Close()
+		c.loop(ctx, det, deps)
+	}()
+	return c, nil
+}
+
+func (c *camera) stop() {
+	c.cancel()
+	<-c.done
+}
+
+func (c *camera) Status() string { return c.status.Load().(string) }
+
+func (c *camera) setStatus(sink *fanout, s string) {
+	if c.status.Swap(s) != s {
+		sink.CameraStatus(c.name, s)
+	}
+}
+
+func (c *camera) loop(ctx context.Context, det facetrack.Detector, deps cameraDeps) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		p := pipeline.New(c.pipelineConfig(deps), det, deps.models.Analyzer, []publish.Sink{deps.sink}, c.log)
+		c.mu.Lock()
+		c.pipe.Store(p)
+		c.mu.Unlock()
+		start := time.Now()
+		err := p.Run(ctx)
+		c.accumulate(p)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			c.resetFaces(deps.sink)
+			c.log.Error("camera failed; retrying", "err", err, "in", backoff)
+			c.setStatus(deps.sink, publish.StatusOffline)
+			if time.Since(start) > time.Minute {
+				backoff = time.Second
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+		case c.cfg.Loop:
+			// The next run's tracker starts over; forget its tracks without
+			// announcing 0 faces for the instant between runs.
+			c.mu.Lock()
+			c.visible = map[int]bool{}
+			c.mu.Unlock()
+			c.log.Debug("end of file; looping")
+			continue
+		default:
+			c.log.Info("source ended")
+			c.resetFaces(deps.sink)
+			c.setStatus(deps.sink, publish.StatusOffline)
+			return
+		}
+	}
+}
+
+func (c *camera) pipelineConfig(deps cameraDeps) pipeline.Config {
+	cfg := c.cfg
+	return pipeline.Config{
+		Camera: c.name,
+		Source: capture.Config{
+			Source:   cfg.Source,
+			FPS:      cfg.FPS,
+			Realtime: config.On(cfg.Realtime, true),
+			OnState: func(s capture.State) {
+				switch s {
+				case capture.StateOnline:
+					c.setStatus(deps.sink, publish.StatusOnline)
+				case capture.StateReconnecting:
+					c.setStatus(deps.sink, publish.StatusReconnecting)
+				case capture.StateOffline:
+					c.setStatus(deps.sink, publish.StatusOffline)
+				}
+			},
+		},
+		Window:      window.Config{FPS: cfg.Window.FPS, Length: cfg.Window.Length, Stride: cfg.Window.Stride},
+		CropSize:    cfg.CropSize,
+		CropMargin:  cfg.CropMargin,
+		DetectEvery: cfg.DetectEvery,
+		OnEvent:     func(ev facetrack.Event) { c.onEvent(deps.sink, ev) },
+		OnTree:      func(t *tree.Tree) { deps.metrics.observeTree(t) },
+		OnError:     func(stage string, err error) { deps.metrics.error(c.name, stage) },
+	}
+}
+
+// onEvent forwards track lifecycle and keeps the face count: faces matched
+// in the latest detection frame (a lost track is not a face seen now).
+func (c *camera) onEvent(sink *fanout, ev facetrack.Event) {
+	t := ev.Track
+	sink.Track(publish.TrackEvent{
+		Type: string(ev.Type), Camera: c.name, TrackID: t.ID,
+		Box: [4]float64{t.Box.X, t.Box.Y, t.Box.W, t.Box.H}, Score: float64(t.Score), Time: ev.Time,
+	})
+	c.mu.Lock()
+	switch ev.Type {
+	case facetrack.EventNew, facetrack.EventUpdate:
+		c.visible[t.ID] = true
+	case facetrack.EventLost:
+		c.visible[t.ID] = false
+	case facetrack.EventEnd:
+		delete(c.visible, t.ID)
+	}
+	n := 0
+	for _, v := range c.visible {
+		if v {
+			n++
+		}
+	}
+	changed := n != c.faces
+	c.faces = n
+	c.mu.Unlock()
+	if changed {
+		sink.Faces(c.name, n)
+	}
+}
+
+func (c *camera) resetFaces(sink *fanout) {
+	c.mu.Lock()
+	changed := c.faces != 0
+	c.visible, c.faces = map[int]bool{}, 0
+	c.mu.Unlock()
+	if changed {
+		sink.Faces(c.name, 0)
+	}
+}
+
+// accumulate adds a finished run's counters to the camera's totals.
+func (c *camera) accumulate(p *pipeline.Pipeline) {
+	st := p.CaptureStats()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.prev.Frames += p.Stats.Frames.Load()
+	c.prev.Detections += p.Stats.Detections.Load()
+	c.prev.Windows += p.Stats.Windows.Load()
+	c.prev.Trees += p.Stats.Trees.Load()
+	c.prev.WindowsDropped += p.Stats.WindowsDropped.Load()
+	c.prev.CaptureRead += st.Read
+	c.prev.DroppedSlow += st.DroppedSlow
+	c.prev.DroppedRate += st.DroppedRate
+	c.pipe.Store(nil) // under mu, so counters() never counts this run twice
+}
+
+// counters returns the running pipeline and the finished runs' totals, as
+// one consistent pair.
+func (c *camera) counters() (*pipeline.Pipeline, CameraStats) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pipe.Load(), c.prev
+}
+
+// Faces is the current face count.
+func (c *camera) Faces() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.faces
+}

@@ -1,0 +1,334 @@
+package daemon
+
+// End-to-end tests of `edgemo run`: a real broker (mosquitto, or the
+// embedded one), real models, real media, real HTTP listeners.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgemo/edgemo/internal/testenv"
+	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
+)
+
+type running struct {
+	d      *Daemon
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs a daemon on cfgYAML (written to a file so hot reload works)
+// and waits until it is ready.
+func start(t *testing.T, cfgYAML string) (*running, string) {
+	t.Helper()
+	t.Chdir(testenv.Root()) // sources and models are given relative to the repository
+	path := filepath.Join(t.TempDir(), "edgemo.yaml")
+	if err := os.WriteFile(path, []byte(cfgYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := New(Options{ConfigPath: path, Version: "test", Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{d: d, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- d.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !d.Snapshot().Ready {
+		select {
+		case err := <-r.done:
+			t.Fatalf("daemon exited during start: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("daemon not ready after 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(func() { r.stop(t) })
+	return r, path
+}
+
+// stop sends the equivalent of SIGTERM and requires a clean exit within 5 s.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("daemon stop: %v", err)
+		}
+	case <-time.After(ShutdownTimeout + time.Second):
+		t.Error("daemon did not stop within 5 s")
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func freeAddr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)) }
+
+// daemonConfig is a daemon config with free ports and the given mqtt and cameras sections.
+func daemonConfig(t *testing.T, mqttSection, cameras string) string {
+	return fmt.Sprintf(`
+mqtt:
+%s
+  stats_interval: 1s
+webrtc: {loopback: true}
+http: {listen: %s}
+metrics: {listen: %s}
+cameras:
+%s`, mqttSection, freeAddr(t), freeAddr(t), cameras)
+}
+
+const astronaut = `  astro:
+    source: deps/media/astronaut.png
+    loop: true
+    window: {fps: 4, length: 4, stride: 2}
+`
+
+// checkMQTTFlow asserts what a dashboard subscriber sees: availability,
+// camera status, trees on the right topics that validate, retained face
+// count and emotion, HA discovery, stats; then a clean stop says "stopped".
+func checkMQTTFlow(t *testing.T, brokerURL string, r *running) {
+	sub := mqtttest.Subscribe(t, brokerURL, mqtttest.SubOptions{}, "edgemo/#", "homeassistant/#")
+	trees := sub.Wait(20*time.Second, "3 trees", func(ms []mqtttest.Message) bool {
+		n := 0
+		for _, m := range ms {
+			if strings.HasSuffix(m.Topic, "/tree") {
+				n++
+			}
+		}
+		return n >= 3
+	})
+	var nTrees int
+	for _, m := range trees {
+		switch {
+		case strings.HasSuffix(m.Topic, "/tree"):
+			if err := tree.ValidateJSON([]byte(m.Payload)); err != nil {
+				t.Fatalf("%s: %v", m.Topic, err)
+			}
+			var tr tree.Tree
+			_ = json.Unmarshal([]byte(m.Payload), &tr)
+			if want := fmt.Sprintf("edgemo/%s/%d/tree", tr.Camera, tr.TrackID); m.Topic != want {
+				t.Fatalf("tree %s on %s, want %s", tr.ID, m.Topic, want)
+			}
+			if tr.Expression.Label != "happy" {
+				t.Fatalf("astronaut tree says %q", tr.Expression.Label)
+			}
+			nTrees++
+		}
+	}
+	// A subscriber arriving late still sees the retained state.
+	late := mqtttest.Subscribe(t, brokerURL, mqtttest.SubOptions{}, "edgemo/available", "edgemo/astro/status", "edgemo/astro/faces", "edgemo/astro/emotion", "homeassistant/#")
+	late.WaitTopic(5*time.Second, "edgemo/available", func(m mqtttest.Message) bool { return m.Retained && m.Payload == "online" })
+	late.WaitTopic(5*time.Second, "edgemo/astro/status", func(m mqtttest.Message) bool { return m.Retained && m.Payload == "online" })
+	late.WaitTopic(5*time.Second, "edgemo/astro/faces", func(m mqtttest.Message) bool { return m.Retained && m.Payload == "1" })
+	late.WaitTopic(5*time.Second, "edgemo/astro/emotion", func(m mqtttest.Message) bool {
+		var e struct {
+			TrackID    int     `json:"track_id"`
+			Label      string  `json:"label"`
+			Confidence float64 `json:"confidence"`
+		}
+		return m.Retained && json.Unmarshal([]byte(m.Payload), &e) == nil && e.Label == "happiness" && e.TrackID > 0
+	})
+	disc := late.Wait(5*time.Second, "HA discovery", func(ms []mqtttest.Message) bool {
+		for _, m := range ms {
+			if strings.HasPrefix(m.Topic, "homeassistant/sensor/") && strings.Contains(m.Topic, "astro") {
+				return true
+			}
+		}
+		return false
+	})
+	for _, m := range disc {
+		if !strings.HasPrefix(m.Topic, "homeassistant/") {
+			continue
+		}
+		var c map[string]any
+		if err := json.Unmarshal([]byte(m.Payload), &c); err != nil || !m.Retained {
+			t.Fatalf("discovery %s: retained=%v err=%v", m.Topic, m.Retained, err)
+		}
+		for _, k := range []string{"unique_id", "state_topic", "availability_topic", "device", "name"} {
+			if _, ok := c[k]; !ok {
+				t.Fatalf("discovery %s lacks %s: %s", m.Topic, k, m.Payload)
+			}
+		}
+	}
+	sub.WaitTopic(5*time.Second, "edgemo/stats", func(m mqtttest.Message) bool {
+		var s Snapshot
+		return json.Unmarshal([]byte(m.Payload), &s) == nil && len(s.Cameras) == 1 && s.Cameras[0].Name == "astro" && s.Provider != ""
+	})
+
+	start := time.Now()
+	r.stop(t)
+	if time.Since(start) > ShutdownTimeout {
+		t.Fatalf("stop took %v", time.Since(start))
+	}
+	sub.WaitTopic(5*time.Second, "edgemo/available", func(m mqtttest.Message) bool { return m.Payload == "stopped" })
+	t.Logf("%d trees received; stopped cleanly in %v", nTrees, time.Since(start).Round(time.Millisecond))
+}
+
+func TestRunWithMosquitto(t *testing.T) {
+	mq := mqtttest.StartMosquitto(t)
+	r, _ := start(t, daemonConfig(t, "  broker: "+mq.URL(), astronaut))
+	checkMQTTFlow(t, mq.URL(), r)
+}
+
+func TestRunWithEmbeddedBroker(t *testing.T) {
+	addr := freeAddr(t)
+	r, _ := start(t, daemonConfig(t, "  embedded: {listen: "+addr+"}", astronaut))
+	checkMQTTFlow(t, "tcp://"+addr, r)
+}
+
+func TestMetricsAndHealth(t *testing.T) {
+	mq := mqtttest.StartMosquitto(t)
+	r, _ := start(t, daemonConfig(t, "  broker: "+mq.URL(), astronaut))
+	base := "http://" + r.d.MetricsAddr()
+	get := func(p string) (int, string) {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Fatalf("/healthz %d", code)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body := get("/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d: %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var body string
+	for time.Now().Before(deadline) {
+		_, body = get("/metrics")
+		if strings.Contains(body, `edgemo_trees_total{camera="astro"}`) && !strings.Contains(body, `edgemo_trees_total{camera="astro"} 0`) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, want := range []string{
+		`edgemo_frames_total{camera="astro"}`, `edgemo_capture_to_tree_seconds_bucket{camera="astro"`,
+		`edgemo_engine_seconds_count{camera="astro",engine="fast-head"}`, `edgemo_dropped_total{camera="astro",reason="slow_consumer",stage="capture"}`,
+		`edgemo_queue_depth{camera="astro",queue="engine"}`, `edgemo_mqtt_connected 1`, `edgemo_webrtc_viewers 0`,
+		`edgemo_engine_provider_info{model="emotion@`, `edgemo_camera_up{camera="astro"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// The dashboard is on the other listener.
+	resp, err := http.Get("http://" + r.d.HTTPAddr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(string(b)), "<html") {
+		t.Fatalf("dashboard: %d %.200s", resp.StatusCode, b)
+	}
+}
+
+// Changing one camera restarts only that camera: the other keeps its
+// pipeline, so its track IDs and window numbering go on.
+func TestHotReloadRestartsOnlyTheChangedCamera(t *testing.T) {
+	mq := mqtttest.StartMosquitto(t)
+	two := `  a:
+    source: deps/media/Megamind.avi
+  b:
+    source: deps/media/astronaut.png
+    window: {length: 4, stride: 2}
+`
+	r, path := start(t, daemonConfig(t, "  broker: "+mq.URL(), two))
+	d := r.d
+	d.mu.Lock()
+	a0, b0 := d.cams["a"], d.cams["b"]
+	d.mu.Unlock()
+	time.Sleep(1500 * time.Millisecond)
+	framesA := d.Snapshot().Cameras[0].Frames
+
+	b, _ := os.ReadFile(path)
+	changed := strings.Replace(string(b), "window: {length: 4, stride: 2}", "window: {length: 4, stride: 1}", 1)
+	if changed == string(b) {
+		t.Fatal("test config did not change")
+	}
+	if err := os.WriteFile(path+".tmp", []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil { // as editors and config managers do
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Reloads() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("config change not applied within 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.mu.Lock()
+	a1, b1 := d.cams["a"], d.cams["b"]
+	d.mu.Unlock()
+	if a1 != a0 {
+		t.Fatal("camera a restarted although its settings did not change")
+	}
+	if b1 == b0 || b1.cfg.Window.Stride != 1 {
+		t.Fatalf("camera b not restarted with the new stride: %+v", b1.cfg.Window)
+	}
+	if f := d.Snapshot().Cameras[0].Frames; f < framesA {
+		t.Fatalf("camera a's frame counter went back from %d to %d: its pipeline restarted", framesA, f)
+	}
+
+	// A broken edit is refused and the running config stays.
+	if err := os.WriteFile(path, []byte("cameras: {a: {sourc: x}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if names := d.CameraNames(); len(names) != 2 {
+		t.Fatalf("a broken config changed the cameras: %v", names)
+	}
+}
+
+func TestPortInUseIsAClearError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Chdir(testenv.Root())
+	cfg := fmt.Sprintf("mqtt: {embedded: {listen: %s}}\nhttp: {listen: %s}\nmetrics: {listen: %s}\ncameras:\n%s",
+		freeAddr(t), ln.Addr(), freeAddr(t), astronaut)
+	path := filepath.Join(t.TempDir(), "edgemo.yaml")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	d := New(Options{ConfigPath: path, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = d.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "http.listen") || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Fatalf("err = %v", err)
+	}
+	t.Log(err)
+}

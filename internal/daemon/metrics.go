@@ -1,0 +1,126 @@
+package daemon
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgemo/edgemo/internal/tree"
+)
+
+// metrics holds what is observed as it happens (histograms, error counts);
+// counters that already live in the pipelines and sinks are read at scrape
+// time by the collector, so there is one source of truth for each number.
+type metrics struct {
+	reg           *prometheus.Registry
+	treeLatency   *prometheus.HistogramVec // capture of the window's last frame → tree published
+	engineLatency *prometheus.HistogramVec
+	errors        *prometheus.CounterVec
+	lat           *latencies
+}
+
+func newMetrics(d *Daemon) *metrics {
+	m := &metrics{
+		lat: d.lat,
+		reg: prometheus.NewRegistry(),
+		treeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "edgemo_capture_to_tree_seconds",
+			Help:    "Time from the capture of a window's last frame to its tree being published.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}, []string{"camera"}),
+		engineLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "edgemo_engine_seconds",
+			Help:    "Analyzer time per window.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 12),
+		}, []string{"camera", "engine"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgemo_errors_total",
+			Help: "Failures by camera and stage (engine, sink).",
+		}, []string{"camera", "stage"}),
+	}
+	m.reg.MustRegister(m.treeLatency, m.engineLatency, m.errors, &collector{d: d},
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observeTree(t *tree.Tree) {
+	lat := time.Since(time.Time(t.Window.End))
+	m.lat.add(t.Camera, float64(lat.Microseconds())/1000)
+	m.treeLatency.WithLabelValues(t.Camera).Observe(lat.Seconds())
+	m.engineLatency.WithLabelValues(t.Camera, t.Source.Engine).Observe(t.Source.LatencyMS / 1000)
+}
+
+func (m *metrics) error(camera, stage string) { m.errors.WithLabelValues(camera, stage).Inc() }
+
+// collector reads the live counters of cameras and sinks at scrape time.
+type collector struct{ d *Daemon }
+
+var (
+	descFrames   = prometheus.NewDesc("edgemo_frames_total", "Frames processed (detect+track) per camera; rate() is the pipeline's frames/s.", []string{"camera"}, nil)
+	descRead     = prometheus.NewDesc("edgemo_capture_frames_total", "Frames decoded by the source.", []string{"camera"}, nil)
+	descDets     = prometheus.NewDesc("edgemo_detections_total", "Face detections.", []string{"camera"}, nil)
+	descWindows  = prometheus.NewDesc("edgemo_windows_total", "Windows sent to the engine.", []string{"camera"}, nil)
+	descTrees    = prometheus.NewDesc("edgemo_trees_total", "Trees published.", []string{"camera"}, nil)
+	descDropped  = prometheus.NewDesc("edgemo_dropped_total", "Dropped items by stage and reason.", []string{"camera", "stage", "reason"}, nil)
+	descQueue    = prometheus.NewDesc("edgemo_queue_depth", "Items waiting between stages.", []string{"camera", "queue"}, nil)
+	descFaces    = prometheus.NewDesc("edgemo_faces", "Faces seen in the latest detection frame.", []string{"camera"}, nil)
+	descUp       = prometheus.NewDesc("edgemo_camera_up", "1 when the camera's source is online.", []string{"camera"}, nil)
+	descProvider = prometheus.NewDesc("edgemo_engine_provider_info", "Execution provider in use (value 1).", []string{"provider", "model"}, nil)
+	descMQTTUp   = prometheus.NewDesc("edgemo_mqtt_connected", "1 when connected to the MQTT broker.", nil, nil)
+	descMQTTQ    = prometheus.NewDesc("edgemo_mqtt_queue_length", "Messages held while the broker is away.", nil, nil)
+	descMQTTDrop = prometheus.NewDesc("edgemo_mqtt_dropped_total", "Messages dropped because the outage queue overflowed.", nil, nil)
+	descMQTTSent = prometheus.NewDesc("edgemo_mqtt_sent_total", "Messages delivered to the broker.", nil, nil)
+	descViewers  = prometheus.NewDesc("edgemo_webrtc_viewers", "Connected WebRTC viewers.", nil, nil)
+	descRTCDrop  = prometheus.NewDesc("edgemo_webrtc_dropped_total", "Messages dropped for slow viewers.", nil, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descWindows, descTrees, descDropped, descQueue,
+		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descViewers, descRTCDrop} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.d.snapshot()
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	for _, cs := range s.Cameras {
+		counter(descFrames, cs.Frames, cs.Name)
+		counter(descRead, cs.CaptureRead, cs.Name)
+		counter(descDets, cs.Detections, cs.Name)
+		counter(descWindows, cs.Windows, cs.Name)
+		counter(descTrees, cs.Trees, cs.Name)
+		counter(descDropped, cs.DroppedSlow, cs.Name, "capture", "slow_consumer")
+		counter(descDropped, cs.DroppedRate, cs.Name, "capture", "fps_cap")
+		counter(descDropped, cs.WindowsDropped, cs.Name, "engine", "slow_engine")
+		gauge(descQueue, float64(cs.EngineQueue), cs.Name, "engine")
+		gauge(descFaces, float64(cs.Faces), cs.Name)
+		up := 0.0
+		if cs.Status == "online" {
+			up = 1
+		}
+		gauge(descUp, up, cs.Name)
+	}
+	if s.Provider != "" {
+		gauge(descProvider, 1, s.Provider, s.Model)
+	}
+	if m := s.MQTT; m != nil {
+		up := 0.0
+		if m.Connected {
+			up = 1
+		}
+		gauge(descMQTTUp, up)
+		gauge(descMQTTQ, float64(m.Queue))
+		counter(descMQTTDrop, m.Dropped)
+		counter(descMQTTSent, m.Sent)
+	}
+	if w := s.WebRTC; w != nil {
+		gauge(descViewers, float64(w.Viewers))
+		counter(descRTCDrop, w.Dropped)
+	}
+}

@@ -1,0 +1,184 @@
+package daemon
+
+import (
+	"encoding/json"
+	"sort"
+	"sync"
+	"time"
+)
+
+// view is what readers (metrics, /readyz, MQTT stats) see: a copy published
+// by apply, so they never wait on apply's lock (apply may be closing the
+// very MQTT sink whose stats timer is asking).
+type view struct {
+	cams     []*camera
+	provider string
+	model    string
+	mqtt     *mqttPart
+	rtc      *rtcPart
+	ready    bool
+}
+
+// publishView must be called with d.mu held.
+func (d *Daemon) publishView() {
+	v := &view{mqtt: d.mqtt, rtc: d.rtc, ready: d.ready}
+	for _, c := range d.cams {
+		v.cams = append(v.cams, c)
+	}
+	sort.Slice(v.cams, func(i, j int) bool { return v.cams[i].name < v.cams[j].name })
+	if d.models != nil {
+		v.provider, v.model = d.models.Provider, d.models.Manifest.Ref()
+	}
+	d.view.Store(v)
+}
+
+// CameraStats is one camera in a snapshot.
+type CameraStats struct {
+	Name           string  `json:"name"`
+	Status         string  `json:"status"`
+	Faces          int     `json:"faces"`
+	Frames         uint64  `json:"frames"`
+	CaptureRead    uint64  `json:"capture_read"`
+	Detections     uint64  `json:"detections"`
+	Windows        uint64  `json:"windows"`
+	Trees          uint64  `json:"trees"`
+	DroppedSlow    uint64  `json:"dropped_capture_slow"`
+	DroppedRate    uint64  `json:"dropped_capture_fps_cap"`
+	WindowsDropped uint64  `json:"dropped_windows"`
+	EngineQueue    int     `json:"engine_queue"`
+	FPS            float64 `json:"fps"`            // frames/s since the previous stats message
+	TreesPerSec    float64 `json:"trees_per_s"`    // likewise
+	LatencyP50     float64 `json:"latency_p50_ms"` // capture → tree, recent trees
+	LatencyP95     float64 `json:"latency_p95_ms"`
+}
+
+// Snapshot is the daemon's state for stats and metrics.
+type Snapshot struct {
+	Time     time.Time     `json:"time"`
+	Ready    bool          `json:"ready"`
+	Provider string        `json:"provider,omitempty"`
+	Model    string        `json:"model,omitempty"`
+	Cameras  []CameraStats `json:"cameras"`
+	MQTT     *MQTTStats    `json:"mqtt,omitempty"`
+	WebRTC   *WebRTCStats  `json:"webrtc,omitempty"`
+}
+
+type MQTTStats struct {
+	Connected bool   `json:"connected"`
+	Queue     int    `json:"queue"`
+	Dropped   uint64 `json:"dropped"`
+	Sent      uint64 `json:"sent"`
+}
+
+type WebRTCStats struct {
+	Viewers int    `json:"viewers"`
+	Dropped uint64 `json:"dropped"`
+}
+
+func (d *Daemon) snapshot() Snapshot {
+	s := Snapshot{Time: time.Now()}
+	v, _ := d.view.Load().(*view)
+	if v == nil {
+		return s
+	}
+	s.Ready, s.Provider, s.Model = v.ready, v.provider, v.model
+	for _, c := range v.cams {
+		cs := CameraStats{Name: c.name, Status: c.Status(), Faces: c.Faces()}
+		p, prev := c.counters()
+		if p != nil {
+			cs.Frames, cs.Detections = p.Stats.Frames.Load(), p.Stats.Detections.Load()
+			cs.Windows, cs.Trees, cs.WindowsDropped = p.Stats.Windows.Load(), p.Stats.Trees.Load(), p.Stats.WindowsDropped.Load()
+			cs.EngineQueue = p.QueueLen()
+			st := p.CaptureStats()
+			cs.CaptureRead, cs.DroppedSlow, cs.DroppedRate = st.Read, st.DroppedSlow, st.DroppedRate
+		}
+		// Counters restart when a looping file restarts its pipeline; the
+		// camera keeps totals across runs.
+		cs.Frames += prev.Frames
+		cs.Detections += prev.Detections
+		cs.Windows += prev.Windows
+		cs.Trees += prev.Trees
+		cs.WindowsDropped += prev.WindowsDropped
+		cs.CaptureRead += prev.CaptureRead
+		cs.DroppedSlow += prev.DroppedSlow
+		cs.DroppedRate += prev.DroppedRate
+		cs.LatencyP50, cs.LatencyP95 = d.lat.percentiles(c.name)
+		s.Cameras = append(s.Cameras, cs)
+	}
+	if m := v.mqtt; m != nil {
+		s.MQTT = &MQTTStats{Connected: m.sink.Connected(), Queue: m.sink.QueueLen(), Dropped: m.sink.Dropped(), Sent: m.sink.Sent()}
+	}
+	if r := v.rtc; r != nil {
+		s.WebRTC = &WebRTCStats{Viewers: r.sink.Viewers(), Dropped: r.sink.Dropped()}
+	}
+	return s
+}
+
+// Snapshot is exported for `edgemo run` tests and the stats topic.
+func (d *Daemon) Snapshot() Snapshot { return d.snapshot() }
+
+type statSample struct {
+	at     time.Time
+	frames map[string]uint64
+	trees  map[string]uint64
+}
+
+// statsJSON is the payload of <prefix>/stats: the snapshot plus rates since
+// the previous call.
+func (d *Daemon) statsJSON() any {
+	s := d.snapshot()
+	d.statMu.Lock()
+	prev := d.lastStat
+	cur := statSample{at: s.Time, frames: map[string]uint64{}, trees: map[string]uint64{}}
+	for i, c := range s.Cameras {
+		cur.frames[c.Name], cur.trees[c.Name] = c.Frames, c.Trees
+		if dt := s.Time.Sub(prev.at).Seconds(); !prev.at.IsZero() && dt > 0 {
+			if f, ok := prev.frames[c.Name]; ok && c.Frames >= f {
+				s.Cameras[i].FPS = round1(float64(c.Frames-f) / dt)
+				s.Cameras[i].TreesPerSec = round1(float64(c.Trees-prev.trees[c.Name]) / dt)
+			}
+		}
+	}
+	d.lastStat = cur
+	d.statMu.Unlock()
+	b, _ := json.Marshal(s)
+	return json.RawMessage(b)
+}
+
+func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
+
+// latencies keeps the last n capture→tree latencies per camera.
+type latencies struct {
+	mu  sync.Mutex
+	n   int
+	by  map[string][]float64
+	pos map[string]int
+}
+
+func newLatencies(n int) *latencies {
+	return &latencies{n: n, by: map[string][]float64{}, pos: map[string]int{}}
+}
+
+func (l *latencies) add(camera string, ms float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.by[camera]
+	if len(r) < l.n {
+		l.by[camera] = append(r, ms)
+		return
+	}
+	r[l.pos[camera]] = ms
+	l.pos[camera] = (l.pos[camera] + 1) % l.n
+}
+
+func (l *latencies) percentiles(camera string) (p50, p95 float64) {
+	l.mu.Lock()
+	r := append([]float64(nil), l.by[camera]...)
+	l.mu.Unlock()
+	if len(r) == 0 {
+		return 0, 0
+	}
+	sort.Float64s(r)
+	at := func(q float64) float64 { return round1(r[min(len(r)-1, int(q*float64(len(r))))]) }
+	return at(0.5), at(0.95)
+}
