@@ -19,6 +19,8 @@ usage:
   edgemo analyze <source> [flags]   analyse a file, camera or stream; trees as JSON Lines
   edgemo doctor [flags]             check OpenCV, ONNX Runtime, providers and models
   edgemo bench [<file>] [flags]     decode-only vs whole-pipeline frames/s on one file
+  edgemo tokenize --tokenizer <tokenizer.json> --json
+                                    JSON array of strings on stdin -> token-id arrays
   edgemo version
 
 Run "edgemo <command> -h" for a command's flags.
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDoctor(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "tokenize":
+		err = cmdTokenize(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "edgemo", version)
 	case "-h", "--help", "help":
