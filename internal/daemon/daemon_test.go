@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -331,4 +332,60 @@ func TestPortInUseIsAClearError(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	t.Log(err)
+}
+
+// The dashboard, served by a running edgemo on the sample video, shows face
+// cards with emotion labels in real headless Chromium (flags per
+// shared/design/browser-tests.md). The screenshot is kept as an artifact.
+func TestDashboardInChromium(t *testing.T) {
+	mq := mqtttest.StartMosquitto(t)
+	r, _ := start(t, daemonConfig(t, "  broker: "+mq.URL(), "  sample:\n    source: deps/media/Megamind.avi\n    loop: true\n"))
+	dir := os.Getenv("EDGEMO_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(dir, "dashboard-daemon.png")
+	script := testenv.Path(t, "web/testdata/snapshot.cjs")
+	nodeModules := testenv.Path(t, "deps/node/node_modules/playwright-core")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", script, "http://"+r.d.HTTPAddr()+"/", shot, "1")
+	cmd.Env = append(os.Environ(), "EDGEMO_NODE_MODULES="+filepath.Dir(nodeModules))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	var res struct {
+		OpenMS int `json:"open_ms"`
+		Cards  []struct {
+			Camera  string `json:"camera"`
+			Track   int    `json:"track"`
+			Emotion string `json:"emotion"`
+		} `json:"cards"`
+		OffMachine []string `json:"off_machine"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(res.OffMachine) > 0 {
+		t.Fatalf("Chromium had sockets off this machine: %v", res.OffMachine)
+	}
+	if len(res.Cards) == 0 {
+		t.Fatal("no face card")
+	}
+	labels := map[string]bool{"happiness": true, "sadness": true, "anger": true, "surprise": true, "fear": true, "disgust": true, "neutral": true}
+	for _, c := range res.Cards {
+		if c.Camera != "sample" || !labels[strings.ToLower(strings.TrimSpace(c.Emotion))] {
+			t.Fatalf("card %+v: want camera sample and an emotion label", c)
+		}
+	}
+	if st, err := os.Stat(shot); err != nil || st.Size() < 10_000 {
+		t.Fatalf("screenshot %s missing or tiny: %v", shot, err)
+	}
+	t.Logf("channel open in %d ms; %d card(s) %+v; screenshot %s", res.OpenMS, len(res.Cards), res.Cards, shot)
 }

@@ -1,0 +1,36 @@
+// Opens the dashboard of a running edgemo, waits until face cards with
+// emotion labels appear, saves a screenshot and prints one JSON line:
+// {"open_ms":…, "cards":[{camera, track, emotion}], "off_machine":[…]}.
+//
+//   node snapshot.cjs <url> <screenshot.png> [min cards]
+//   env EDGEMO_NODE_MODULES: the node_modules holding playwright-core
+"use strict";
+const path = require("path");
+const { launch, chromiumCmdline, offMachineSockets } = require(path.join(__dirname, "chromium.cjs"));
+
+const [url, shot, minCards = "1"] = process.argv.slice(2);
+
+(async () => {
+  const browser = await launch();
+  try {
+    const cmd = chromiumCmdline();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on("pageerror", (e) => process.stderr.write(`pageerror: ${e.message}\n`));
+    const t0 = Date.now();
+    await page.goto(url, { waitUntil: "load", timeout: 15000 });
+    await page.waitForFunction(() => window.edgemo && window.edgemo.state === "live", null, { timeout: 15000 });
+    const openMs = Date.now() - t0;
+    await page.waitForFunction((n) => [...document.querySelectorAll(".card .emotion-label")]
+      .filter((e) => e.textContent.trim() !== "").length >= n, Number(minCards), { timeout: 30000 });
+    await page.waitForTimeout(1500); // let the timeline gather a few windows
+    const cards = await page.evaluate(() => [...document.querySelectorAll(".card")].map((c) => ({
+      camera: c.dataset.camera, track: Number(c.dataset.track),
+      emotion: c.querySelector(".emotion-label")?.textContent || "",
+    })));
+    await page.screenshot({ path: shot, fullPage: true });
+    const net = cmd ? offMachineSockets(cmd.pid) : { bad: ["chromium process not found"] };
+    process.stdout.write(JSON.stringify({ open_ms: openMs, cards, off_machine: net.bad }) + "\n");
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => { process.stderr.write(String(e.stack || e) + "\n"); process.exit(1); });
