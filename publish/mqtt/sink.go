@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -41,7 +42,7 @@ const (
 )
 
 const (
-	batchSize      = 64               // messages in flight at once while flushing
+	window         = 64               // trees/track events in flight (sent, not yet acknowledged)
 	ackTimeout     = 10 * time.Second // a broker that has not acknowledged by then is treated as gone
 	initialBackoff = 250 * time.Millisecond
 	dropLogEvery   = 10 * time.Second
@@ -84,6 +85,7 @@ type retained struct {
 	payload []byte
 	ver     uint64 // bumped on every change
 	sentVer uint64 // ver the broker acknowledged on this connection
+	pendVer uint64 // ver in flight on this connection
 }
 
 // New validates cfg (TLS files are loaded here, so a bad path fails now) and
@@ -377,7 +379,14 @@ func (s *Sink) run(ctx context.Context) {
 		err = s.serve(ctx, cl, lost)
 		s.connected.Store(false)
 		if ctx.Err() != nil {
-			s.shutdown(cl)
+			cl.Disconnect(250)
+			if err != nil {
+				s.log.Warn("MQTT clean shutdown incomplete", "err", err)
+			}
+			if n := s.discardQueue(); n > 0 {
+				s.log.Warn("MQTT sink closed with trees/track events undelivered", "dropped", n, "close_timeout", s.cfg.CloseTimeout)
+			}
+			s.log.Info("MQTT disconnected", "sent", s.Sent(), "dropped", s.Dropped())
 			return
 		}
 		cl.Disconnect(0) // make sure paho's goroutines are gone before the next client
@@ -456,134 +465,22 @@ func (s *Sink) explain(err error, rc byte) error {
 	case errors.As(err, &invalid):
 		return fmt.Errorf("mqtt: broker %s: TLS certificate invalid: %w (renew the broker's certificate or fix the clock)", b, err)
 	case errors.As(err, &recErr) || strings.Contains(err.Error(), "first record does not look like a TLS handshake"):
-		return fmt.Errorf("mqtt: broker %s does not speak TLS on that port: %w (use tcp:// for a plain listener, or the broker's TLS port)", b, err)
+		return fmt.Errorf("mqtt: broker %s does not speak TLS on that port: %w (if that port is a plain listener, use tcp://; else use the broker's TLS port)", b, err)
 	case strings.Contains(err.Error(), "tls:"):
 		return fmt.Errorf("mqtt: broker %s: TLS handshake failed: %w (check mqtt.tls and the broker's TLS listener)", b, err)
 	case rc != 0 && rc != packets.ErrNetworkError:
 		return fmt.Errorf("mqtt: broker %s refused the connection: %w", b, err)
+	case s.tlsCfg != nil && (errors.Is(err, io.EOF) || strings.Contains(err.Error(), "reset by peer")):
+		return fmt.Errorf("MQTT broker %s unreachable: %w (it closed the connection during the TLS handshake: if that port is a plain listener, use tcp://)", b, err)
 	}
 	return fmt.Errorf("MQTT broker %s unreachable: %w", b, err)
-}
-
-// serve publishes the retained state and online, then drains the queue and
-// the retained changes until the connection is lost (error) or ctx ends (nil).
-func (s *Sink) serve(ctx context.Context, cl paho.Client, lost <-chan error) error {
-	s.mu.Lock()
-	for _, r := range s.state {
-		r.sentVer = 0 // a new connection (maybe a restarted broker): everything again
-	}
-	s.mu.Unlock()
-	if err := s.flushRetained(cl, time.Now().Add(ackTimeout)); err != nil {
-		return err
-	}
-	if err := wait(cl.Publish(s.AvailableTopic(), 1, true, AvailableOnline), time.Now().Add(ackTimeout)); err != nil {
-		return err
-	}
-	s.connected.Store(true)
-	var stats <-chan time.Time
-	if s.cfg.StatsInterval > 0 {
-		t := time.NewTicker(s.cfg.StatsInterval)
-		defer t.Stop()
-		stats = t.C
-	}
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err := s.flushRetained(cl, time.Now().Add(ackTimeout)); err != nil {
-			return err
-		}
-		n, err := s.flushBatch(cl, time.Now().Add(ackTimeout))
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-lost:
-			return err
-		case <-s.wake:
-		case <-stats:
-			s.publishStats(cl)
-		}
-	}
-}
-
-// flushRetained publishes retained topics whose value the broker has not
-// acknowledged on this connection, in registration order.
-func (s *Sink) flushRetained(cl paho.Client, deadline time.Time) error {
-	type pending struct {
-		topic string
-		ver   uint64
-		tok   paho.Token
-	}
-	var ps []pending
-	s.mu.Lock()
-	for _, topic := range s.order {
-		r := s.state[topic]
-		if r.ver != r.sentVer {
-			ps = append(ps, pending{topic: topic, ver: r.ver, tok: cl.Publish(topic, 1, true, r.payload)})
-		}
-	}
-	s.mu.Unlock()
-	for _, p := range ps {
-		if err := wait(p.tok, deadline); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		if r := s.state[p.topic]; r.sentVer < p.ver {
-			r.sentVer = p.ver
-		}
-		s.mu.Unlock()
-	}
-	return nil
-}
-
-// flushBatch sends up to batchSize queued items and removes each once
-// acknowledged; unacknowledged ones go back to the front, in order.
-func (s *Sink) flushBatch(cl paho.Client, deadline time.Time) (int, error) {
-	s.mu.Lock()
-	n := min(batchSize, s.q.len())
-	batch := make([]item, n)
-	for i := range batch {
-		batch[i] = s.q.popFront()
-	}
-	s.inflight = n
-	s.mu.Unlock()
-	if n == 0 {
-		return 0, nil
-	}
-	toks := make([]paho.Token, n)
-	for i, it := range batch {
-		toks[i] = cl.Publish(it.topic, s.qos, false, it.payload)
-	}
-	acked := 0
-	var err error
-	for _, tok := range toks {
-		if err = wait(tok, deadline); err != nil {
-			break
-		}
-		acked++
-	}
-	s.sent.Add(uint64(acked))
-	s.mu.Lock()
-	for i := n - 1; i >= acked; i-- {
-		s.q.pushFront(batch[i])
-	}
-	s.inflight = 0
-	s.trimLocked()
-	s.mu.Unlock()
-	return acked, err
 }
 
 // wait waits for tok until deadline.
 func wait(tok paho.Token, deadline time.Time) error {
 	d := time.Until(deadline)
 	if d <= 0 || !tok.WaitTimeout(d) {
-		return fmt.Errorf("no acknowledgement within %v", ackTimeout)
+		return errAckTimeout
 	}
 	return tok.Error()
 }
@@ -603,31 +500,4 @@ func (s *Sink) publishStats(cl paho.Client) {
 		return
 	}
 	cl.Publish(s.topic("stats"), 0, false, b) // QoS 0: a missed sample is replaced by the next
-}
-
-// shutdown drains the queue for up to CloseTimeout, announces stopped and
-// disconnects; what is left is counted as dropped.
-func (s *Sink) shutdown(cl paho.Client) {
-	deadline := time.Now().Add(s.cfg.CloseTimeout)
-	var err error
-	for time.Now().Before(deadline) && err == nil {
-		var n int
-		if n, err = s.flushBatch(cl, deadline); n == 0 {
-			break
-		}
-	}
-	if err == nil {
-		err = s.flushRetained(cl, deadline)
-	}
-	if err == nil {
-		err = wait(cl.Publish(s.AvailableTopic(), 1, true, AvailableStopped), time.Now().Add(time.Second))
-	}
-	cl.Disconnect(250)
-	if err != nil {
-		s.log.Warn("MQTT clean shutdown incomplete", "err", err)
-	}
-	if n := s.discardQueue(); n > 0 {
-		s.log.Warn("MQTT sink closed with trees/track events undelivered", "dropped", n, "close_timeout", s.cfg.CloseTimeout)
-	}
-	s.log.Info("MQTT disconnected", "available", AvailableStopped, "sent", s.Sent(), "dropped", s.Dropped())
 }

@@ -184,8 +184,7 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		}
 	}
 
-	sub := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubOptions{}, "homeassistant/#", "edgemo-lab/#")
-	ms := sub.Wait(wait, "6 discovery configs and retained state", func(ms []mqtttest.Message) bool {
+	done := func(ms []mqtttest.Message) bool {
 		n := 0
 		for _, m := range ms {
 			if strings.HasPrefix(m.Topic, "homeassistant/") {
@@ -194,7 +193,12 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		}
 		return n >= 6 && countTopic(ms, "edgemo-lab/door/emotion") > 0 && countTopic(ms, "edgemo-lab/desk/emotion") > 0 &&
 			countTopic(ms, "edgemo-lab/desk/faces") > 0 && countTopic(ms, "edgemo-lab/desk/status") > 0
-	})
+	}
+	first := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubOptions{}, "homeassistant/#", "edgemo-lab/#")
+	first.Wait(wait, "6 discovery configs and the state", done)
+	// Everything is on the broker now: a newcomer gets it all retained.
+	sub := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubOptions{}, "homeassistant/#", "edgemo-lab/#")
+	ms := sub.Wait(wait, "6 retained discovery configs and retained state", done)
 	retainedTopics := map[string]bool{}
 	for _, m := range ms {
 		if m.Retained && m.Payload != "" {

@@ -1,0 +1,274 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// errAckTimeout: the broker took the message but did not acknowledge it.
+var errAckTimeout = errors.New("no acknowledgement from the broker in time")
+
+// flight is one tree or track event sent and not yet acknowledged.
+type flight struct {
+	it  item
+	tok paho.Token
+	at  time.Time
+}
+
+// pendingRetained is one retained value sent and not yet acknowledged.
+type pendingRetained struct {
+	topic string
+	ver   uint64
+	tok   paho.Token
+	at    time.Time
+}
+
+// pipe is the sending side of one connection: a sliding window of up to
+// `window` messages in flight, removed from the queue's accounting only when
+// acknowledged, in order. (A window rather than send-a-batch-and-wait keeps
+// outgoing data flowing, so a broker without TCP_NODELAY — mosquitto's
+// default — does not hold its PUBACKs back for a delayed ACK.)
+type pipe struct {
+	s   *Sink
+	cl  paho.Client
+	fl  []flight
+	ret []pendingRetained
+}
+
+// fill sends queued items until the window is full.
+func (p *pipe) fill() {
+	s := p.s
+	s.mu.Lock()
+	n := min(window-len(p.fl), s.q.len())
+	if n <= 0 {
+		s.mu.Unlock()
+		return
+	}
+	items := make([]item, n)
+	for i := range items {
+		items[i] = s.q.popFront()
+	}
+	s.inflight += n
+	s.mu.Unlock()
+	now := time.Now()
+	for _, it := range items { // outside the lock: paho's Publish may wait for its outbound channel
+		p.fl = append(p.fl, flight{it: it, tok: p.cl.Publish(it.topic, s.qos, false, it.payload), at: now})
+	}
+}
+
+// reap removes acknowledged messages from the front of the window (and
+// acknowledged retained values); an error or an overdue acknowledgement
+// means the connection is no longer good.
+func (p *pipe) reap() error {
+	s := p.s
+	acked := 0
+	var err error
+	for acked < len(p.fl) {
+		f := p.fl[acked]
+		if !isDone(f.tok) {
+			if time.Since(f.at) > ackTimeout {
+				err = errAckTimeout
+			}
+			break
+		}
+		if err = f.tok.Error(); err != nil {
+			break
+		}
+		acked++
+	}
+	if acked > 0 {
+		p.fl = p.fl[acked:]
+		s.sent.Add(uint64(acked))
+		s.mu.Lock()
+		s.inflight -= acked
+		s.mu.Unlock()
+	}
+	if err != nil {
+		return err
+	}
+	keep := p.ret[:0]
+	for _, r := range p.ret {
+		switch {
+		case isDone(r.tok):
+			if err := r.tok.Error(); err != nil {
+				return err
+			}
+			s.mu.Lock()
+			if st := s.state[r.topic]; st.sentVer < r.ver {
+				st.sentVer = r.ver
+			}
+			s.mu.Unlock()
+		case time.Since(r.at) > ackTimeout:
+			return errAckTimeout
+		default:
+			keep = append(keep, r)
+		}
+	}
+	p.ret = keep
+	return nil
+}
+
+func isDone(t paho.Token) bool {
+	select {
+	case <-t.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// sendRetained publishes retained values the broker has not acknowledged
+// on this connection and that are not already in flight, in registration
+// order (discovery before state).
+func (p *pipe) sendRetained() {
+	s := p.s
+	type out struct {
+		topic   string
+		ver     uint64
+		payload []byte
+	}
+	var outs []out
+	s.mu.Lock()
+	for _, topic := range s.order {
+		r := s.state[topic]
+		if r.ver != r.sentVer && r.ver != r.pendVer {
+			r.pendVer = r.ver
+			outs = append(outs, out{topic, r.ver, r.payload})
+		}
+	}
+	s.mu.Unlock()
+	now := time.Now()
+	for _, o := range outs {
+		p.ret = append(p.ret, pendingRetained{topic: o.topic, ver: o.ver, tok: p.cl.Publish(o.topic, 1, true, o.payload), at: now})
+	}
+}
+
+// requeue puts what is still in flight back at the front of the queue, in
+// order, to be sent again on the next connection (at least once).
+func (p *pipe) requeue() {
+	s := p.s
+	s.mu.Lock()
+	for i := len(p.fl) - 1; i >= 0; i-- {
+		s.q.pushFront(p.fl[i].it)
+	}
+	s.inflight -= len(p.fl)
+	p.fl = nil
+	s.trimLocked()
+	s.mu.Unlock()
+}
+
+// idle reports whether nothing is queued or in flight.
+func (p *pipe) idle() bool {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	return p.s.q.len() == 0 && len(p.fl) == 0 && len(p.ret) == 0
+}
+
+// step waits for the next event: the oldest message acknowledged, new work
+// (wake), a stats tick, the connection lost, ctx done, or until.
+// stop is true when the connection is lost (err) or ctx is done.
+func (p *pipe) step(ctx context.Context, lost <-chan error, stats <-chan time.Time, timer *time.Timer, until time.Time) (stop bool, err error) {
+	var head <-chan struct{}
+	if len(p.fl) > 0 {
+		head = p.fl[0].tok.Done()
+		if hd := p.fl[0].at.Add(ackTimeout); hd.Before(until) {
+			until = hd
+		}
+	} else if len(p.ret) > 0 {
+		head = p.ret[0].tok.Done()
+	}
+	timer.Reset(max(time.Until(until), 0))
+	defer timer.Stop()
+	select {
+	case <-head:
+	case <-p.s.wake:
+	case <-timer.C:
+	case err := <-lost:
+		return true, err
+	case <-ctx.Done():
+		return true, nil
+	case <-stats:
+		p.s.publishStats(p.cl)
+	}
+	return false, nil
+}
+
+// serve runs one connection: the retained state, then online, then the
+// queue and retained changes until the connection is lost (error) or ctx
+// ends; then it flushes for up to CloseTimeout and announces stopped (nil).
+// Whatever is unacknowledged when it returns goes back to the queue.
+func (s *Sink) serve(ctx context.Context, cl paho.Client, lost <-chan error) error {
+	s.mu.Lock()
+	for _, r := range s.state {
+		r.sentVer, r.pendVer = 0, 0 // a new connection (maybe a restarted broker): everything again
+	}
+	s.mu.Unlock()
+	p := &pipe{s: s, cl: cl}
+	defer p.requeue()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+
+	// Initial state first, so that "online" means the state is there.
+	p.sendRetained()
+	for len(p.ret) > 0 {
+		if err := p.reap(); err != nil {
+			return err
+		}
+		if len(p.ret) == 0 {
+			break
+		}
+		if stop, err := p.step(ctx, lost, nil, timer, time.Now().Add(ackTimeout)); err != nil || stop {
+			return err
+		}
+	}
+	if err := wait(cl.Publish(s.AvailableTopic(), 1, true, AvailableOnline), time.Now().Add(ackTimeout)); err != nil {
+		return err
+	}
+	s.connected.Store(true)
+	var stats <-chan time.Time
+	if s.cfg.StatsInterval > 0 {
+		t := time.NewTicker(s.cfg.StatsInterval)
+		defer t.Stop()
+		stats = t.C
+	}
+	for {
+		if err := p.reap(); err != nil {
+			return err
+		}
+		p.sendRetained()
+		p.fill()
+		stop, err := p.step(ctx, lost, stats, timer, time.Now().Add(ackTimeout))
+		if err != nil {
+			return err
+		}
+		if stop {
+			break
+		}
+	}
+
+	// ctx ended: flush what is queued while the broker still answers.
+	s.connected.Store(false)
+	deadline := time.Now().Add(s.cfg.CloseTimeout)
+	never := context.Background()
+	for time.Now().Before(deadline) {
+		if err := p.reap(); err != nil {
+			return err
+		}
+		p.sendRetained()
+		p.fill()
+		if p.idle() {
+			break
+		}
+		if _, err := p.step(never, lost, nil, timer, deadline); err != nil {
+			return err
+		}
+	}
+	if !p.idle() {
+		return fmt.Errorf("mqtt: broker %s: %d trees/track events still unacknowledged after the close timeout (%v)", s.cfg.Broker, s.QueueLen(), s.cfg.CloseTimeout)
+	}
+	return wait(cl.Publish(s.AvailableTopic(), 1, true, AvailableStopped), time.Now().Add(time.Second))
+}
