@@ -31,7 +31,7 @@ type running struct {
 
 // start runs a daemon on cfgYAML (written to a file so hot reload works)
 // and waits until it is ready.
-func start(t *testing.T, cfgYAML string) (*running, string) {
+func start(t testing.TB, cfgYAML string) (*running, string) {
 	t.Helper()
 	t.Chdir(testenv.Root()) // sources and models are given relative to the repository
 	path := filepath.Join(t.TempDir(), "edgemo.yaml")
@@ -59,7 +59,7 @@ func start(t *testing.T, cfgYAML string) (*running, string) {
 }
 
 // stop sends the equivalent of SIGTERM and requires a clean exit within 5 s.
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	t.Helper()
 	if r.cancel == nil {
 		return
@@ -76,17 +76,17 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 
-func freeAddr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)) }
+func freeAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)) }
 
 // daemonConfig is a daemon config with free ports and the given mqtt and cameras sections.
-func daemonConfig(t *testing.T, mqttSection, cameras string) string {
+func daemonConfig(t testing.TB, mqttSection, cameras string) string {
 	return fmt.Sprintf(`
 mqtt:
 %s
