@@ -107,6 +107,10 @@ type TrackerConfig struct {
 	// MinHits: consecutive matched detection frames before a track is
 	// confirmed (gets an ID, emits "new"). 1 confirms at birth. Default 3.
 	MinHits int
+	// FirstID is the first track ID handed out (default 1). A camera whose
+	// tracker restarts (a looping file, a reconnect) continues its IDs so
+	// that tree ids "<camera>-<track>-<window>" stay unique.
+	FirstID int
 }
 
 // DefaultTrackerConfig returns the defaults documented on TrackerConfig.
@@ -121,6 +125,7 @@ func DefaultTrackerConfig() TrackerConfig {
 		MaxScaleChange:      1.5,
 		MaxAge:              30,
 		MinHits:             3,
+		FirstID:             1,
 	}
 }
 
@@ -153,6 +158,9 @@ func (c TrackerConfig) withDefaults() TrackerConfig {
 	if c.MinHits == 0 {
 		c.MinHits = d.MinHits
 	}
+	if c.FirstID == 0 {
+		c.FirstID = 1
+	}
 	return c
 }
 
@@ -173,6 +181,9 @@ func (c TrackerConfig) validate() error {
 	}
 	if !(c.MaxScaleChange >= 1) || math.IsInf(c.MaxScaleChange, 0) {
 		return fmt.Errorf("facetrack: tracker MaxScaleChange %.3g must be a finite factor >= 1 (e.g. 1.5)", c.MaxScaleChange)
+	}
+	if c.FirstID < 1 {
+		return fmt.Errorf("facetrack: tracker FirstID %d must be >= 1", c.FirstID)
 	}
 	if c.MaxAge < 0 || c.MinHits < 0 {
 		return fmt.Errorf("facetrack: tracker MaxAge %d and MinHits %d must not be negative", c.MaxAge, c.MinHits)
@@ -204,8 +215,11 @@ func NewTracker(cfg TrackerConfig) (*Tracker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Tracker{cfg: cfg, nextID: 1}, nil
+	return &Tracker{cfg: cfg, nextID: cfg.FirstID}, nil
 }
+
+// NextID is the ID the next confirmed track will get.
+func (tr *Tracker) NextID() int { return tr.nextID }
 
 // Config returns the effective configuration (defaults filled in).
 func (tr *Tracker) Config() TrackerConfig { return tr.cfg }

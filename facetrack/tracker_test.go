@@ -350,3 +350,17 @@ func BenchmarkTrackerUpdate(b *testing.B) {
 		tr.Update(dets, frameTime(i))
 	}
 }
+
+func TestTrackerFirstIDContinuesNumbering(t *testing.T) {
+	tr, err := NewTracker(TrackerConfig{MinHits: 1, FirstID: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracks, _ := tr.Update([]Detection{{Box: Rect{10, 10, 50, 50}, Score: 0.9}}, time.Now())
+	if len(tracks) != 1 || tracks[0].ID != 42 || tr.NextID() != 43 {
+		t.Fatalf("tracks %+v, next %d", tracks, tr.NextID())
+	}
+	if _, err := NewTracker(TrackerConfig{FirstID: -1}); err == nil {
+		t.Fatal("negative FirstID accepted")
+	}
+}

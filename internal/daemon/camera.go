@@ -75,14 +75,20 @@ func (c *camera) setStatus(sink *fanout, s string) {
 
 func (c *camera) loop(ctx context.Context, det facetrack.Detector, deps cameraDeps) {
 	backoff := time.Second
+	nextID := 1
 	for ctx.Err() == nil {
-		p := pipeline.New(c.pipelineConfig(deps), det, deps.models.Analyzer, []publish.Sink{deps.sink}, c.log)
+		pc := c.pipelineConfig(deps)
+		pc.Tracker.FirstID = nextID // IDs continue across loops and retries: tree ids stay unique
+		p := pipeline.New(pc, det, deps.models.Analyzer, []publish.Sink{deps.sink}, c.log)
 		c.mu.Lock()
 		c.pipe.Store(p)
 		c.mu.Unlock()
 		start := time.Now()
 		err := p.Run(ctx)
 		c.accumulate(p)
+		if n := p.NextTrackID(); n > nextID {
+			nextID = n
+		}
 		switch {
 		case ctx.Err() != nil:
 			return

@@ -48,9 +48,10 @@ type Daemon struct {
 	ready   bool
 	reloads int
 
-	view     atomic.Value // *view, see stats.go
-	statMu   sync.Mutex
-	lastStat statSample
+	view      atomic.Value  // *view, see stats.go
+	finalCams []CameraStats // the cameras' totals at shutdown
+	statMu    sync.Mutex
+	lastStat  statSample
 }
 
 // Options for New.
@@ -282,6 +283,7 @@ func (d *Daemon) shutdown() {
 		delete(d.cams, name)
 	}
 	wg.Wait()
+	d.finalCams = d.snapshot().Cameras
 	d.fan.set("mqtt", nil)
 	d.fan.set("webrtc", nil)
 	d.mqtt.close()

@@ -114,6 +114,22 @@ func (d *Daemon) snapshot() Snapshot {
 	return s
 }
 
+// lastTrees is the trees count of camera in the latest snapshot, also after
+// shutdown (the view then keeps the stopped cameras' totals).
+func (d *Daemon) lastTrees(camera string) uint64 {
+	for _, c := range d.finalCams {
+		if c.Name == camera {
+			return c.Trees
+		}
+	}
+	for _, c := range d.snapshot().Cameras {
+		if c.Name == camera {
+			return c.Trees
+		}
+	}
+	return 0
+}
+
 // Snapshot is exported for `edgemo run` tests and the stats topic.
 func (d *Daemon) Snapshot() Snapshot { return d.snapshot() }
 

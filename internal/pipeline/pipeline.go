@@ -78,9 +78,14 @@ type Pipeline struct {
 	log      *slog.Logger
 	Stats    Stats
 
-	src   atomic.Pointer[capture.Source] // while running, for CaptureStats
-	queue atomic.Pointer[chan item]      // while running, for QueueLen
+	src    atomic.Pointer[capture.Source] // while running, for CaptureStats
+	queue  atomic.Pointer[chan item]      // while running, for QueueLen
+	nextID atomic.Int64                   // the tracker's next track ID, after a run
 }
+
+// NextTrackID is the first track ID a following run of the same camera
+// should use (Config.Tracker.FirstID), so tree ids never repeat.
+func (p *Pipeline) NextTrackID() int { return int(p.nextID.Load()) }
 
 // CaptureStats are the running source's counters (zero when not running).
 func (p *Pipeline) CaptureStats() capture.Stats {
@@ -151,6 +156,7 @@ func (p *Pipeline) RunSource(ctx context.Context, src *capture.Source) error {
 	}()
 
 	ferr := p.frameLoop(ctx, src, trk, bufs, queue)
+	p.nextID.Store(int64(trk.NextID()))
 	close(queue)
 	wg.Wait()
 	if ferr != nil {
