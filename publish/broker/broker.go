@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -98,7 +99,9 @@ func (b *Broker) Close() error {
 	return b.close
 }
 
-// minLevel drops records below min before they reach h.
+// minLevel drops records below min before they reach h. mochi warns with an
+// empty message for every client that goes away (EOF, reset, closed): those
+// are normal and become debug records, "MQTT client disconnected".
 type minLevel struct {
 	h   slog.Handler
 	min slog.Level
@@ -107,8 +110,35 @@ type minLevel struct {
 func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= m.min && m.h.Enabled(ctx, l)
 }
-func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error {
+	benign := false
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && a.Key == "error" && isDisconnect(err) {
+			benign = true
+		}
+		return !benign
+	})
+	if benign {
+		if !m.h.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		d := slog.NewRecord(r.Time, slog.LevelDebug, "MQTT client disconnected", r.PC)
+		r.Attrs(func(a slog.Attr) bool { d.AddAttrs(a); return true })
+		return m.h.Handle(ctx, d)
+	}
+	if r.Message == "" {
+		r.Message = "embedded MQTT broker"
+	}
+	return m.h.Handle(ctx, r)
+}
+
 func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
 	return minLevel{h: m.h.WithAttrs(a), min: m.min}
 }
 func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{h: m.h.WithGroup(g), min: m.min} }
+
+func isDisconnect(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF)
+}

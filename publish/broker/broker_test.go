@@ -2,8 +2,10 @@ package broker_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +37,8 @@ func TestBadListenAddress(t *testing.T) {
 // with its context, freeing the port.
 func TestServesClientsAndStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	b, err := broker.Start(ctx, "127.0.0.1:0", nil)
+	var logs syncBuf
+	b, err := broker.Start(ctx, "127.0.0.1:0", slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,4 +70,30 @@ func TestServesClientsAndStopsWithContext(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+	// mochi's info chatter and its warnings about clients that simply left
+	// stay out of edgemo's log.
+	out := logs.String()
+	if strings.Contains(out, "mochi") || strings.Contains(out, "attached listener") || strings.Contains(out, "level=WARN") {
+		t.Errorf("broker log has mochi noise:\n%s", out)
+	}
+	if !strings.Contains(out, "embedded MQTT broker listening") || !strings.Contains(out, "embedded MQTT broker stopped") {
+		t.Errorf("broker log lacks start/stop lines:\n%s", out)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

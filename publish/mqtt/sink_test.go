@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/edgemo/edgemo/internal/tree"
 	"github.com/edgemo/edgemo/publish"
@@ -325,19 +331,32 @@ func TestSalientEmotion(t *testing.T) {
 // Cutting the sink's connection abruptly makes the broker publish the last
 // will; the sink reconnects and goes online again with its retained state.
 func TestLastWillOnCutConnection(t *testing.T) {
-	mq := mqtttest.StartMosquitto(t)
-	px := mqtttest.StartProxy(t, mq.Addr())
+	t.Run("mosquitto", func(t *testing.T) { lastWill(t, mqtttest.StartMosquitto(t).Addr()) })
+	t.Run("embedded", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		b, err := broker.Start(ctx, "127.0.0.1:0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastWill(t, b.Addr())
+	})
+}
+
+func lastWill(t *testing.T, addr string) {
+	url := "tcp://" + addr
+	px := mqtttest.StartProxy(t, addr)
 	s, _ := newSink(t, mqtt.Config{Broker: px.URL(), Cameras: []string{"cam1"}})
 	waitConnected(t, s)
 	s.Faces("cam1", 4)
-	sub := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubOptions{}, "edgemo/available", "edgemo/cam1/faces")
+	sub := mqtttest.Subscribe(t, url, mqtttest.SubOptions{}, "edgemo/available", "edgemo/cam1/faces")
 	sub.WaitTopic(wait, "edgemo/cam1/faces", func(m mqtttest.Message) bool { return m.Payload == "4" })
 
 	px.SetDown(true)
 	px.Cut()
 	sub.WaitTopic(wait, "edgemo/available", func(m mqtttest.Message) bool { return m.Payload == "offline" })
 	eventually(t, wait, "Connected() false", func() bool { return !s.Connected() })
-	late := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubOptions{}, "edgemo/available")
+	late := mqtttest.Subscribe(t, url, mqtttest.SubOptions{}, "edgemo/available")
 	if m := late.WaitTopic(wait, "edgemo/available", nil); m.Payload != "offline" || !m.Retained {
 		t.Fatalf("after the cut, edgemo/available = %q retained=%v, want offline (last will) retained", m.Payload, m.Retained)
 	}
@@ -534,4 +553,46 @@ func TestCloseWhileUnreachable(t *testing.T) {
 	if !strings.Contains(logs.String(), "dropped=10") {
 		t.Errorf("the loss at close is not logged:\n%s", logs.String())
 	}
+}
+
+// Trees arrive in order at every QoS, and over WebSockets.
+func TestQoSLevelsAndWebSockets(t *testing.T) {
+	// Unlimited in-flight towards the subscriber: with the default 20,
+	// mosquitto 2.0.11 stalls QoS 2 deliveries to it (the sink had all 200
+	// PUBCOMPs; only the subscriber side stalled).
+	mq := mqtttest.StartMosquitto(t, "max_inflight_messages 0")
+	for _, qos := range []int{0, 1, 2} {
+		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
+			prefix := fmt.Sprintf("edgemo-q%d", qos)
+			sub := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubOptions{}, prefix+"/+/+/tree")
+			s, _ := newSink(t, mqtt.Config{Broker: mq.URL(), TopicPrefix: prefix, QoS: intp(qos)})
+			waitConnected(t, s)
+			publishSeq(t, s, 0, 200)
+			ms := sub.Wait(wait, "200 trees", func(ms []mqtttest.Message) bool { return len(ms) >= 200 })
+			if seqs := treeSeqs(t, ms); !slices.IsSorted(seqs) || len(seqs) != 200 {
+				t.Fatalf("got %d trees, sorted=%v", len(seqs), slices.IsSorted(seqs))
+			}
+			eventually(t, wait, "Sent() == 200", func() bool { return s.Sent() == 200 })
+		})
+	}
+	t.Run("ws", func(t *testing.T) {
+		// Debian's mosquitto 2.0.11 cannot open a websockets listener here
+		// ("Unable to start any listening sockets"): use mochi's.
+		srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		_ = srv.AddHook(new(auth.AllowHook), nil)
+		addr := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+		if err := srv.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: addr})); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Serve(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Close() })
+		url := "ws://" + addr
+		s, _ := newSink(t, mqtt.Config{Broker: url})
+		waitConnected(t, s)
+		sub := mqtttest.Subscribe(t, url, mqtttest.SubOptions{}, "edgemo/#")
+		publishSeq(t, s, 0, 10)
+		sub.Wait(wait, "10 trees over WebSockets", func(ms []mqtttest.Message) bool { return len(treeSeqs(t, ms)) == 10 })
+	})
 }

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"encoding/json"
 	"math"
+	"strings"
 
 	"github.com/edgemo/edgemo/internal/tree"
 	"github.com/edgemo/edgemo/publish"
@@ -131,9 +132,16 @@ func (s *Sink) discovery(cam string) []discoveryMsg {
 	if version == "" {
 		version = "dev"
 	}
+	id, name := node, "edgemo "+node // ids stay recognisable and unique in HA
+	if !strings.HasPrefix(node, "edgemo") {
+		id = "edgemo_" + node
+	}
+	if node == "edgemo" {
+		name = "edgemo"
+	}
 	device := map[string]any{
-		"identifiers":  []string{"edgemo_" + node},
-		"name":         "edgemo " + node,
+		"identifiers":  []string{id},
+		"name":         name,
 		"manufacturer": "edgemo",
 		"model":        "edgemo affect analyzer",
 		"sw_version":   version,
@@ -141,7 +149,7 @@ func (s *Sink) discovery(cam string) []discoveryMsg {
 	base := func(object, name string) map[string]any {
 		return map[string]any{
 			"name":                  cam + " " + name,
-			"unique_id":             "edgemo_" + node + "_" + object,
+			"unique_id":             id + "_" + object,
 			"availability_topic":    s.AvailableTopic(),
 			"payload_available":     AvailableOnline,
 			"payload_not_available": AvailableOffline,
