@@ -347,6 +347,9 @@ func (s *Sink) run(ctx context.Context) {
 			return
 		}
 		cl, lost, err := s.connect(ctx)
+		if err != nil && ctx.Err() != nil {
+			continue // stopping, not a broker problem
+		}
 		if err != nil {
 			attempts++
 			s.mu.Lock()
