@@ -26,12 +26,17 @@ type refImage struct {
 }
 
 type refResponse struct {
-	Backend string      `json:"backend"`
-	Version string      `json:"version"`
-	Tensors []refTensor `json:"tensors"`
-	Images  []struct {
-		Input  []float64 `json:"input"`
-		Output []float64 `json:"output"`
+	Backend     string   `json:"backend"`
+	Version     string   `json:"version"`
+	OutputNames []string `json:"output_names"`
+	Tensors     []struct {
+		refTensor
+		Outputs []refTensor `json:"outputs"`
+	} `json:"tensors"`
+	Images []struct {
+		Input   []float64   `json:"input"`
+		Output  []float64   `json:"output"`
+		Outputs [][]float64 `json:"outputs"`
 	} `json:"images"`
 }
 

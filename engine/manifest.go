@@ -25,6 +25,10 @@ type Manifest struct {
 	Input         InputSpec     `json:"input"`
 	Preprocessing Preprocessing `json:"preprocessing"`
 	Output        OutputSpec    `json:"output"`
+	// Outputs lists every output of a multi-output model (detector, mesh,
+	// attribute heads), in the order sessions return them. A manifest has
+	// either Output (one classifier output with labels) or Outputs.
+	Outputs []OutputSpec `json:"outputs,omitempty"`
 
 	// Path is the manifest file the manifest was loaded from.
 	Path string `json:"-"`
@@ -68,7 +72,8 @@ type Preprocessing struct {
 	Scale            float64    `json:"scale"`
 }
 
-// OutputSpec is the model's output: class probabilities over Labels.
+// OutputSpec is one output of the model: class probabilities over Labels,
+// or (in Outputs, Labels empty) a raw tensor of Shape that the head decodes.
 type OutputSpec struct {
 	Name       string   `json:"name"`
 	Shape      []int64  `json:"shape"`
@@ -176,19 +181,65 @@ func (m *Manifest) validate() error {
 	if p.Scale == 0 {
 		bad("preprocessing.scale must be non-zero")
 	}
-	if m.Output.Name == "" {
-		bad("output.name is empty")
-	}
-	if len(m.Output.Labels) == 0 {
-		bad("output.labels is empty")
-	}
-	if len(m.Output.Shape) > 0 && m.Output.Shape[len(m.Output.Shape)-1] != int64(len(m.Output.Labels)) {
-		bad("output.shape %v does not end in len(labels)=%d", m.Output.Shape, len(m.Output.Labels))
+	if len(m.Outputs) > 0 {
+		if m.Output.Name != "" || len(m.Output.Labels) > 0 {
+			bad("set either output or outputs, not both")
+		}
+		seen := map[string]bool{}
+		for i, o := range m.Outputs {
+			if o.Name == "" || seen[o.Name] {
+				bad("outputs[%d].name is empty or repeated", i)
+			}
+			seen[o.Name] = true
+			if len(o.Shape) < 2 {
+				bad("outputs[%d].shape must have a batch axis and at least one more, got %v", i, o.Shape)
+			}
+			for j, d := range o.Shape[min(1, len(o.Shape)):] {
+				if d <= 0 {
+					bad("outputs[%d].shape[%d] must be > 0, got %d", i, j+1, d)
+				}
+			}
+			if len(o.Labels) > 0 && len(o.Shape) > 0 && o.Shape[len(o.Shape)-1] != int64(len(o.Labels)) {
+				bad("outputs[%d].shape %v does not end in len(labels)=%d", i, o.Shape, len(o.Labels))
+			}
+		}
+	} else {
+		if m.Output.Name == "" {
+			bad("output.name is empty")
+		}
+		if len(m.Output.Labels) == 0 {
+			bad("output.labels is empty")
+		}
+		if len(m.Output.Shape) > 0 && m.Output.Shape[len(m.Output.Shape)-1] != int64(len(m.Output.Labels)) {
+			bad("output.shape %v does not end in len(labels)=%d", m.Output.Shape, len(m.Output.Labels))
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid manifest: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// OutputSpecs is Outputs, or the single Output of a classifier manifest.
+func (m *Manifest) OutputSpecs() []OutputSpec {
+	if len(m.Outputs) > 0 {
+		return m.Outputs
+	}
+	o := m.Output
+	if len(o.Shape) == 0 {
+		o.Shape = []int64{-1, int64(len(o.Labels))}
+	}
+	return []OutputSpec{o}
+}
+
+// OutputIndex is the position of the output named name in OutputSpecs, or -1.
+func (m *Manifest) OutputIndex(name string) int {
+	for i, o := range m.OutputSpecs() {
+		if o.Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // FilePath returns the absolute-or-manifest-relative path of files[i].

@@ -262,7 +262,11 @@ func (r *Runtime) trySession(path string, m *Manifest, provider string) (*Sessio
 	if err := appendProvider(opts, provider); err != nil {
 		return nil, err
 	}
-	s, err := ort.NewDynamicAdvancedSession(path, []string{m.Input.Name}, []string{m.Output.Name}, opts)
+	var outs []string
+	for _, o := range m.OutputSpecs() {
+		outs = append(outs, o.Name)
+	}
+	s, err := ort.NewDynamicAdvancedSession(path, []string{m.Input.Name}, outs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
@@ -319,16 +323,14 @@ func checkIO(path string, m *Manifest, ins, outs []ort.InputOutputInfo) error {
 	if !shapeMatches(in.Dimensions, m.Input.Shape) {
 		return fmt.Errorf("%s: input %q has shape %v, %s expects %v (-1 = any); the file does not match its manifest: rerun scripts/setup.sh", path, in.Name, in.Dimensions, m.Path, m.Input.Shape)
 	}
-	out := find(outs, m.Output.Name)
-	if out == nil {
-		return fmt.Errorf("%s: model has no output %q (has %s); the file does not match %s: rerun scripts/setup.sh", path, m.Output.Name, names(outs), m.Path)
-	}
-	want := m.Output.Shape
-	if len(want) == 0 {
-		want = []int64{-1, int64(len(m.Output.Labels))}
-	}
-	if !shapeMatches(out.Dimensions, want) {
-		return fmt.Errorf("%s: output %q has shape %v, %s expects %v (%d labels); the file does not match its manifest: rerun scripts/setup.sh", path, out.Name, out.Dimensions, m.Path, want, len(m.Output.Labels))
+	for _, o := range m.OutputSpecs() {
+		out := find(outs, o.Name)
+		if out == nil {
+			return fmt.Errorf("%s: model has no output %q (has %s); the file does not match %s: rerun scripts/setup.sh", path, o.Name, names(outs), m.Path)
+		}
+		if !shapeMatches(out.Dimensions, o.Shape) {
+			return fmt.Errorf("%s: output %q has shape %v, %s expects %v (%d labels); the file does not match its manifest: rerun scripts/setup.sh", path, out.Name, out.Dimensions, m.Path, o.Shape, len(o.Labels))
+		}
 	}
 	return nil
 }

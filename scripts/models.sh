@@ -41,3 +41,9 @@ convert_tfjs() { # manifest source_json
 }
 
 convert_tfjs models/emotion.manifest.json deps/human-models/models/emotion.json
+# face models of the fast tier (issue 5): detector, mesh, attributes, liveness
+convert_tfjs models/blazeface-front.manifest.json deps/human-models/models/blazeface-front.json
+convert_tfjs models/blazeface-back.manifest.json deps/human-models/models/blazeface-back.json
+convert_tfjs models/facemesh.manifest.json deps/human-models/models/facemesh.json
+convert_tfjs models/faceres.manifest.json deps/human-models/models/faceres.json
+convert_tfjs models/antispoof.manifest.json deps/human-models/models/antispoof.json

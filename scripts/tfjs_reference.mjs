@@ -7,13 +7,19 @@
 //            "tensors": [{"shape": [n, 64, 64, 1], "data": [...]}],       // fed as is
 //            "images":  [{"w": W, "h": H, "rgb": [0..255, ...]}],          // HWC RGB bytes
 //            "preprocess": {"size": [64, 64], "rgb": [0.2989, 0.587, 0.114], "sub": 0.5, "mul": 2}}
-// RESPONSE: {"backend": "cpu", "version": "4.22.0",
+// RESPONSE: {"backend": "cpu", "version": "4.22.0", "output_names": ["Identity", ...],
 //            "tensors": [{"shape": [...], "data": [...], "outputs": [...]}], // first output; all outputs
-//            "images":  [{"input": [...], "output": [...]}]}              // preprocessed input + output
+//            "images":  [{"input": [...], "output": [...], "outputs": [...]}]} // preprocessed input + first output; all outputs
+//
+// Outputs are in model.outputNodes order, named in output_names (the TF
+// node names the ONNX converter keeps).
 //
 // Images are preprocessed the way @vladmandic/human's emotion module does
 // (src/gear/emotion.ts): x/255, tf.image.resizeBilinear(size, alignCorners
-// false), gray = sum(rgb * weights), (gray - sub) * mul.
+// false), gray = sum(rgb * weights), (gray - sub) * mul. With "rgb": null the
+// three channels are kept: x/255, resizeBilinear, (x - sub) * mul (human's
+// face modules: blazeface sub 0.25 mul 2, facemesh/antispoof sub 0 mul 1,
+// faceres sub 0 mul 255).
 //
 // @tensorflow/tfjs is loaded from deps/node/node_modules (scripts/setup.sh --test).
 // The result goes to a file because tfjs prints notices on stdout.
@@ -60,7 +66,7 @@ async function main() {
   await tf.ready();
   const req = JSON.parse(readFileSync(reqPath, 'utf8'));
   const model = await loadGraphModel(req.model);
-  const resp = { backend: tf.getBackend(), version: tf.version.tfjs, tensors: [], images: [] };
+  const resp = { backend: tf.getBackend(), version: tf.version.tfjs, output_names: (model.executor?.graph?.outputs?.map((n) => n.name) ?? model.outputNodes).map((n) => n.split(':')[0]), tensors: [], images: [] };
 
   for (const t of req.tensors || []) {
     const x = tf.tensor(Float32Array.from(t.data), t.shape, 'float32');
@@ -78,12 +84,18 @@ async function main() {
     const out = tf.tidy(() => {
       const img = tf.tensor(Uint8Array.from(im.rgb), [1, im.h, im.w, 3], 'int32').toFloat().div(255);
       const resize = tf.image.resizeBilinear(img, pp.size, false);
-      const channels = tf.mul(resize, tf.tensor1d(pp.rgb));
-      const gray = tf.sum(channels, 3, true);
-      const input = tf.mul(tf.sub(gray, pp.sub), pp.mul);
-      return [input, model.execute(input)];
+      let x = resize;
+      if (pp.rgb) {
+        const channels = tf.mul(resize, tf.tensor1d(pp.rgb));
+        x = tf.sum(channels, 3, true);
+      }
+      const input = tf.mul(tf.sub(x, pp.sub), pp.mul);
+      const y = model.execute(input);
+      return [input, ...(Array.isArray(y) ? y : [y])];
     });
-    resp.images.push({ input: Array.from(await out[0].data()), output: Array.from(await out[1].data()) });
+    const outputs = [];
+    for (const o of out.slice(1)) outputs.push(Array.from(await o.data()));
+    resp.images.push({ input: Array.from(await out[0].data()), output: outputs[0], outputs });
     tf.dispose(out);
   }
   writeFileSync(respPath, JSON.stringify(resp));
