@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/edgemo/edgemo/internal/testenv"
 )
 
 // quietLog keeps test output readable; set CAPTURE_LOG=1 to see the source's log.
@@ -24,12 +26,12 @@ func quietLog() *slog.Logger {
 // fails t unless both are back to those numbers (goroutines get 2s to exit).
 func leakCheck(t *testing.T) func() {
 	t.Helper()
-	mats := matCount(t)
+	mats := testenv.MatCount(t)
 	gor := runtime.NumGoroutine()
 	return func() {
 		t.Helper()
-		if n := matCount(t); n != mats {
-			t.Errorf("Mat leak: %d live Mats, %d before:\n%s", n, mats, matLeaks())
+		if n := testenv.MatCount(t); n != mats {
+			t.Errorf("Mat leak: %d live Mats, %d before:\n%s", n, mats, testenv.MatLeaks())
 		}
 		deadline := time.Now().Add(2 * time.Second)
 		for runtime.NumGoroutine() > gor && time.Now().Before(deadline) {

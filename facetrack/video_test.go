@@ -42,7 +42,7 @@ type frameRecord struct {
 // the clip are reported only as the number of IDs over the whole clip.
 func TestVideoMegamindMainFaceKeepsID(t *testing.T) {
 	path := testenv.Media(t, "Megamind.avi")
-	baseline := matCount(t)
+	baseline := testenv.MatCount(t)
 
 	h := newTestHaar(t, HaarConfig{})
 	tr := newTestTracker(t, TrackerConfig{})
@@ -203,8 +203,8 @@ func TestVideoMegamindMainFaceKeepsID(t *testing.T) {
 	if nCropErrs > nCrops/20 {
 		t.Fatalf("%d of %d crops failed", nCropErrs, nCrops+nCropErrs)
 	}
-	if n := matCount(t); n != baseline {
-		t.Fatalf("%d Mats alive after Haar+tracking+crops, %d before:\n%s", n, baseline, matLeaks())
+	if n := testenv.MatCount(t); n != baseline {
+		t.Fatalf("%d Mats alive after Haar+tracking+crops, %d before:\n%s", n, baseline, testenv.MatLeaks())
 	}
 }
 

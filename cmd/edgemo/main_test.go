@@ -21,8 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"gocv.io/x/gocv"
-
 	"github.com/edgemo/edgemo/internal/testenv"
 	"github.com/edgemo/edgemo/internal/tree"
 )
@@ -67,7 +65,7 @@ func readTrees(t *testing.T, jsonl string) []tree.Tree {
 func noLeaks(t *testing.T) func() {
 	t.Helper()
 	g0 := runtime.NumGoroutine()
-	m0 := gocv.MatProfile.Count()
+	m0 := testenv.MatCount(t)
 	return func() {
 		t.Helper()
 		deadline := time.Now().Add(3 * time.Second)
@@ -78,10 +76,8 @@ func noLeaks(t *testing.T) func() {
 			buf := make([]byte, 1<<16)
 			t.Errorf("goroutines: %d before, %d after\n%s", g0, n, buf[:runtime.Stack(buf, true)])
 		}
-		if n := gocv.MatProfile.Count(); n != m0 {
-			var b bytes.Buffer
-			_ = gocv.MatProfile.WriteTo(&b, 1)
-			t.Errorf("Mat leak: %d open before, %d after\n%s", m0, n, b.String())
+		if n := testenv.MatCount(t); n != m0 {
+			t.Errorf("Mat leak: %d open before, %d after\n%s", m0, n, testenv.MatLeaks())
 		}
 	}
 }

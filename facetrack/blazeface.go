@@ -1,0 +1,285 @@
+package facetrack
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"sort"
+	"sync"
+
+	"gocv.io/x/gocv"
+)
+
+// BlazeFaceModel runs the BlazeFace network on one letterboxed frame. It is
+// implemented outside facetrack (engine wraps the ONNX session), so this
+// package stays free of the inference runtime.
+type BlazeFaceModel interface {
+	// InputSize is the square input side (128 front, 256 back).
+	InputSize() int
+	// Infer takes size×size×3 RGB bytes (row-major) and returns, per anchor
+	// in GenerateAnchors order, the raw score logit and the 16 regressors
+	// (box dx, dy, w, h, then 6 keypoints x, y; input pixels, relative to
+	// the anchor centre for the offsets).
+	Infer(rgb []byte) (logits, regressors []float32, err error)
+}
+
+// BlazeFaceConfig tunes the detector. Zero fields take the defaults.
+type BlazeFaceConfig struct {
+	// MinScore: detections below this sigmoid score are dropped. Default
+	// 0.3, below the tracker's HighThreshold (0.5) so weaker faces still
+	// reach its second association pass and keep tracks alive.
+	MinScore float32
+	// NMSIoU: candidates overlapping a stronger one by more than this are
+	// merged into it (weighted NMS). Default 0.3 (MediaPipe's).
+	NMSIoU float64
+	// MaxFaces caps the detections per frame (strongest first). Default 16.
+	MaxFaces int
+	// Name is what Name() reports (e.g. "blazeface-front"). Default "blazeface".
+	Name string
+}
+
+func (c BlazeFaceConfig) withDefaults() BlazeFaceConfig {
+	if c.MinScore == 0 {
+		c.MinScore = 0.3
+	}
+	if c.NMSIoU == 0 {
+		c.NMSIoU = 0.3
+	}
+	if c.MaxFaces == 0 {
+		c.MaxFaces = 16
+	}
+	if c.Name == "" {
+		c.Name = "blazeface"
+	}
+	return c
+}
+
+// Anchor is one BlazeFace anchor centre in input pixels.
+type Anchor struct{ X, Y float64 }
+
+// GenerateAnchors returns BlazeFace's SSD anchors for a size×size input:
+// a size/8 grid with 2 anchors per cell (strides 8 for 128, 16 for 256),
+// then a size/16 grid with 6 per cell; 896 anchors for both models. All
+// anchors are unit-size (the network regresses absolute width/height).
+func GenerateAnchors(size int) []Anchor {
+	var out []Anchor
+	for _, l := range []struct{ stride, n int }{{size / 16, 2}, {size / 8, 6}} {
+		grid := (size + l.stride - 1) / l.stride
+		for gy := range grid {
+			for gx := range grid {
+				a := Anchor{float64(l.stride) * (float64(gx) + 0.5), float64(l.stride) * (float64(gy) + 0.5)}
+				for range l.n {
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// BlazeFace is a Detector backed by MediaPipe's BlazeFace (front: 128×128,
+// near faces; back: 256×256, far faces). Each frame is letterboxed (scaled
+// to fit, centred, padded with black) into the square input; boxes and the
+// six keypoints (right eye, left eye, nose tip, mouth, right ear tragion,
+// left ear tragion; the subject's sides) are decoded from the anchors,
+// merged by weighted NMS and mapped back to source pixels. Scores are the
+// sigmoid of the network's logit, 0..1. Detect is safe for concurrent use
+// (calls are serialised).
+type BlazeFace struct {
+	cfg     BlazeFaceConfig
+	model   BlazeFaceModel
+	size    int
+	anchors []Anchor
+
+	mu      sync.Mutex
+	closed  bool
+	resized gocv.Mat // reused letterbox scratch
+	rgb     []byte
+}
+
+// NewBlazeFace wraps model. The caller keeps ownership of model.
+func NewBlazeFace(model BlazeFaceModel, cfg BlazeFaceConfig) (*BlazeFace, error) {
+	cfg = cfg.withDefaults()
+	if model == nil {
+		return nil, errors.New("facetrack: blazeface needs a model")
+	}
+	size := model.InputSize()
+	if size < 16 || size%16 != 0 {
+		return nil, fmt.Errorf("facetrack: blazeface input size %d must be a positive multiple of 16", size)
+	}
+	if !(cfg.MinScore > 0 && cfg.MinScore < 1) || !(cfg.NMSIoU > 0 && cfg.NMSIoU < 1) || cfg.MaxFaces < 1 {
+		return nil, fmt.Errorf("facetrack: blazeface config out of range: MinScore %.3g and NMSIoU %.3g must be in (0, 1), MaxFaces %d >= 1", cfg.MinScore, cfg.NMSIoU, cfg.MaxFaces)
+	}
+	return &BlazeFace{cfg: cfg, model: model, size: size, anchors: GenerateAnchors(size),
+		resized: gocv.NewMat(), rgb: make([]byte, size*size*3)}, nil
+}
+
+// Name is the configured name.
+func (b *BlazeFace) Name() string { return b.cfg.Name }
+
+// letterbox is the mapping from input pixels back to source pixels:
+// src = (in - off) / scale.
+type letterbox struct{ sx, sy, offX, offY float64 }
+
+func (l letterbox) point(x, y float64) Point {
+	return Point{(x - l.offX) / l.sx, (y - l.offY) / l.sy}
+}
+
+// Detect finds faces in a BGR (or gray/BGRA) frame.
+func (b *BlazeFace) Detect(img gocv.Mat) ([]Detection, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errors.New("facetrack: blazeface is closed")
+	}
+	if img.Empty() {
+		return nil, errors.New("facetrack: blazeface got an empty frame")
+	}
+	src, release, err := asBGR(img)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	lb, err := b.letterbox(src)
+	if err != nil {
+		return nil, err
+	}
+	logits, regs, err := b.model.Infer(b.rgb)
+	if err != nil {
+		return nil, fmt.Errorf("facetrack: %s: %w", b.cfg.Name, err)
+	}
+	if len(logits) != len(b.anchors) || len(regs) != 16*len(b.anchors) {
+		return nil, fmt.Errorf("facetrack: %s returned %d scores and %d regressors, want %d and %d", b.cfg.Name, len(logits), len(regs), len(b.anchors), 16*len(b.anchors))
+	}
+	dets := decodeBlazeFace(b.anchors, logits, regs, b.cfg.MinScore)
+	dets = weightedNMS(dets, b.cfg.NMSIoU, b.cfg.MaxFaces)
+	W, H := float64(src.Cols()), float64(src.Rows())
+	out := make([]Detection, 0, len(dets))
+	for _, d := range dets {
+		p0 := lb.point(d.Box.X, d.Box.Y)
+		p1 := lb.point(d.Box.X+d.Box.W, d.Box.Y+d.Box.H)
+		// clip to the frame (padding is not image)
+		x0, y0 := math.Max(p0.X, 0), math.Max(p0.Y, 0)
+		x1, y1 := math.Min(p1.X, W), math.Min(p1.Y, H)
+		if x1-x0 < 2 || y1-y0 < 2 {
+			continue
+		}
+		det := Detection{Box: Rect{x0, y0, x1 - x0, y1 - y0}, Score: d.Score, Keypoints: make([]Point, len(d.Keypoints))}
+		for i, k := range d.Keypoints {
+			det.Keypoints[i] = lb.point(k.X, k.Y)
+		}
+		out = append(out, det)
+	}
+	return out, nil
+}
+
+// letterbox scales src to fit the input square, centres it and writes RGB
+// bytes into b.rgb (black padding).
+func (b *BlazeFace) letterbox(src gocv.Mat) (letterbox, error) {
+	W, H := src.Cols(), src.Rows()
+	s := float64(b.size) / float64(max(W, H))
+	nw, nh := max(1, int(math.Round(float64(W)*s))), max(1, int(math.Round(float64(H)*s)))
+	interp := gocv.InterpolationArea
+	if s > 1 {
+		interp = gocv.InterpolationLinear
+	}
+	gocv.Resize(src, &b.resized, image.Pt(nw, nh), 0, 0, interp)
+	if b.resized.Cols() != nw || b.resized.Rows() != nh || !b.resized.IsContinuous() {
+		return letterbox{}, fmt.Errorf("facetrack: blazeface resize gave %dx%d, want %dx%d", b.resized.Cols(), b.resized.Rows(), nw, nh)
+	}
+	pix, err := b.resized.DataPtrUint8()
+	if err != nil {
+		return letterbox{}, err
+	}
+	ox, oy := (b.size-nw)/2, (b.size-nh)/2
+	clear(b.rgb)
+	for y := range nh {
+		row := pix[y*nw*3 : (y+1)*nw*3]
+		dst := b.rgb[((y+oy)*b.size+ox)*3:]
+		for x := range nw {
+			dst[3*x], dst[3*x+1], dst[3*x+2] = row[3*x+2], row[3*x+1], row[3*x]
+		}
+	}
+	// per-axis scale as the resize applied it (rounding differs by < 1 px)
+	return letterbox{sx: float64(nw) / float64(W), sy: float64(nh) / float64(H), offX: float64(ox), offY: float64(oy)}, nil
+}
+
+// Close releases the scratch Mat. It does not close the model.
+func (b *BlazeFace) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	return b.resized.Close()
+}
+
+// decodeBlazeFace turns raw outputs into candidate detections in input
+// pixels (before NMS).
+func decodeBlazeFace(anchors []Anchor, logits, regs []float32, minScore float32) []Detection {
+	var out []Detection
+	for i, a := range anchors {
+		l := math.Max(-100, math.Min(100, float64(logits[i])))
+		score := float32(1 / (1 + math.Exp(-l)))
+		if score < minScore {
+			continue
+		}
+		r := regs[16*i : 16*i+16]
+		cx, cy := a.X+float64(r[0]), a.Y+float64(r[1])
+		w, h := float64(r[2]), float64(r[3])
+		if !(w > 0 && h > 0) {
+			continue
+		}
+		kp := make([]Point, 6)
+		for k := range kp {
+			kp[k] = Point{a.X + float64(r[4+2*k]), a.Y + float64(r[5+2*k])}
+		}
+		out = append(out, Detection{Box: Rect{cx - w/2, cy - h/2, w, h}, Score: score, Keypoints: kp})
+	}
+	return out
+}
+
+// weightedNMS is MediaPipe's weighted non-maximum suppression: take the
+// strongest remaining candidate, gather every candidate overlapping it by
+// more than iou (itself included), and replace them by one detection whose
+// box and keypoints are the score-weighted mean of the group and whose score
+// is the strongest's. Keeps at most maxN.
+func weightedNMS(cands []Detection, iou float64, maxN int) []Detection {
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].Score > cands[j].Score })
+	used := make([]bool, len(cands))
+	var out []Detection
+	for i := range cands {
+		if used[i] || len(out) >= maxN {
+			continue
+		}
+		var wsum float64
+		var box Rect
+		kp := make([]Point, len(cands[i].Keypoints))
+		for j := i; j < len(cands); j++ {
+			if used[j] || cands[i].Box.IoU(cands[j].Box) <= iou && j != i {
+				continue
+			}
+			used[j] = true
+			w := float64(cands[j].Score)
+			wsum += w
+			box.X += w * cands[j].Box.X
+			box.Y += w * cands[j].Box.Y
+			box.W += w * cands[j].Box.W
+			box.H += w * cands[j].Box.H
+			for k := range kp {
+				kp[k].X += w * cands[j].Keypoints[k].X
+				kp[k].Y += w * cands[j].Keypoints[k].Y
+			}
+		}
+		box = Rect{box.X / wsum, box.Y / wsum, box.W / wsum, box.H / wsum}
+		for k := range kp {
+			kp[k] = Point{kp[k].X / wsum, kp[k].Y / wsum}
+		}
+		out = append(out, Detection{Box: box, Score: cands[i].Score, Keypoints: kp})
+	}
+	return out
+}
+
+var _ Detector = (*BlazeFace)(nil)
