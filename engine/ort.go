@@ -53,6 +53,8 @@ type RuntimeConfig struct {
 	Providers []string
 	// IntraOpThreads per session; 0 lets ORT choose.
 	IntraOpThreads int
+	// TensorRT tunes the TensorRT provider when it is in Providers.
+	TensorRT TensorRTOptions
 	// Logger receives fallbacks; nil: slog.Default().
 	Logger *slog.Logger
 }
@@ -259,7 +261,7 @@ func (r *Runtime) trySession(path string, m *Manifest, provider string) (*Sessio
 			return nil, err
 		}
 	}
-	if err := appendProvider(opts, provider); err != nil {
+	if err := appendProvider(opts, provider, r.cfg.TensorRT); err != nil {
 		return nil, err
 	}
 	var outs []string
@@ -273,9 +275,39 @@ func (r *Runtime) trySession(path string, m *Manifest, provider string) (*Sessio
 	return &Session{sess: s, Provider: provider, Model: path}, nil
 }
 
+// TensorRTOptions are the TensorRT provider settings edgemo exposes. Engine
+// building takes minutes on a Jetson, so the cache matters more than any
+// other knob: without it every start rebuilds every engine.
+type TensorRTOptions struct {
+	FP16           bool   // build fp16 engines (Jetson and every RTX GPU run them at about twice fp32)
+	EngineCacheDir string // where built engines are kept between runs ("" : no cache)
+	// INT8CalibrationTable enables int8 with this calibration table (from
+	// TensorRT's calibrator); empty: no int8, since uncalibrated int8 is wrong.
+	INT8CalibrationTable string
+}
+
+// providerOptions is the ORT key/value form of o.
+func (o TensorRTOptions) providerOptions() map[string]string {
+	m := map[string]string{}
+	if o.FP16 {
+		m["trt_fp16_enable"] = "1"
+	}
+	if o.EngineCacheDir != "" {
+		m["trt_engine_cache_enable"] = "1"
+		m["trt_engine_cache_path"] = o.EngineCacheDir
+		m["trt_timing_cache_enable"] = "1"
+		m["trt_timing_cache_path"] = o.EngineCacheDir
+	}
+	if o.INT8CalibrationTable != "" {
+		m["trt_int8_enable"] = "1"
+		m["trt_int8_calibration_table_name"] = o.INT8CalibrationTable
+	}
+	return m
+}
+
 // appendProvider appends one provider to opts; the CPU provider is ORT's
 // built-in default and needs no append.
-func appendProvider(opts *ort.SessionOptions, provider string) error {
+func appendProvider(opts *ort.SessionOptions, provider string, trt TensorRTOptions) error {
 	switch provider {
 	case ProviderCPU:
 		return nil
@@ -292,6 +324,11 @@ func appendProvider(opts *ort.SessionOptions, provider string) error {
 			return fmt.Errorf("TensorRT provider options: %w", err)
 		}
 		defer po.Destroy()
+		if kv := trt.providerOptions(); len(kv) > 0 {
+			if err := po.Update(kv); err != nil {
+				return fmt.Errorf("TensorRT provider options %v: %w", kv, err)
+			}
+		}
 		return opts.AppendExecutionProviderTensorRT(po)
 	}
 	return fmt.Errorf("unknown provider %s", provider)
@@ -378,7 +415,7 @@ func ORTInfo(cfg RuntimeConfig) (*ORTReport, error) {
 		st := ProviderStatus{Name: p}
 		opts, err := ort.NewSessionOptions()
 		if err == nil {
-			err = appendProvider(opts, p)
+			err = appendProvider(opts, p, cfg.TensorRT)
 			opts.Destroy()
 		}
 		if err != nil {

@@ -22,6 +22,7 @@ type Options struct {
 	Threads     int      // intra-op threads (default 1: the fast head is small, cameras run in parallel)
 	Cascade     string   // Haar cascade (default Debian's frontal face)
 	DetectWidth int      // frames wider than this are downscaled for detection (default 640; smaller is faster, misses small faces)
+	TensorRT    engine.TensorRTOptions
 }
 
 // DefaultManifest finds models/emotion.manifest.json in the working
@@ -84,7 +85,7 @@ func LoadModels(o Options, log *slog.Logger) (ms *Models, err error) {
 	}
 	ms.Manifest = m
 	rt, err := engine.NewRuntime(engine.RuntimeConfig{
-		LibraryPath: o.ORTLib, Providers: o.Providers, IntraOpThreads: o.Threads,
+		LibraryPath: o.ORTLib, Providers: o.Providers, IntraOpThreads: o.Threads, TensorRT: o.TensorRT,
 		Logger: log.With("component", "ort"),
 	})
 	if err != nil {

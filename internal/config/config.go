@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -43,6 +44,14 @@ type EngineConfig struct {
 	Providers []string `yaml:"providers"` // in order; default tensorrt, cuda, cpu
 	Threads   int      `yaml:"threads"`   // intra-op threads per session; default 1
 	ORTLib    string   `yaml:"ort_lib"`   // default $EDGEMO_ORT_LIB, then deps/
+	TensorRT  TensorRT `yaml:"tensorrt"`
+}
+
+// TensorRT tunes the TensorRT provider (Jetson, NVIDIA GPUs).
+type TensorRT struct {
+	FP16            *bool  `yaml:"fp16"`             // default true
+	EngineCache     string `yaml:"engine_cache"`     // default $XDG_CACHE_HOME/edgemo/trt
+	INT8Calibration string `yaml:"int8_calibration"` // calibration table; empty: no int8
 }
 
 // ModelsConfig names model manifests.
@@ -379,6 +388,14 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Engine.Threads == 0 {
 		c.Engine.Threads = 1
+	}
+	if c.Engine.TensorRT.FP16 == nil {
+		c.Engine.TensorRT.FP16 = boolp(true)
+	}
+	if c.Engine.TensorRT.EngineCache == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			c.Engine.TensorRT.EngineCache = filepath.Join(dir, "edgemo", "trt")
+		}
 	}
 	m := &c.MQTT
 	if m.Embedded.Listen == "" {

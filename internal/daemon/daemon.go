@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/config"
 )
@@ -193,8 +194,11 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 		}
 		d.models.Close()
 		d.models = nil
+		trt := cfg.Engine.TensorRT
 		ms, err := app.LoadModels(app.Options{Manifest: cfg.Models.Emotion, ORTLib: cfg.Engine.ORTLib,
-			Providers: cfg.Engine.Providers, Threads: cfg.Engine.Threads}, log)
+			Providers: cfg.Engine.Providers, Threads: cfg.Engine.Threads,
+			TensorRT: engine.TensorRTOptions{FP16: config.On(trt.FP16, true), EngineCacheDir: trt.EngineCache, INT8CalibrationTable: trt.INT8Calibration},
+		}, log)
 		if err != nil {
 			return errors.Join(append(errs, err)...)
 		}
