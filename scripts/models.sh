@@ -47,3 +47,18 @@ convert_tfjs models/blazeface-back.manifest.json deps/human-models/models/blazef
 convert_tfjs models/facemesh.manifest.json deps/human-models/models/facemesh.json
 convert_tfjs models/faceres.manifest.json deps/human-models/models/faceres.json
 convert_tfjs models/antispoof.manifest.json deps/human-models/models/antispoof.json
+
+# VidEmo tiny test fixture (random weights, the ORT-GenAI qwen2_5_vl
+# contract): generated, never downloaded; skipped when every file matches
+# models/videmo-tiny.manifest.json, else regenerated and checked against it.
+videmo_tiny() {
+	local manifest=$root/models/videmo-tiny.manifest.json ok=1 f want
+	while read -r f want; do
+		[ -f "$root/models/$f" ] && [ "$(sha "$root/models/$f")" = "$want" ] || ok=0
+	done < <(mf "$manifest" '"\n".join(x["path"] + " " + x["sha256"] for x in m["files"])')
+	[ "$ok" = 1 ] && return 0
+	log "generate models/videmo-tiny (scripts/make_tiny_videmo.py)"
+	"$py" "$root/scripts/make_tiny_videmo.py" --check ||
+		die "models/videmo-tiny: generated files do not match $manifest"
+}
+videmo_tiny
