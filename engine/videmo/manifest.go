@@ -38,6 +38,9 @@ type Manifest struct {
 	Questions  []Question        `json:"questions"`
 	Cues       []CuePhrase       `json:"cues"`
 	Category   map[string]string `json:"emotion_category"` // expression label -> emotion noun
+	// VisionGrids, when set, are the only video grids (T, H, W in patches)
+	// the vision graph takes: a traced export fixes its grid.
+	VisionGrids [][3]int `json:"vision_grids,omitempty"`
 
 	// Path is the manifest file it was loaded from.
 	Path string `json:"-"`

@@ -69,7 +69,8 @@ type Runner struct {
 	embIn      []ort.Value
 	embOut     []ort.Value
 	views      []*ort.Tensor[float32] // per-step KV views, destroyed after the step
-	logits     []float32              // scratch: logits of the current position
+	logits     []float32              // scratch: logits of a prefill's last position
+	lg         []float32              // logits of the current position: logits or stepLogits' data
 	seen       []bool                 // repetition-penalty set, by token id
 	seenList   []int
 	cand       []int32
@@ -407,6 +408,9 @@ func (r *Runner) visionFeatures(v *Video) (*ort.Tensor[float32], error) {
 	if v.Dim != r.m.Preprocess.PatchDim() {
 		return nil, fmt.Errorf("videmo: video patches are %d long, the model takes %d", v.Dim, r.m.Preprocess.PatchDim())
 	}
+	if g := r.m.VisionGrids; len(g) > 0 && !slices.Contains(g, v.Grid()) {
+		return nil, fmt.Errorf("%s: exported for video grids %v only, got %v (re-export with scripts/export_videmo.py --grid)", r.vis.path, g, v.Grid())
+	}
 	px, err := ort.NewTensor(ort.NewShape(int64(v.N), int64(v.Dim)), v.Pixels)
 	if err != nil {
 		return nil, err
@@ -535,6 +539,7 @@ func (r *Runner) forward(ids []int, feats *ort.Tensor[float32], pos Positions, p
 func (r *Runner) lastLogits(t *ort.Tensor[float32]) {
 	d := t.GetData()
 	copy(r.logits, d[len(d)-r.vocab:])
+	r.lg = r.logits
 }
 
 // Answer is what one question produced off a prefix.
@@ -598,7 +603,7 @@ func (r *Runner) Continue(p *Prefix, suffix []int, firstIDs []int, maxNew int, r
 
 	a := &Answer{First: make([]float32, len(firstIDs))}
 	for i, id := range firstIDs {
-		a.First[i] = r.logits[id]
+		a.First[i] = r.lg[id]
 	}
 	if maxNew <= 0 {
 		a.Stopped = "length"
@@ -658,7 +663,7 @@ func (r *Runner) step(tokID, T int, delta int64, cur int) error {
 	if err != nil {
 		return err
 	}
-	copy(r.logits, r.stepLogits.GetData())
+	r.lg = r.stepLogits.GetData() // read in place, no copy
 	return nil
 }
 
@@ -725,7 +730,7 @@ func (r *Runner) markSeen(id int) {
 // included, as transformers' RepetitionPenaltyLogitsProcessor), then arg
 // max when greedy, else temperature, top-k, top-p sampling with rng.
 func (r *Runner) pick(rng *rand.Rand) int {
-	lg := r.logits
+	lg := r.lg
 	if pen := float32(r.gen.RepetitionPenalty); pen > 0 && pen != 1 {
 		for _, id := range r.seenList {
 			if lg[id] > 0 {
@@ -828,7 +833,7 @@ func (r *Runner) continueRecompute(p *Prefix, suffix []int, firstIDs []int, maxN
 		if a.First == nil {
 			a.First = make([]float32, len(firstIDs))
 			for i, id := range firstIDs {
-				a.First[i] = r.logits[id]
+				a.First[i] = r.lg[id]
 			}
 			if maxNew <= 0 {
 				a.Stopped = "length"

@@ -1,0 +1,43 @@
+package videmo
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/edgemo/edgemo/internal/testenv"
+)
+
+func benchVLM(b *testing.B, manifest string, tokens int) {
+	rt := testRuntime(b)
+	r, err := NewRunner(rt, testenv.Path(b, manifest), testTokenizer(b), Options{Providers: []string{"cpu"}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	v, err := PreprocessWindow(testWindow(), r.Manifest().Preprocess)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var last *BenchResult
+	for b.Loop() {
+		if last, err = BenchVLM(context.Background(), r, v, tokens); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(last.PrefillMS, "prefill-ms")
+	b.ReportMetric(float64(last.PrefixTokens), "prefix-tokens")
+	b.ReportMetric(last.SuffixMS, "suffix-ms")
+	b.ReportMetric(last.DecodeTokPerS, "decode-tok/s")
+	b.ReportMetric((last.LoopOverhead-1)*100, "loop-overhead-%")
+	b.Logf("%+v", *last)
+}
+
+// BenchmarkVLMTiny: the tiny fixture (models/videmo-tiny).
+func BenchmarkVLMTiny(b *testing.B) { benchVLM(b, tinyManifest, 64) }
+
+// BenchmarkVLM3B: VidEmo-3B's text dimensions with random int4 weights;
+// generate first with /usr/bin/python3 scripts/make_synthetic_videmo.py.
+func BenchmarkVLM3B(b *testing.B) {
+	benchVLM(b, "deps/videmo-synthetic/videmo-synthetic.manifest.json", 16)
+}
