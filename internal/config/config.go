@@ -56,7 +56,9 @@ type TensorRT struct {
 
 // ModelsConfig names model manifests.
 type ModelsConfig struct {
-	Emotion string `yaml:"emotion"` // default models/emotion.manifest.json
+	Emotion   string `yaml:"emotion"`   // default models/emotion.manifest.json
+	VidEmo    string `yaml:"videmo"`    // VidEmo manifest; set: the fast head plus VidEmo scheduled across tracks
+	Tokenizer string `yaml:"tokenizer"` // VidEmo's tokenizer.json; default: beside its manifest
 }
 
 // MQTTConfig follows shared/design/mqtt.md.
@@ -463,6 +465,9 @@ func (c *Config) validate() error {
 		default:
 			bad("engine.providers", "unknown provider %q: use tensorrt, cuda or cpu", p)
 		}
+	}
+	if _, err := os.Stat(c.Models.VidEmo); c.Models.VidEmo != "" && err != nil {
+		bad("models.videmo", "%q not found: export VidEmo (see README) or use models/videmo-tiny.manifest.json", c.Models.VidEmo)
 	}
 	if c.Engine.Threads < 0 {
 		bad("engine.threads", "must be >= 0")

@@ -198,6 +198,11 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 		ms, err := app.LoadModels(app.Options{Manifest: cfg.Models.Emotion, ORTLib: cfg.Engine.ORTLib,
 			Providers: cfg.Engine.Providers, Threads: cfg.Engine.Threads,
 			TensorRT: engine.TensorRTOptions{FP16: config.On(trt.FP16, true), EngineCacheDir: trt.EngineCache, INT8CalibrationTable: trt.INT8Calibration},
+			Engine:   engineMode(cfg),
+			// VidEmo's own trees are not published: the merged trees carry its
+			// levels from the next window on, and a late tree of an older
+			// window must not flip the retained emotion topic.
+			VLM: app.VLMOptions{Manifest: cfg.Models.VidEmo, Tokenizer: cfg.Models.Tokenizer},
 		}, log)
 		if err != nil {
 			return errors.Join(append(errs, err)...)
@@ -273,6 +278,15 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 	d.cfg = cfg
 	d.publishView()
 	return errors.Join(errs...)
+}
+
+// engineMode is tiered when a VidEmo model is configured: the fast head
+// keeps every track live and VidEmo is scheduled across tracks.
+func engineMode(c *config.Config) string {
+	if c.Models.VidEmo != "" {
+		return app.EngineTiered
+	}
+	return app.EngineFast
 }
 
 // shutdown stops cameras (their queued windows are analysed and published

@@ -457,3 +457,25 @@ func TestBrokerOutageLosesNoTree(t *testing.T) {
 	}
 	t.Logf("%d trees produced, all received in order across a 3 s outage", produced)
 }
+
+// With models.videmo set the daemon runs tiered: the fast head's trees carry
+// VidEmo's levels (here the tiny random fixture) once its runs land.
+func TestRunTieredWithVidEmo(t *testing.T) {
+	mq := mqtttest.StartMosquitto(t)
+	cfg := daemonConfig(t, "  broker: "+mq.URL(), astronaut)
+	cfg = "models:\n  videmo: models/videmo-tiny.manifest.json\n" + cfg
+	start(t, cfg)
+	sub := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubOptions{}, "edgemo/+/+/tree")
+	sub.Wait(30*time.Second, "a tree with VidEmo's levels", func(ms []mqtttest.Message) bool {
+		for _, m := range ms {
+			var tr tree.Tree
+			if json.Unmarshal([]byte(m.Payload), &tr) == nil && strings.Contains(tr.Source.Engine, "+videmo") {
+				if err := tree.ValidateJSON([]byte(m.Payload)); err != nil {
+					t.Fatalf("%s: %v", m.Topic, err)
+				}
+				return true
+			}
+		}
+		return false
+	})
+}
