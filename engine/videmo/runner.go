@@ -725,6 +725,48 @@ func (r *Runner) markSeen(id int) {
 	}
 }
 
+// argmax is the index of the largest value (the first on ties). It scans
+// the vocabulary every decode step (151936 logits for Qwen), so it keeps four
+// independent running maxima that the CPU can compare in parallel.
+func argmax(v []float32) int {
+	if len(v) == 0 {
+		return 0
+	}
+	var bv [4]float32
+	var bi [4]int
+	for l := range bv {
+		bv[l], bi[l] = v[0], 0
+	}
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		x := v[i : i+4 : i+4]
+		if x[0] > bv[0] {
+			bv[0], bi[0] = x[0], i
+		}
+		if x[1] > bv[1] {
+			bv[1], bi[1] = x[1], i+1
+		}
+		if x[2] > bv[2] {
+			bv[2], bi[2] = x[2], i+2
+		}
+		if x[3] > bv[3] {
+			bv[3], bi[3] = x[3], i+3
+		}
+	}
+	best, bestV := bi[0], bv[0]
+	for l := 1; l < 4; l++ {
+		if bv[l] > bestV || bv[l] == bestV && bi[l] < best {
+			best, bestV = bi[l], bv[l]
+		}
+	}
+	for ; i < len(v); i++ {
+		if v[i] > bestV {
+			best, bestV = i, v[i]
+		}
+	}
+	return best
+}
+
 // pick chooses the next token from r.logits (modified in place): the
 // repetition penalty over every token of the sequence so far (prompt
 // included, as transformers' RepetitionPenaltyLogitsProcessor), then arg
@@ -741,13 +783,7 @@ func (r *Runner) pick(rng *rand.Rand) int {
 		}
 	}
 	if r.gen.Greedy() || rng == nil {
-		best := 0
-		for i, x := range lg {
-			if x > lg[best] {
-				best = i
-			}
-		}
-		return best
+		return argmax(lg)
 	}
 	inv := float32(1 / r.gen.Temperature)
 	c := r.cand[:0]

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -432,4 +433,36 @@ func readMem(m *runtimeMemStats) {
 	var s runtime.MemStats
 	runtime.ReadMemStats(&s)
 	m.bytes = s.TotalAlloc
+}
+
+func TestArgmaxMatchesScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 40; n++ {
+		for trial := 0; trial < 50; trial++ {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(rng.IntN(5)) // many ties: the first index must win
+			}
+			want := 0
+			for i, x := range v {
+				if x > v[want] {
+					want = i
+				}
+			}
+			if got := argmax(v); got != want {
+				t.Fatalf("argmax(%v) = %d, want %d", v, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkArgmaxQwenVocab(b *testing.B) {
+	v := make([]float32, 151936)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range v {
+		v[i] = rng.Float32()
+	}
+	for b.Loop() {
+		argmax(v)
+	}
 }
