@@ -38,17 +38,22 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 }
 
 func (m *modelFlags) options() app.Options {
-	var provs []string
-	for _, p := range strings.Split(m.providers, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			provs = append(provs, p)
-		}
-	}
-	o := app.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: provs, Threads: m.threads, Cascade: m.cascade, DetectWidth: m.detectWidth, Engine: m.engine}
+	o := app.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: splitList(m.providers), Threads: m.threads, Cascade: m.cascade, DetectWidth: m.detectWidth, Engine: m.engine}
 	if m.engine != app.EngineFast {
 		o.Manifest, o.VLM = "", app.VLMOptions{Manifest: m.manifest, Tokenizer: m.tokenizer}
 	}
 	return o
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // pipelineFlags are the per-camera knobs.

@@ -19,6 +19,7 @@ usage:
   edgemo analyze <source> [flags]   analyse a file, camera or stream; trees as JSON Lines
   edgemo doctor [flags]             check OpenCV, ONNX Runtime, providers and models
   edgemo bench [<file>] [flags]     decode-only vs whole-pipeline frames/s on one file
+  edgemo bench vlm [--model m.json] VidEmo prefill ms, decode tokens/s, loop overhead
   edgemo tokenize --tokenizer <tokenizer.json> --json
                                     JSON array of strings on stdin -> token-id arrays
   edgemo version

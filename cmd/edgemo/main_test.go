@@ -331,3 +331,25 @@ func sha256File(p string) (string, error) {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:]), nil
 }
+
+func TestBenchVLMOnTheFixture(t *testing.T) {
+	t.Chdir(testenv.Root())
+	code, stdout, stderr := edgemo(t, "bench", "vlm", "--providers", "cpu", "--tokens", "8", "--frames", "8", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var r struct {
+		PrefixTokens  int     `json:"prefix_tokens"`
+		PrefillMS     float64 `json:"prefill_ms"`
+		DecodeTokens  int     `json:"decode_tokens"`
+		DecodeTokPerS float64 `json:"decode_tokens_per_s"`
+		LoopOverhead  float64 `json:"loop_overhead"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if r.PrefixTokens == 0 || r.PrefillMS <= 0 || r.DecodeTokens != 8 || r.DecodeTokPerS <= 0 || r.LoopOverhead < 1 {
+		t.Fatalf("implausible bench result %+v", r)
+	}
+	t.Logf("%+v", r)
+}

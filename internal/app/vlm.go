@@ -32,10 +32,10 @@ type VLMOptions struct {
 	Seed      uint64             // sampling seed (greedy decoding ignores it)
 }
 
-// findTokenizer resolves the tokenizer.json for a VidEmo manifest: the
+// FindTokenizer resolves the tokenizer.json for a VidEmo manifest: the
 // configured path, one beside the manifest (an export ships its own), or the
 // Qwen tokenizer set-up installs for tests.
-func findTokenizer(configured, manifest string) (string, error) {
+func FindTokenizer(configured, manifest string) (string, error) {
 	if configured != "" {
 		if _, err := os.Stat(configured); err != nil {
 			return "", fmt.Errorf("tokenizer %s: %w (set models.tokenizer / --tokenizer to the model's tokenizer.json)", configured, err)
@@ -61,7 +61,7 @@ func findTokenizer(configured, manifest string) (string, error) {
 
 // loadVidEmo opens the VidEmo runner on rt as an engine.Analyzer.
 func loadVidEmo(rt *engine.Runtime, o Options, log *slog.Logger) (*videmo.Analyzer, error) {
-	tp, err := findTokenizer(o.VLM.Tokenizer, o.VLM.Manifest)
+	tp, err := FindTokenizer(o.VLM.Tokenizer, o.VLM.Manifest)
 	if err != nil {
 		return nil, err
 	}
