@@ -236,21 +236,36 @@ func (r *Runtime) NewSession(m *Manifest) (*Session, error) {
 	if err := checkIO(path, m, ins, outs); err != nil {
 		return nil, err
 	}
+	var outNames []string
+	for _, o := range m.OutputSpecs() {
+		outNames = append(outNames, o.Name)
+	}
+	sess, provider, err := r.OpenGraph(path, []string{m.Input.Name}, outNames)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{sess: sess, Provider: provider, Model: path, Inputs: ins, Outputs: outs}, nil
+}
+
+// OpenGraph opens any ONNX graph with the named inputs and outputs (in the
+// order Run takes them), trying the runtime's providers in order with its
+// options (threads, TensorRT). NewSession calls it after checking a
+// manifest; multi-graph models (VidEmo) call it per graph.
+func (r *Runtime) OpenGraph(path string, inputs, outputs []string) (*ort.DynamicAdvancedSession, string, error) {
 	var errs []error
 	for _, p := range r.providers {
-		s, err := r.trySession(path, m, p)
+		s, err := r.tryGraph(path, inputs, outputs, p)
 		if err == nil {
-			s.Inputs, s.Outputs = ins, outs
 			r.log.Info("onnxruntime session", "model", path, "provider", p)
-			return s, nil
+			return s, p, nil
 		}
 		r.log.Warn("execution provider unavailable, falling back", "provider", p, "model", path, "err", err)
 		errs = append(errs, fmt.Errorf("%s: %w", p, err))
 	}
-	return nil, fmt.Errorf("%s: no execution provider could run it (tried %s): %w", path, strings.Join(r.providers, ", "), errors.Join(errs...))
+	return nil, "", fmt.Errorf("%s: no execution provider could run it (tried %s): %w", path, strings.Join(r.providers, ", "), errors.Join(errs...))
 }
 
-func (r *Runtime) trySession(path string, m *Manifest, provider string) (*Session, error) {
+func (r *Runtime) tryGraph(path string, inputs, outputs []string, provider string) (*ort.DynamicAdvancedSession, error) {
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, err
@@ -264,15 +279,11 @@ func (r *Runtime) trySession(path string, m *Manifest, provider string) (*Sessio
 	if err := appendProvider(opts, provider, r.cfg.TensorRT); err != nil {
 		return nil, err
 	}
-	var outs []string
-	for _, o := range m.OutputSpecs() {
-		outs = append(outs, o.Name)
-	}
-	s, err := ort.NewDynamicAdvancedSession(path, []string{m.Input.Name}, outs, opts)
+	s, err := ort.NewDynamicAdvancedSession(path, inputs, outputs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	return &Session{sess: s, Provider: provider, Model: path}, nil
+	return s, nil
 }
 
 // TensorRTOptions are the TensorRT provider settings edgemo exposes. Engine

@@ -47,7 +47,7 @@ func cmdBenchVLM(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	r, err := videmo.NewRunner(rt, *manifest, tok, videmo.Options{Providers: splitList(*providers), Logger: log})
+	r, err := videmo.NewRunner(rt, *manifest, tok, videmo.Options{Logger: log})
 	if err != nil {
 		return err
 	}

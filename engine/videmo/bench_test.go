@@ -10,7 +10,7 @@ import (
 
 func benchVLM(b *testing.B, manifest string, tokens int) {
 	rt := testRuntime(b)
-	r, err := NewRunner(rt, testenv.Path(b, manifest), testTokenizer(b), Options{Providers: []string{"cpu"}, Logger: slog.New(slog.DiscardHandler)})
+	r, err := NewRunner(rt, testenv.Path(b, manifest), testTokenizer(b), Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

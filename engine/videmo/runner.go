@@ -15,14 +15,10 @@ import (
 	"github.com/edgemo/edgemo/engine/tokenizer"
 )
 
-// Options configure a Runner. Zero values take the defaults.
+// Options configure a Runner. Zero values take the defaults. Execution
+// providers, threads and TensorRT settings are the engine.Runtime's, so
+// VidEmo's graphs run exactly as every other model does.
 type Options struct {
-	// Providers in order of preference (engine.ProviderName spellings);
-	// empty: engine.DefaultProviders. Each one that cannot create a session
-	// is logged and the next is tried.
-	Providers []string
-	// IntraOpThreads per session; 0 lets ORT choose.
-	IntraOpThreads int
 	// Logger; nil: slog.Default().
 	Logger *slog.Logger
 	// Generation overrides the manifest's generation config when non-nil.
@@ -40,6 +36,7 @@ type Options struct {
 // concurrent use.
 type Runner struct {
 	m    *Manifest
+	rt   *engine.Runtime
 	tok  *tokenizer.Tokenizer
 	opts Options
 	gen  GenConfig
@@ -96,21 +93,9 @@ func NewRunner(rt *engine.Runtime, manifestPath string, tok *tokenizer.Tokenizer
 	if log == nil {
 		log = slog.Default()
 	}
-	provs := opts.Providers
-	if len(provs) == 0 {
-		provs = engine.DefaultProviders
-	}
-	var names []string
-	for _, p := range provs {
-		n, err := engine.ProviderName(p)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, n)
-	}
 	d := m.Dims
 	r := &Runner{
-		m: m, tok: tok, opts: opts, gen: m.Generation, log: log,
+		m: m, rt: rt, tok: tok, opts: opts, gen: m.Generation, log: log,
 		layers: d.Layers, kvHeads: d.KVHeads, hd: d.HeadDim, hidden: d.Hidden, vocab: d.Vocab,
 		tmpl: Template{System: m.System, Tokens: m.Tokens.TokenIDs()},
 		eos:  map[int]bool{},
@@ -130,7 +115,7 @@ func NewRunner(rt *engine.Runtime, manifestPath string, tok *tokenizer.Tokenizer
 			r.Close()
 		}
 	}()
-	if err := r.open(names); err != nil {
+	if err := r.open(); err != nil {
 		return nil, err
 	}
 	if err := r.alloc(); err != nil {
@@ -148,11 +133,10 @@ func NewRunner(rt *engine.Runtime, manifestPath string, tok *tokenizer.Tokenizer
 }
 
 // open reads and checks each graph's IO, then opens the sessions.
-func (r *Runner) open(providers []string) error {
+func (r *Runner) open() error {
 	m, io := r.m, r.m.IO
 	H, V, kv, hd := int64(r.hidden), int64(r.vocab), int64(r.kvHeads), int64(r.hd)
 	F, I := ort.TensorElementDataType(ort.TensorElementDataTypeFloat), ort.TensorElementDataType(ort.TensorElementDataTypeInt64)
-	threads := r.opts.IntraOpThreads
 
 	// vision
 	p := m.FilePath("vision")
@@ -169,7 +153,7 @@ func (r *Runner) open(providers []string) error {
 	if _, err := checkTensor(p, "output", outs, io.Vision.Outputs[0], F, []int64{-1, H}); err != nil {
 		return err
 	}
-	if r.vis, err = openSession(p, ins, outs, io.Vision.Inputs, io.Vision.Outputs, providers, threads, r.log); err != nil {
+	if r.vis, err = openSession(r.rt, p, ins, outs, io.Vision.Inputs, io.Vision.Outputs); err != nil {
 		return err
 	}
 
@@ -187,7 +171,7 @@ func (r *Runner) open(providers []string) error {
 	if _, err := checkTensor(p, "output", outs, io.Embedding.Outputs[0], F, []int64{-1, -1, H}); err != nil {
 		return err
 	}
-	if r.emb, err = openSession(p, ins, outs, io.Embedding.Inputs, io.Embedding.Outputs, providers, threads, r.log); err != nil {
+	if r.emb, err = openSession(r.rt, p, ins, outs, io.Embedding.Inputs, io.Embedding.Outputs); err != nil {
 		return err
 	}
 
@@ -250,7 +234,7 @@ func (r *Runner) open(providers []string) error {
 			outNames = append(outNames, n)
 		}
 	}
-	r.dec, err = openSession(p, ins, outs, inNames, outNames, providers, threads, r.log)
+	r.dec, err = openSession(r.rt, p, ins, outs, inNames, outNames)
 	return err
 }
 

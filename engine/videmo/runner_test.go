@@ -43,8 +43,15 @@ func testTokenizer(t testing.TB) *tokenizer.Tokenizer {
 }
 
 func testRuntime(t testing.TB, providers ...string) *engine.Runtime {
+	return testRuntimeLog(t, slog.New(slog.DiscardHandler), providers...)
+}
+
+func testRuntimeLog(t testing.TB, log *slog.Logger, providers ...string) *engine.Runtime {
 	t.Helper()
-	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: testenv.ORTLib(t), Providers: []string{"cpu"}, Logger: slog.New(slog.DiscardHandler)})
+	if len(providers) == 0 {
+		providers = []string{"cpu"}
+	}
+	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: testenv.ORTLib(t), Providers: providers, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,10 +61,11 @@ func testRuntime(t testing.TB, providers ...string) *engine.Runtime {
 
 func testRunner(t testing.TB, opts Options) *Runner {
 	t.Helper()
-	rt := testRuntime(t)
-	if opts.Providers == nil {
-		opts.Providers = []string{"cpu"}
-	}
+	return testRunnerOn(t, testRuntime(t), opts)
+}
+
+func testRunnerOn(t testing.TB, rt *engine.Runtime, opts Options) *Runner {
+	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -264,7 +272,8 @@ func TestFillCues(t *testing.T) {
 // runs on CPU.
 func TestProviderFallback(t *testing.T) {
 	var logs bytes.Buffer
-	r := testRunner(t, Options{Providers: []string{"tensorrt", "cuda", "cpu"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	rt := testRuntimeLog(t, slog.New(slog.NewTextHandler(&logs, nil)), "tensorrt", "cuda", "cpu")
+	r := testRunnerOn(t, rt, Options{})
 	if r.Provider() != engine.ProviderCPU {
 		t.Fatalf("provider %s", r.Provider())
 	}
@@ -364,7 +373,7 @@ func TestNewRunnerErrors(t *testing.T) {
 		return p
 	}
 	open := func(p string) error {
-		r, err := NewRunner(rt, p, tk, Options{Providers: []string{"cpu"}, Logger: slog.New(slog.DiscardHandler)})
+		r, err := NewRunner(rt, p, tk, Options{Logger: slog.New(slog.DiscardHandler)})
 		if err == nil {
 			r.Close()
 		}

@@ -1,9 +1,7 @@
 package videmo
 
 import (
-	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -77,9 +75,9 @@ func ioNames(list []ort.InputOutputInfo) string {
 	return strings.Join(s, ", ")
 }
 
-// openSession opens path with the named inputs/outputs (in that order),
-// trying providers (ORT names) in order.
-func openSession(path string, ins, outs []ort.InputOutputInfo, inNames, outNames []string, providers []string, threads int, log *slog.Logger) (*session, error) {
+// openSession opens path with the named inputs/outputs (in that order)
+// through the runtime, which tries its providers in order.
+func openSession(rt *engine.Runtime, path string, ins, outs []ort.InputOutputInfo, inNames, outNames []string) (*session, error) {
 	var inInfo, outInfo []ort.InputOutputInfo
 	for _, n := range inNames {
 		inInfo = append(inInfo, *findIO(ins, n))
@@ -87,58 +85,11 @@ func openSession(path string, ins, outs []ort.InputOutputInfo, inNames, outNames
 	for _, n := range outNames {
 		outInfo = append(outInfo, *findIO(outs, n))
 	}
-	var errs []error
-	for _, p := range providers {
-		s, err := trySession(path, inNames, outNames, p, threads)
-		if err == nil {
-			log.Info("onnxruntime session", "model", path, "provider", p)
-			return &session{s: s, path: path, provider: p, ins: inInfo, outs: outInfo}, nil
-		}
-		log.Warn("execution provider unavailable, falling back", "provider", p, "model", path, "err", err)
-		errs = append(errs, fmt.Errorf("%s: %w", p, err))
-	}
-	return nil, fmt.Errorf("%s: no execution provider could run it (tried %s): %w", path, strings.Join(providers, ", "), errors.Join(errs...))
-}
-
-func trySession(path string, inNames, outNames []string, provider string, threads int) (*ort.DynamicAdvancedSession, error) {
-	opts, err := ort.NewSessionOptions()
+	s, provider, err := rt.OpenGraph(path, inNames, outNames)
 	if err != nil {
 		return nil, err
 	}
-	defer opts.Destroy()
-	if threads > 0 {
-		if err := opts.SetIntraOpNumThreads(threads); err != nil {
-			return nil, err
-		}
-	}
-	switch provider {
-	case engine.ProviderCPU:
-	case engine.ProviderCUDA:
-		po, err := ort.NewCUDAProviderOptions()
-		if err != nil {
-			return nil, fmt.Errorf("CUDA provider options: %w", err)
-		}
-		defer po.Destroy()
-		if err := opts.AppendExecutionProviderCUDA(po); err != nil {
-			return nil, err
-		}
-	case engine.ProviderTensorRT:
-		po, err := ort.NewTensorRTProviderOptions()
-		if err != nil {
-			return nil, fmt.Errorf("TensorRT provider options: %w", err)
-		}
-		defer po.Destroy()
-		if err := opts.AppendExecutionProviderTensorRT(po); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("unknown provider %s", provider)
-	}
-	s, err := ort.NewDynamicAdvancedSession(path, inNames, outNames, opts)
-	if err != nil {
-		return nil, fmt.Errorf("create session: %w", err)
-	}
-	return s, nil
+	return &session{s: s, path: path, provider: provider, ins: inInfo, outs: outInfo}, nil
 }
 
 // shapeSpec checks one declared input/output: element type and rank, and

@@ -69,9 +69,7 @@ func loadVidEmo(rt *engine.Runtime, o Options, log *slog.Logger) (*videmo.Analyz
 	if err != nil {
 		return nil, err
 	}
-	r, err := videmo.NewRunner(rt, o.VLM.Manifest, tok, videmo.Options{
-		Providers: o.Providers, IntraOpThreads: o.Threads, Logger: log.With("component", "videmo"),
-	})
+	r, err := videmo.NewRunner(rt, o.VLM.Manifest, tok, videmo.Options{Logger: log.With("component", "videmo")})
 	if err != nil {
 		return nil, err
 	}
