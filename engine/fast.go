@@ -37,6 +37,11 @@ type FastConfig struct {
 	// TrendDelta: |change| in probability below which the trend is
 	// "steady" (default 0.05).
 	TrendDelta float64
+	// Heads are the optional face heads (mesh cues, age/gender, liveness)
+	// run on every new window sample beside the emotion head, each batched
+	// over the window's new samples into one Run. The analyzer owns them
+	// and closes them in Close.
+	Heads FaceHeads
 }
 
 // FastAnalyzer is the Analyzer of the fast tier: the emotion head on every
@@ -55,6 +60,8 @@ type FastAnalyzer struct {
 
 	mu     sync.Mutex
 	tracks map[trackKey]*trackState
+
+	stages stageClock
 }
 
 type trackKey struct {
@@ -64,7 +71,17 @@ type trackKey struct {
 
 type trackState struct {
 	probs   map[uint64][]float32 // by FrameSeq
-	history [][]float64          // mean probs of recent windows, oldest first
+	face    map[uint64]*faceFrame
+	base    baseline    // neutral geometry for the AU proxies
+	history [][]float64 // mean probs of recent windows, oldest first
+}
+
+// faceFrame is what the optional heads said about one sample.
+type faceFrame struct {
+	cue       frameCue
+	attr      *Attr
+	live      float64
+	liveKnown bool
 }
 
 // NewFastAnalyzer builds the fast analyzer on head; the analyzer owns head
@@ -95,24 +112,31 @@ func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree
 	a.mu.Lock()
 	st := a.tracks[key]
 	if st == nil {
-		st = &trackState{probs: map[uint64][]float32{}}
+		st = &trackState{probs: map[uint64][]float32{}, face: map[uint64]*faceFrame{}}
 		a.tracks[key] = st
 	}
 	var todo []facetrack.Crop
 	var todoSeq []uint64
+	var todoSample []window.Sample
 	for _, s := range w.Samples {
 		if _, ok := st.probs[s.FrameSeq]; !ok {
 			todo = append(todo, s.Crop)
 			todoSeq = append(todoSeq, s.FrameSeq)
+			todoSample = append(todoSample, s)
 		}
 	}
 	a.mu.Unlock()
 
-	// 2. run it (outside the state lock; the head serialises itself)
+	// 2. run the heads (outside the state lock; each serialises itself),
+	// each over all new samples in one batch
 	var fresh [][]float32
+	var heads headResults
 	if len(todo) > 0 {
 		var err error
-		if fresh, err = a.head.Predict(todo); err != nil {
+		if err = a.stages.time("emotion", len(todo), func() (e error) { fresh, e = a.head.Predict(todo); return }); err == nil {
+			heads, err = a.runHeads(todo)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("window %s: %w", tree.MakeID(w.Camera, w.TrackID, w.Seq), err)
 		}
 	}
@@ -123,11 +147,18 @@ func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree
 	a.mu.Lock()
 	st = a.tracks[key]
 	if st == nil { // forgotten meanwhile
-		st = &trackState{probs: map[uint64][]float32{}}
+		st = &trackState{probs: map[uint64][]float32{}, face: map[uint64]*faceFrame{}}
 		a.tracks[key] = st
+	}
+	neutral := -1
+	for j, l := range labels {
+		if l == "neutral" {
+			neutral = j
+		}
 	}
 	for i, seq := range todoSeq {
 		st.probs[seq] = fresh[i]
+		st.face[seq] = heads.frame(i, todoSample[i], &st.base, argmax32(fresh[i]) == neutral)
 	}
 	oldest := w.Samples[0].FrameSeq
 	for _, s := range w.Samples {
@@ -136,8 +167,24 @@ func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree
 	for seq := range st.probs {
 		if seq < oldest {
 			delete(st.probs, seq)
+			delete(st.face, seq)
 		}
 	}
+	var frames []frameCue
+	var attrs []*Attr
+	var lives []float64
+	for _, s := range w.Samples {
+		if f := st.face[s.FrameSeq]; f != nil {
+			frames = append(frames, f.cue)
+			if f.attr != nil {
+				attrs = append(attrs, f.attr)
+			}
+			if f.liveKnown {
+				lives = append(lives, f.live)
+			}
+		}
+	}
+	cues := aggregateCues(frames)
 	mean := make([]float64, k)
 	votes := make([]int, k)
 	for _, s := range w.Samples {
@@ -151,30 +198,38 @@ func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree
 	for j := range mean {
 		mean[j] /= n
 	}
-	top := argmax64(mean)
-	trend := trendOf(st.history, top, mean[top], a.cfg.TrendDelta)
-	st.history = append(st.history, mean)
+	classTop := argmax64(mean)
+	fused := fuse(labels, mean, cues)
+	top := argmax64(fused)
+	trend := trendOf(st.history, top, fused[top], a.cfg.TrendDelta)
+	st.history = append(st.history, fused)
 	if len(st.history) > a.cfg.TrendWindows {
 		st.history = st.history[len(st.history)-a.cfg.TrendWindows:]
 	}
 	a.mu.Unlock()
 
-	label := labels[top]
-	conf := prob(mean[top])
+	label := labels[classTop]
+	conf := prob(mean[classTop])
 	scores := make(map[string]float64, k)
 	for j, l := range labels {
 		scores[l] = prob(mean[j])
 	}
 	last := w.Samples[len(w.Samples)-1]
 	emo := &tree.Emotion{
-		Label:      EmotionCategory[label],
-		Confidence: conf,
+		Label:      EmotionCategory[labels[top]],
+		Confidence: prob(fused[top]),
 		Trend:      trend,
-		Rationale:  fmt.Sprintf("%s in %d of %d frames (mean p %.2f)", label, votes[top], len(w.Samples), mean[top]),
+		Rationale:  rationale(label, votes[classTop], len(w.Samples), mean[classTop], cues),
 	}
 	if emo.Label == "" {
-		emo.Label = label // a label set without a mapping keeps its own name
+		emo.Label = labels[top] // a label set without a mapping keeps its own name
 	}
+	expr := &tree.Expression{Label: label, Confidence: conf, Scores: scores, Cues: cues.cues}
+	if len(cues.peak) > 0 {
+		v, ar := valenceArousal(labels, fused, cues)
+		expr.Valence, expr.Arousal = &v, &ar
+	}
+	attrs3 := windowAttributes(attrs, lives, cues.pose)
 	tr := &tree.Tree{
 		Schema:  tree.Schema,
 		ID:      tree.MakeID(w.Camera, w.TrackID, w.Seq),
@@ -191,7 +246,8 @@ func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree
 			Score:      prob(f32(last.Score)),
 			FramesSeen: max(w.FramesSeen, 0),
 		},
-		Expression: &tree.Expression{Label: label, Confidence: conf, Scores: scores},
+		Attributes: attrs3,
+		Expression: expr,
 		Emotion:    emo,
 		Source: tree.Source{
 			Engine:   EngineFastHead,
@@ -256,10 +312,11 @@ func (a *FastAnalyzer) Close() error {
 	a.mu.Lock()
 	a.tracks = map[trackKey]*trackState{}
 	a.mu.Unlock()
+	herr := a.cfg.Heads.Close()
 	if a.head == nil {
 		return errors.New("fast analyzer has no head")
 	}
-	return a.head.Close()
+	return errors.Join(a.head.Close(), herr)
 }
 
 func argmax32(v []float32) int {

@@ -283,3 +283,13 @@ func weightedNMS(cands []Detection, iou float64, maxN int) []Detection {
 }
 
 var _ Detector = (*BlazeFace)(nil)
+
+// EyeRollDegrees is the roll CropAligned corrects for keypoints kp (right
+// eye, left eye first), in degrees; 0 when they give none.
+func EyeRollDegrees(kp []Point) float64 {
+	a, ok := eyeRoll(kp)
+	if !ok || math.Abs(a) < 0.5*math.Pi/180 {
+		return 0
+	}
+	return a * 180 / math.Pi
+}

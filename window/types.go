@@ -13,6 +13,7 @@ type Sample struct {
 	Box      facetrack.Rect // face box in source pixels
 	Score    float32
 	Crop     facetrack.Crop // aligned square crop; read-only once in a window
+	Roll     float64        // degrees the crop was rotated to level the eyes (0: not aligned)
 }
 
 // Window is an immutable run of samples of one track. Its slices are never

@@ -23,6 +23,8 @@ type modelFlags struct {
 	manifest, ortLib, providers, cascade, logLevel string
 	engine, tokenizer                              string
 	threads, detectWidth                           int
+	detector, heads                                string
+	optionalHeads                                  bool
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
@@ -35,6 +37,9 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.cascade, "cascade", "", "Haar cascade file (default Debian opencv-data's frontal face)")
 	fs.IntVar(&m.detectWidth, "detect-width", 640, "downscale wider frames to this width for face detection (smaller: faster, misses small faces)")
 	fs.StringVar(&m.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&m.detector, "detector", "", "face detector: blazeface-back (default; far and near faces), blazeface-front (near faces, cheaper) or haar (default when --cascade is given)")
+	fs.StringVar(&m.heads, "heads", "mesh,age-gender,liveness", "face heads beside the emotion head (comma-separated; none for no heads)")
+	fs.BoolVar(&m.optionalHeads, "optional-heads", false, "disable a face head whose model is missing or broken (with a warning) instead of failing")
 }
 
 func (m *modelFlags) options() app.Options {

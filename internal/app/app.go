@@ -25,6 +25,53 @@ type Options struct {
 	TensorRT    engine.TensorRTOptions
 	Engine      string     // fast (default), videmo or tiered; see vlm.go
 	VLM         VLMOptions // the VidEmo model, for engine videmo or tiered
+
+	// Detector is blazeface-back (default: far and near faces),
+	// blazeface-front (near faces, kiosks; 4x cheaper) or haar (no model).
+	// Empty with a Cascade set means haar: naming a cascade asks for it.
+	Detector string
+	// ModelsDir holds the face models' manifests (default: the directory
+	// of DefaultManifest(), i.e. models/).
+	ModelsDir string
+	// Heads are the fast analyzer's face heads: any of mesh (landmark cues,
+	// head pose), age-gender, liveness. nil: all of them; empty: none.
+	Heads []string
+	// OptionalHeads: a head whose model is missing, truncated or does not
+	// match its manifest is disabled with a warning instead of failing
+	// start-up.
+	OptionalHeads bool
+}
+
+// Detector names.
+const (
+	DetectorBlazeFaceBack  = "blazeface-back"
+	DetectorBlazeFaceFront = "blazeface-front"
+	DetectorHaar           = "haar"
+)
+
+// Face head names for Options.Heads.
+const (
+	HeadMesh      = "mesh"
+	HeadAgeGender = "age-gender"
+	HeadLiveness  = "liveness"
+)
+
+// AllHeads are the face heads in the order they run.
+var AllHeads = []string{HeadMesh, HeadAgeGender, HeadLiveness}
+
+// headManifests: the manifest each head loads from ModelsDir.
+var headManifests = map[string]string{HeadMesh: "facemesh", HeadAgeGender: "faceres", HeadLiveness: "antispoof"}
+
+func (o Options) modelsDir() string {
+	if o.ModelsDir != "" {
+		return o.ModelsDir
+	}
+	return filepath.Dir(DefaultManifest())
+}
+
+// FaceManifest is the path of a face model's manifest (e.g. "facemesh").
+func (o Options) FaceManifest(name string) string {
+	return filepath.Join(o.modelsDir(), name+".manifest.json")
 }
 
 // DefaultManifest finds models/emotion.manifest.json in the working
@@ -53,9 +100,100 @@ func DefaultManifest() string {
 }
 
 // NewDetector opens the face detector the options name. Each camera gets
-// its own, so cameras detect in parallel.
+// its own, so cameras detect in parallel. BlazeFace opens its own ONNX
+// Runtime session (one intra-op thread unless Threads says otherwise).
 func NewDetector(o Options) (facetrack.Detector, error) {
-	return facetrack.NewHaar(facetrack.HaarConfig{Cascade: o.Cascade, MaxWidth: o.DetectWidth})
+	if o.Detector == "" && o.Cascade != "" {
+		o.Detector = DetectorHaar
+	}
+	switch o.Detector {
+	case DetectorHaar:
+		return facetrack.NewHaar(facetrack.HaarConfig{Cascade: o.Cascade, MaxWidth: o.DetectWidth})
+	case "", DetectorBlazeFaceBack, DetectorBlazeFaceFront:
+	default:
+		return nil, fmt.Errorf("unknown detector %q (want %s, %s or %s)", o.Detector, DetectorBlazeFaceBack, DetectorBlazeFaceFront, DetectorHaar)
+	}
+	name := o.Detector
+	if name == "" {
+		name = DetectorBlazeFaceBack
+	}
+	m, err := engine.LoadManifest(o.FaceManifest(name))
+	if err != nil {
+		return nil, fmt.Errorf("detector %s: %w (or choose --detector haar)", name, err)
+	}
+	threads := o.Threads
+	if threads == 0 {
+		threads = 1
+	}
+	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: o.ORTLib, Providers: o.Providers, IntraOpThreads: threads, TensorRT: o.TensorRT})
+	if err != nil {
+		return nil, err
+	}
+	run, err := engine.NewBlazeFaceRunner(rt, m)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	bf, err := facetrack.NewBlazeFace(run, facetrack.BlazeFaceConfig{Name: name})
+	if err != nil {
+		run.Close()
+		rt.Close()
+		return nil, err
+	}
+	return &blazeDetector{BlazeFace: bf, run: run, rt: rt}, nil
+}
+
+// blazeDetector owns the BlazeFace detector's session and runtime.
+type blazeDetector struct {
+	*facetrack.BlazeFace
+	run *engine.BlazeFaceRunner
+	rt  *engine.Runtime
+}
+
+func (d *blazeDetector) Close() error {
+	return errors.Join(d.BlazeFace.Close(), d.run.Close(), d.rt.Close())
+}
+
+// loadHeads opens the face heads o asks for. A head that fails to load is
+// an error naming its file, or, with OptionalHeads, a warning and the head
+// stays off.
+func loadHeads(rt *engine.Runtime, o Options, log *slog.Logger) (engine.FaceHeads, error) {
+	var fh engine.FaceHeads
+	heads := o.Heads
+	if heads == nil {
+		heads = AllHeads
+	}
+	for _, h := range heads {
+		mname, ok := headManifests[h]
+		if !ok {
+			fh.Close()
+			return engine.FaceHeads{}, fmt.Errorf("unknown face head %q (want %s, %s or %s)", h, HeadMesh, HeadAgeGender, HeadLiveness)
+		}
+		err := func() error {
+			m, err := engine.LoadManifest(o.FaceManifest(mname))
+			if err != nil {
+				return err
+			}
+			switch h {
+			case HeadMesh:
+				fh.Mesh, err = engine.NewMeshHead(rt, m)
+			case HeadAgeGender:
+				fh.Attr, err = engine.NewAttributeHead(rt, m)
+			case HeadLiveness:
+				fh.Liveness, err = engine.NewLivenessHead(rt, m)
+			}
+			return err
+		}()
+		if err != nil {
+			if o.OptionalHeads {
+				log.Warn("face head disabled: its model cannot be loaded", "head", h, "err", err)
+				continue
+			}
+			fh.Close()
+			return engine.FaceHeads{}, fmt.Errorf("face head %s: %w (or mark heads optional)", h, err)
+		}
+	}
+	return fh, nil
 }
 
 // Models is the ONNX Runtime and the analyzer, shared by all cameras.
@@ -99,7 +237,12 @@ func LoadModels(o Options, log *slog.Logger) (ms *Models, err error) {
 		return ms, err
 	}
 	ms.Provider = head.Provider()
-	if ms.Analyzer, err = withVLM(rt, engine.NewFastAnalyzer(head, engine.FastConfig{}), o, log); err != nil {
+	heads, err := loadHeads(rt, o, log)
+	if err != nil {
+		head.Close()
+		return ms, err
+	}
+	if ms.Analyzer, err = withVLM(rt, engine.NewFastAnalyzer(head, engine.FastConfig{Heads: heads}), o, log); err != nil {
 		return ms, err
 	}
 	log.Info("models ready", "model", m.Ref(), "provider", ms.Provider)

@@ -74,6 +74,15 @@ func Run(o app.Options, log *slog.Logger) []Check {
 	} else {
 		add(Check{Name: "model " + m.Name, Status: OK, Detail: m.Ref() + " " + m.ModelPath()})
 	}
+	// Face models: the detector and the heads (issue 5).
+	for _, name := range []string{"blazeface-back", "blazeface-front", "facemesh", "faceres", "antispoof"} {
+		path := o.FaceManifest(name)
+		if m, err := engine.LoadManifest(path); err != nil {
+			add(Check{Name: "model " + name, Status: Fail, Detail: err.Error(), Fix: "run scripts/setup.sh (scripts/models.sh converts it), or use --detector haar / --heads to do without it"})
+		} else {
+			add(Check{Name: "model " + m.Name, Status: OK, Detail: m.Ref() + " " + m.ModelPath()})
+		}
+	}
 	return cs
 }
 

@@ -30,7 +30,7 @@ type Config struct {
 	Source      capture.Config
 	Tracker     facetrack.TrackerConfig
 	Window      window.Config
-	CropSize    int     // aligned crop side in pixels (default 128)
+	CropSize    int     // aligned crop side in pixels (default 192: facemesh's input, no resampling for the mesh)
 	CropMargin  float64 // extra context around the face box, per side, as a fraction of its size (default 0.25)
 	DetectEvery int     // run the detector every Nth frame, tracker prediction between (default 1)
 	Offline     bool    // never drop windows: wait for the engine (file analysis)
@@ -47,7 +47,7 @@ func (c Config) withDefaults() Config {
 		c.Camera = "cam"
 	}
 	if c.CropSize == 0 {
-		c.CropSize = 128
+		c.CropSize = 192
 	}
 	if c.CropMargin == 0 {
 		c.CropMargin = 0.25
@@ -254,12 +254,16 @@ func (p *Pipeline) frame(f *capture.Frame, n uint64, trk *facetrack.Tracker, buf
 		if !bufs.Observe(t.ID, f.Time) {
 			continue
 		}
-		crop, err := facetrack.CropFace(f.Mat, t.Box, p.cfg.CropMargin, p.cfg.CropSize)
+		// Roll-corrected by the detection's eye keypoints when it has them
+		// (BlazeFace); Haar's boxes give a plain square crop.
+		det := facetrack.Detection{Box: t.Box, Keypoints: t.Det.Keypoints}
+		crop, err := facetrack.CropAligned(f.Mat, det, p.cfg.CropMargin, p.cfg.CropSize)
 		if err != nil {
 			p.log.Warn("crop failed", "track", t.ID, "frame", f.Seq, "err", err)
 			continue
 		}
-		if w, ok := bufs.Add(t.ID, window.Sample{FrameSeq: f.Seq, Time: f.Time, Box: t.Box, Score: t.Score, Crop: crop}); ok {
+		s := window.Sample{FrameSeq: f.Seq, Time: f.Time, Box: t.Box, Score: t.Score, Crop: crop, Roll: facetrack.EyeRollDegrees(det.Keypoints)}
+		if w, ok := bufs.Add(t.ID, s); ok {
 			send(item{w: w})
 		}
 	}

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/edgemo/edgemo/facetrack"
+)
+
+// BlazeFaceRunner runs a BlazeFace manifest (blazeface-front, blazeface-back)
+// for facetrack.BlazeFace: RGB bytes in, per-anchor logits and regressors out.
+type BlazeFaceRunner struct {
+	*FaceModel
+	size    int
+	scores  []int // output indices holding scores, in anchor order
+	regs    []int // matching regressor outputs
+	k, bias float32
+}
+
+// NewBlazeFaceRunner opens m. Its outputs must come in (scores, regressors)
+// pairs, the 512-anchor (fine) grid first: [N,1] then [N,16].
+func NewBlazeFaceRunner(rt *Runtime, m *Manifest) (*BlazeFaceRunner, error) {
+	outs := m.OutputSpecs()
+	if len(outs)%2 != 0 || m.Input.Shape[1] != m.Input.Shape[2] || m.Input.Shape[3] != 3 || m.Preprocessing.Color != "rgb" {
+		return nil, fmt.Errorf("%s: not a BlazeFace manifest (want a square RGB input and (scores [1,N,1], regressors [1,N,16]) output pairs)", m.Path)
+	}
+	r := &BlazeFaceRunner{size: int(m.Input.Shape[1])}
+	for i := 0; i < len(outs); i += 2 {
+		s, g := outs[i].Shape, outs[i+1].Shape
+		if len(s) != 3 || len(g) != 3 || s[2] != 1 || g[2] != 16 || s[1] != g[1] {
+			return nil, fmt.Errorf("%s: outputs %s %v / %s %v are not a (scores [1,N,1], regressors [1,N,16]) pair", m.Path, outs[i].Name, s, outs[i+1].Name, g)
+		}
+		r.scores = append(r.scores, i)
+		r.regs = append(r.regs, i+1)
+	}
+	if n := len(facetrack.GenerateAnchors(r.size)); n != r.anchorCount(outs) {
+		return nil, fmt.Errorf("%s: outputs cover %d anchors, a %d input has %d", m.Path, r.anchorCount(outs), r.size, n)
+	}
+	p := m.Preprocessing
+	// value = (x/255·(hi−lo) + lo + offset)·scale = x·k + bias
+	r.k = float32((p.InputRange[1] - p.InputRange[0]) / 255 * p.Scale)
+	r.bias = float32((p.InputRange[0] + p.Offset) * p.Scale)
+	f, err := NewFaceModel(rt, m, 1)
+	if err != nil {
+		return nil, err
+	}
+	r.FaceModel = f
+	return r, nil
+}
+
+func (r *BlazeFaceRunner) anchorCount(outs []OutputSpec) int {
+	n := 0
+	for _, i := range r.scores {
+		n += int(outs[i].Shape[1])
+	}
+	return n
+}
+
+// InputSize is the square input side.
+func (r *BlazeFaceRunner) InputSize() int { return r.size }
+
+// Infer implements facetrack.BlazeFaceModel.
+func (r *BlazeFaceRunner) Infer(rgb []byte) ([]float32, []float32, error) {
+	if len(rgb) != r.size*r.size*3 {
+		return nil, nil, fmt.Errorf("input has %d bytes, want %d", len(rgb), r.size*r.size*3)
+	}
+	out, err := r.RunInputs(1, func(_ int, dst []float32) error {
+		for i, v := range rgb {
+			dst[i] = float32(v)*r.k + r.bias
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var logits, regs []float32
+	for i := range r.scores {
+		logits = append(logits, out[r.scores[i]]...)
+		regs = append(regs, out[r.regs[i]]...)
+	}
+	return logits, regs, nil
+}
+
+var _ facetrack.BlazeFaceModel = (*BlazeFaceRunner)(nil)

@@ -1,0 +1,81 @@
+package app
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/edgemo/edgemo/internal/testenv"
+)
+
+// modelsCopy copies models/*.json and *.onnx to a temp dir and truncates
+// (or removes) one file.
+func modelsCopy(t *testing.T, broken string, remove bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(testenv.Root(), "models")
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == broken {
+			if remove {
+				continue
+			}
+			b = b[:len(b)/2]
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestBrokenHeadModel: a truncated or missing model file of any face head
+// is a start-up error naming the file, or, with OptionalHeads, a warning
+// and the head is off; never a crash. A broken detector model names its file.
+func TestBrokenHeadModel(t *testing.T) {
+	lib := testenv.ORTLib(t)
+	for _, c := range []struct {
+		file   string
+		remove bool
+	}{{"facemesh.onnx", false}, {"faceres.onnx", true}, {"antispoof.onnx", false}, {"faceres.manifest.json", false}} {
+		dir := modelsCopy(t, c.file, c.remove)
+		o := Options{Manifest: filepath.Join(dir, "emotion.manifest.json"), ModelsDir: dir, ORTLib: lib, Providers: []string{"cpu"}}
+		var logs bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logs, nil))
+		ms, err := LoadModels(o, log)
+		if err == nil {
+			ms.Close()
+			t.Fatalf("%s broken: LoadModels succeeded", c.file)
+		}
+		if !strings.Contains(err.Error(), filepath.Join(dir, c.file)) {
+			t.Errorf("%s broken: error does not name the file: %v", c.file, err)
+		}
+		o.OptionalHeads = true
+		ms, err = LoadModels(o, log)
+		if err != nil {
+			t.Fatalf("%s broken, heads optional: %v", c.file, err)
+		}
+		ms.Close()
+		if !strings.Contains(logs.String(), "face head disabled") {
+			t.Errorf("%s broken, heads optional: no warning in %s", c.file, logs.String())
+		}
+	}
+	dir := modelsCopy(t, "blazeface-back.onnx", false)
+	_, err := NewDetector(Options{ModelsDir: dir, ORTLib: lib, Providers: []string{"cpu"}})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "blazeface-back.onnx")) {
+		t.Errorf("truncated detector model: want an error naming it, got %v", err)
+	}
+}
