@@ -43,7 +43,13 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 }
 
 func (m *modelFlags) options() app.Options {
-	o := app.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: splitList(m.providers), Threads: m.threads, Cascade: m.cascade, DetectWidth: m.detectWidth, Engine: m.engine}
+	o := app.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: splitList(m.providers), Threads: m.threads, Cascade: m.cascade, DetectWidth: m.detectWidth, Engine: m.engine,
+		Detector: m.detector, Heads: []string{}, OptionalHeads: m.optionalHeads}
+	for _, h := range splitList(m.heads) {
+		if h != "none" {
+			o.Heads = append(o.Heads, h)
+		}
+	}
 	if m.engine != app.EngineFast {
 		o.Manifest, o.VLM = "", app.VLMOptions{Manifest: m.manifest, Tokenizer: m.tokenizer}
 	}
