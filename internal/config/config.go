@@ -45,6 +45,11 @@ type EngineConfig struct {
 	Threads   int      `yaml:"threads"`   // intra-op threads per session; default 1
 	ORTLib    string   `yaml:"ort_lib"`   // default $EDGEMO_ORT_LIB, then deps/
 	TensorRT  TensorRT `yaml:"tensorrt"`
+	// Heads of the fast tier: mesh (landmark cues, head pose), age-gender,
+	// liveness; default all. OptionalHeads: a head whose model is broken is
+	// disabled with a warning instead of stopping edgemo.
+	Heads         *[]string `yaml:"heads"`
+	OptionalHeads bool      `yaml:"optional_heads"`
 }
 
 // TensorRT tunes the TensorRT provider (Jetson, NVIDIA GPUs).
@@ -118,7 +123,7 @@ type Camera struct {
 	FPS         float64 `yaml:"fps"`      // cap on frames read; 0: native
 	Realtime    *bool   `yaml:"realtime"` // files: pace at native rate (default true in the daemon)
 	Loop        bool    `yaml:"loop"`     // files: start again at the end
-	Detector    string  `yaml:"detector"` // haar
+	Detector    string  `yaml:"detector"` // blazeface-back (default), blazeface-front, haar
 	Cascade     string  `yaml:"cascade"`
 	DetectEvery int     `yaml:"detect_every"`
 	DetectWidth int     `yaml:"detect_width"`
@@ -427,7 +432,10 @@ func (c *Config) applyDefaults() {
 	}
 	for name, cam := range c.Cameras {
 		if cam.Detector == "" {
-			cam.Detector = "haar"
+			cam.Detector = "blazeface-back"
+			if cam.Cascade != "" {
+				cam.Detector = "haar" // naming a cascade asks for Haar
+			}
 		}
 		if cam.Realtime == nil {
 			cam.Realtime = boolp(true) // a daemon follows the clock, even on files
@@ -458,6 +466,15 @@ func (c *Config) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log_level", "%q: use debug, info, warn or error", c.LogLevel)
+	}
+	if c.Engine.Heads != nil {
+		for _, h := range *c.Engine.Heads {
+			switch h {
+			case "mesh", "age-gender", "liveness":
+			default:
+				bad("engine.heads", "unknown head %q: use mesh, age-gender, liveness", h)
+			}
+		}
 	}
 	for _, p := range c.Engine.Providers {
 		switch strings.ToLower(p) {
@@ -518,8 +535,10 @@ func (c *Config) validate() error {
 				bad(k+".source", "file %q not found (relative paths start in the directory edgemo runs in)", cam.Source)
 			}
 		}
-		if cam.Detector != "haar" {
-			bad(k+".detector", "%q: only haar is available", cam.Detector)
+		switch cam.Detector {
+		case "blazeface-back", "blazeface-front", "haar":
+		default:
+			bad(k+".detector", "%q: use blazeface-back (far and near faces), blazeface-front (near faces, kiosks) or haar", cam.Detector)
 		}
 		if cam.FPS < 0 {
 			bad(k+".fps", "must be >= 0 (0: native rate)")

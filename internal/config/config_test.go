@@ -140,3 +140,20 @@ func TestExampleFileMatchesEmbeddedDefault(t *testing.T) {
 		t.Fatal("edgemo.example.yaml differs from internal/config/default.yaml: copy it again (cp internal/config/default.yaml edgemo.example.yaml)")
 	}
 }
+
+func TestDetectorAndHeads(t *testing.T) {
+	c, err := parse(t, "engine: {heads: [mesh], optional_heads: true}\ncameras:\n  a: {source: 0}\n  b: {source: 1, detector: blazeface-front}\n  c: {source: 2, cascade: /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cameras["a"].Detector != "blazeface-back" || c.Cameras["b"].Detector != "blazeface-front" || c.Cameras["c"].Detector != "haar" {
+		t.Fatalf("detectors: %q %q %q", c.Cameras["a"].Detector, c.Cameras["b"].Detector, c.Cameras["c"].Detector)
+	}
+	if c.Engine.Heads == nil || len(*c.Engine.Heads) != 1 || !c.Engine.OptionalHeads {
+		t.Fatalf("heads: %+v", c.Engine)
+	}
+	_, err = parse(t, "cameras:\n  a: {source: 0, detector: yolo}\n")
+	mustErr(t, err, "cameras.a.detector", "yolo", "blazeface-back")
+	_, err = parse(t, "engine: {heads: [aura]}\ncameras:\n  a: {source: 0}\n")
+	mustErr(t, err, "engine.heads", "aura")
+}

@@ -44,7 +44,7 @@ type cameraDeps struct {
 
 func startCamera(parent context.Context, name string, cfg config.Camera, deps cameraDeps, log *slog.Logger) (*camera, error) {
 	o := deps.opts
-	o.Cascade, o.DetectWidth = cfg.Cascade, cfg.DetectWidth
+	o.Detector, o.Cascade, o.DetectWidth = cfg.Detector, cfg.Cascade, cfg.DetectWidth
 	det, err := app.NewDetector(o)
 	if err != nil {
 		return nil, err

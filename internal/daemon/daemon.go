@@ -194,16 +194,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 		}
 		d.models.Close()
 		d.models = nil
-		trt := cfg.Engine.TensorRT
-		ms, err := app.LoadModels(app.Options{Manifest: cfg.Models.Emotion, ORTLib: cfg.Engine.ORTLib,
-			Providers: cfg.Engine.Providers, Threads: cfg.Engine.Threads,
-			TensorRT: engine.TensorRTOptions{FP16: config.On(trt.FP16, true), EngineCacheDir: trt.EngineCache, INT8CalibrationTable: trt.INT8Calibration},
-			Engine:   engineMode(cfg),
-			// VidEmo's own trees are not published: the merged trees carry its
-			// levels from the next window on, and a late tree of an older
-			// window must not flip the retained emotion topic.
-			VLM: app.VLMOptions{Manifest: cfg.Models.VidEmo, Tokenizer: cfg.Models.Tokenizer},
-		}, log)
+		ms, err := app.LoadModels(modelOptions(cfg), log)
 		if err != nil {
 			return errors.Join(append(errs, err)...)
 		}
@@ -262,7 +253,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 			delete(d.cams, name)
 		}
 	}
-	deps := cameraDeps{models: d.models, sink: d.fan, metrics: d.metrics}
+	deps := cameraDeps{models: d.models, opts: modelOptions(cfg), sink: d.fan, metrics: d.metrics}
 	for _, name := range camNames {
 		if _, running := d.cams[name]; running {
 			continue
@@ -278,6 +269,27 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 	d.cfg = cfg
 	d.publishView()
 	return errors.Join(errs...)
+}
+
+// modelOptions are the engine settings every model load uses (the shared
+// analyzer and each camera's detector).
+func modelOptions(cfg *config.Config) app.Options {
+	trt := cfg.Engine.TensorRT
+	o := app.Options{
+		Manifest: cfg.Models.Emotion, ORTLib: cfg.Engine.ORTLib,
+		Providers: cfg.Engine.Providers, Threads: cfg.Engine.Threads,
+		TensorRT:      engine.TensorRTOptions{FP16: config.On(trt.FP16, true), EngineCacheDir: trt.EngineCache, INT8CalibrationTable: trt.INT8Calibration},
+		OptionalHeads: cfg.Engine.OptionalHeads,
+		Engine:        engineMode(cfg),
+		// VidEmo's own trees are not published: the merged trees carry its
+		// levels from the next window on, and a late tree of an older
+		// window must not flip the retained emotion topic.
+		VLM: app.VLMOptions{Manifest: cfg.Models.VidEmo, Tokenizer: cfg.Models.Tokenizer},
+	}
+	if cfg.Engine.Heads != nil {
+		o.Heads = append([]string{}, *cfg.Engine.Heads...)
+	}
+	return o
 }
 
 // engineMode is tiered when a VidEmo model is configured: the fast head
