@@ -88,6 +88,11 @@ func sameFace(a, b facetrack.Rect) bool {
 // that facemesh accepts is listed in notFaces). Every keypoint of a
 // confident (>= 0.5) BlazeFace detection must lie inside its box grown by
 // 25% per side (the ear tragions sit on the box edge). No Mat may leak.
+// knownBackMisses is blazeface-back's measured recall gap against Haar
+// (Haar faces it does not find, every 2nd frame): blurred, turned faces of
+// Megamind.avi. Issue 5 wants zero; this bound keeps it from growing.
+var knownBackMisses = map[string]int{"Megamind.avi": 5}
+
 func TestBlazeFaceRecallVsHaar(t *testing.T) {
 	before := testenv.MatCount(t)
 	haar, err := facetrack.NewHaar(facetrack.HaarConfig{})
@@ -174,8 +179,13 @@ func TestBlazeFaceRecallVsHaar(t *testing.T) {
 				t.Logf("%s %s: Haar faces BlazeFace missed: %s", m, media, strings.Join(r.missed[:min(10, len(r.missed))], "; "))
 			}
 			if m == "blazeface-back" && r.matched < r.haarFaces {
-				// Known gap (issue 5 acceptance not met yet): reported, not asserted.
-				t.Logf("RECALL GAP: %s on %s missed %d of %d faces Haar found", m, media, r.haarFaces-r.matched, r.haarFaces)
+				// The known gap (issue 5 wants none): asserted so it can
+				// only shrink; see knownBackMisses.
+				missed := r.haarFaces - r.matched
+				t.Logf("RECALL GAP: %s on %s missed %d of %d faces Haar found", m, media, missed, r.haarFaces)
+				if missed > knownBackMisses[media] {
+					t.Errorf("%s on %s missed %d Haar faces; known gap is %d: recall regressed", m, media, missed, knownBackMisses[media])
+				}
 			}
 			if r.kpOutside > 0 {
 				t.Errorf("%s on %s: %d of %d keypoints outside the face box", m, media, r.kpOutside, r.kpTotal)
