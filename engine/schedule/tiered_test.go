@@ -15,8 +15,8 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/testenv"
 	"github.com/edgemo/edgemo/internal/tree"
 	"github.com/edgemo/edgemo/window"
@@ -368,13 +368,20 @@ func TestMergeRules(t *testing.T) {
 // loads it) under Tiered with the slow stand-in: trees validate and carry
 // the VLM levels once they land; Forget reaches the FastAnalyzer.
 func TestTieredWithRealFastAnalyzer(t *testing.T) {
-	ms, err := app.LoadModels(app.Options{ORTLib: testenv.ORTLib(t), Providers: []string{"cpu"}}, quietLog())
+	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: testenv.ORTLib(t), Providers: []string{"cpu"}, Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fa := ms.Analyzer
-	ms.Analyzer = nil // Tiered owns it now
-	defer ms.Close()
+	defer rt.Close()
+	m, err := engine.LoadManifest(testenv.Path(t, "models/emotion.manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := engine.NewEmotionHead(rt, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := engine.NewFastAnalyzer(head, engine.FastConfig{}) // Tiered owns it
 	slow := newSlowStandIn(50 * time.Millisecond)
 	landed := make(chan struct{}, 8)
 	ta := NewTiered(context.Background(), fa, slow, TieredConfig{OnSlowTree: func(*tree.Tree) { landed <- struct{}{} }})
