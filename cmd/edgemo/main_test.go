@@ -162,7 +162,9 @@ func TestAnalyzeWithVidEmo(t *testing.T) {
 			t.Fatalf("tree %s is not VidEmo's: %+v", tr.ID, tr.Source)
 		}
 	}
-	code, stdout, stderr = edgemo(t, "analyze", testenv.Media(t, "astronaut.png"), "--engine", "tiered", "--model", manifest)
+	// Paced like a camera, so windows come a second apart and VidEmo's runs
+	// land between them (offline, all fast trees can come out first).
+	code, stdout, stderr = edgemo(t, "analyze", testenv.Media(t, "astronaut.png"), "--engine", "tiered", "--model", manifest, "--realtime")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
