@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/pipeline"
 )
@@ -26,6 +29,9 @@ type Result struct {
 	PipelineSecs   float64
 	Trees          uint64
 	Detections     uint64
+	DetectTime     time.Duration      // summed Detect calls
+	DetectCalls    int                // frames the detector ran on
+	Stages         []engine.StageCost // the fast analyzer's heads (crops = faces × window samples)
 }
 
 func (r Result) DecodeFPS() float64   { return float64(r.DecodeFrames) / r.DecodeSeconds }
@@ -35,9 +41,41 @@ func (r Result) PipelineFPS() float64 { return float64(r.PipelineFrames) / r.Pip
 func (r Result) Ratio() float64 { return r.PipelineFPS() / r.DecodeFPS() }
 
 func (r Result) String() string {
-	return fmt.Sprintf("source    %s\ndecode    %6d frames  %8.1f fps  (OpenCV decode alone)\npipeline  %6d frames  %8.1f fps  (decode+detect+track+crop+window+emotion head, %d trees)\nratio     %.3f  (pipeline fps / decode fps)\n",
+	var b strings.Builder
+	fmt.Fprintf(&b, "source    %s\ndecode    %6d frames  %8.1f fps  (OpenCV decode alone)\npipeline  %6d frames  %8.1f fps  (decode+detect+track+crop+window+heads, %d trees)\nratio     %.3f  (pipeline fps / decode fps)\n",
 		r.Source, r.DecodeFrames, r.DecodeFPS(), r.PipelineFrames, r.PipelineFPS(), r.Trees, r.Ratio())
+	if r.DetectCalls > 0 {
+		fmt.Fprintf(&b, "stage     %-12s %8.2f ms/frame  (%d frames, %d faces)\n", "detect", ms(r.DetectTime)/float64(r.DetectCalls), r.DetectCalls, r.Detections)
+	}
+	for _, s := range r.Stages {
+		if s.Items == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "stage     %-12s %8.2f ms/face   %8.2f ms/frame  (%d crops in %d runs)\n",
+			s.Stage, ms(s.Time)/float64(s.Items), ms(s.Time)/float64(r.PipelineFrames), s.Items, s.Runs)
+	}
+	return b.String()
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// timedDetector sums the wrapped detector's time.
+type timedDetector struct {
+	facetrack.Detector
+	d time.Duration
+	n int
+}
+
+func (t *timedDetector) Detect(img gocv.Mat) ([]facetrack.Detection, error) {
+	t0 := time.Now()
+	dets, err := t.Detector.Detect(img)
+	t.d += time.Since(t0)
+	t.n++
+	return dets, err
+}
+
+// stageCoster is the fast analyzer's per-stage accounting.
+type stageCoster interface{ StageCosts() []engine.StageCost }
 
 // Decode reads every frame of path with OpenCV and nothing else.
 func Decode(path string) (int, time.Duration, error) {
@@ -74,12 +112,29 @@ func Run(ctx context.Context, path string, cfg pipeline.Config, st *app.Stack, l
 
 	cfg.Source.Source = path
 	cfg.Offline = true
-	p := pipeline.New(cfg, st.Detector, st.Analyzer, nil, log)
+	det := &timedDetector{Detector: st.Detector}
+	var before map[string]engine.StageCost
+	sc, _ := st.Analyzer.(stageCoster)
+	if sc != nil {
+		before = map[string]engine.StageCost{}
+		for _, s := range sc.StageCosts() {
+			before[s.Stage] = s
+		}
+	}
+	p := pipeline.New(cfg, det, st.Analyzer, nil, log)
 	start := time.Now()
 	if err := p.Run(ctx); err != nil {
 		return r, err
 	}
 	r.PipelineSecs = time.Since(start).Seconds()
 	r.PipelineFrames, r.Trees, r.Detections = p.Stats.Frames.Load(), p.Stats.Trees.Load(), p.Stats.Detections.Load()
+	r.DetectTime, r.DetectCalls = det.d, det.n
+	if sc != nil {
+		for _, s := range sc.StageCosts() { // this run's share only
+			b := before[s.Stage]
+			s.Runs, s.Items, s.Time = s.Runs-b.Runs, s.Items-b.Items, s.Time-b.Time
+			r.Stages = append(r.Stages, s)
+		}
+	}
 	return r, nil
 }

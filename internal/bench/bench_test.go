@@ -59,5 +59,19 @@ func TestRunMeasuresBothOnTheSameFile(t *testing.T) {
 	if r.Trees == 0 || r.Ratio() <= 0 || r.Ratio() > 1.5 {
 		t.Fatalf("implausible result: %+v ratio %.3f", r, r.Ratio())
 	}
+	if r.DetectCalls != 270 || r.DetectTime <= 0 {
+		t.Fatalf("detector timed on %d frames (%v), want 270", r.DetectCalls, r.DetectTime)
+	}
+	stages := map[string]bool{}
+	for _, s := range r.Stages {
+		if s.Items > 0 && s.Time > 0 {
+			stages[s.Stage] = true
+		}
+	}
+	for _, want := range []string{"emotion", "mesh", "age-gender", "liveness"} {
+		if !stages[want] {
+			t.Errorf("no cost reported for stage %s: %+v", want, r.Stages)
+		}
+	}
 	t.Log("\n" + r.String())
 }
