@@ -129,7 +129,7 @@ func wrongShapeModel(t *testing.T) string {
 	if out, err := exec.Command("/usr/bin/python3", gen, onnxPath).CombinedOutput(); err != nil {
 		t.Fatalf("generate wrong-shape model with /usr/bin/python3 + onnx (apt install python3-onnx): %v\n%s", err, out)
 	}
-	sum, err := fileSHA256(onnxPath)
+	sum, err := FileSHA256(onnxPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -191,7 +191,7 @@ func TestFaceConverterDeterministic(t *testing.T) {
 		if b, err := exec.Command("/usr/bin/python3", filepath.Join(testenv.Root(), "scripts", "tfjs2onnx.py"), src, out).CombinedOutput(); err != nil {
 			t.Fatalf("tfjs2onnx.py %s: %v\n%s", name, err, b)
 		}
-		sum, err := fileSHA256(out)
+		sum, err := FileSHA256(out)
 		if err != nil {
 			t.Fatal(err)
 		}

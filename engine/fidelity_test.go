@@ -204,7 +204,7 @@ func TestConverterDeterministic(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tfjs2onnx.py (needs /usr/bin/python3 with python3-onnx): %v\n%s", err, b)
 	}
-	sum, err := fileSHA256(out)
+	sum, err := FileSHA256(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,7 @@
 package engine
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -87,18 +81,9 @@ var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // lists exists next to it with the listed sha256. Errors name the file and
 // the fix.
 func LoadManifest(path string) (*Manifest, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: manifest missing; run scripts/setup.sh from the repository root or fix the path", path)
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	var m Manifest
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%s: invalid manifest JSON: %w", path, err)
+	if err := ReadManifestJSON(path, &m, "run scripts/setup.sh from the repository root"); err != nil {
+		return nil, err
 	}
 	m.Path = path
 	if err := m.validate(); err != nil {
@@ -253,16 +238,8 @@ func (m *Manifest) ModelPath() string { return m.FilePath(0) }
 // Verify checks that each file exists and has the listed sha256.
 func (m *Manifest) Verify() error {
 	for i, f := range m.Files {
-		p := m.FilePath(i)
-		sum, err := fileSHA256(p)
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s: missing; run scripts/setup.sh (it converts models listed in %s)", p, m.Path)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		if sum != f.SHA256 {
-			return fmt.Errorf("%s: sha256 %s does not match %s (want %s); delete it and run scripts/setup.sh", p, sum, m.Path, f.SHA256)
+		if err := CheckFile(m.FilePath(i), f.SHA256, m.Path, "run scripts/setup.sh"); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -273,15 +250,3 @@ func (m *Manifest) Ref() string {
 	return m.Name + "@" + m.Files[0].SHA256[:12]
 }
 
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}

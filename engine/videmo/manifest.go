@@ -1,17 +1,13 @@
 package videmo
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/edgemo/edgemo/engine"
 )
 
 // Manifest describes a VidEmo (Qwen2.5-VL) model set exported with the
@@ -187,18 +183,9 @@ var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // LoadManifest reads and validates a VidEmo manifest and checks every file's
 // sha256. Errors name the file and the fix.
 func LoadManifest(path string) (*Manifest, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: manifest missing; run scripts/models.sh (tiny fixture) or scripts/export_videmo.py", path)
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	var m Manifest
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%s: invalid VidEmo manifest JSON: %w", path, err)
+	if err := engine.ReadManifestJSON(path, &m, "run scripts/models.sh (tiny fixture) or scripts/export_videmo.py"); err != nil {
+		return nil, err
 	}
 	m.Path = path
 	if err := m.validate(); err != nil {
@@ -361,15 +348,8 @@ func (m *Manifest) FilePath(role string) string {
 func (m *Manifest) Verify() error {
 	for _, f := range m.Files {
 		p := filepath.Join(filepath.Dir(m.Path), f.Path)
-		sum, err := fileSHA256(p)
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s: missing (%s graph of %s); run scripts/models.sh", p, f.Role, m.Path)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		if sum != f.SHA256 {
-			return fmt.Errorf("%s: sha256 %s does not match %s (want %s); delete it and run scripts/models.sh", p, sum, m.Path, f.SHA256)
+		if err := engine.CheckFile(p, f.SHA256, m.Path, "run scripts/models.sh"); err != nil {
+			return fmt.Errorf("%s graph: %w", f.Role, err)
 		}
 	}
 	return nil
@@ -386,15 +366,3 @@ func (m *Manifest) Ref() string {
 	return m.Name
 }
 
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
