@@ -249,4 +249,3 @@ func (m *Manifest) Verify() error {
 func (m *Manifest) Ref() string {
 	return m.Name + "@" + m.Files[0].SHA256[:12]
 }
-

@@ -365,4 +365,3 @@ func (m *Manifest) Ref() string {
 	}
 	return m.Name
 }
-
