@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 
@@ -139,8 +138,15 @@ func (f *FaceModel) RunInputs(n int, fill func(i int, dst []float32) error) ([][
 	return out, nil
 }
 
+// maxCachedBatchShapes bounds the tensor sets kept for reuse, one per batch
+// size seen (least recently used goes first).
+const maxCachedBatchShapes = 4
+
+// ioFor returns input/output tensors for batch n, reusing them when the
+// batch size repeats (a window's new samples every stride is the common case).
 func (f *FaceModel) ioFor(n int) (*multiIO, error) {
 	if t, ok := f.tensors[n]; ok {
+		f.touch(n)
 		return t, nil
 	}
 	shape := append([]int64{int64(n)}, f.m.Input.Shape[1:]...)
@@ -169,7 +175,17 @@ func (f *FaceModel) ioFor(n int) (*multiIO, error) {
 	return t, nil
 }
 
-// Close frees the session and tensors.
+func (f *FaceModel) touch(n int) {
+	for i, k := range f.order {
+		if k == n {
+			f.order = append(append(f.order[:i:i], f.order[i+1:]...), n)
+			return
+		}
+	}
+}
+
+// Close frees the session and tensors; closing twice is a no-op. It does
+// not close the Runtime.
 func (f *FaceModel) Close() error {
 	if f == nil {
 		return nil
@@ -181,7 +197,7 @@ func (f *FaceModel) Close() error {
 	}
 	f.tensors, f.order = map[int]*multiIO{}, nil
 	if f.sess == nil {
-		return errors.New(f.m.Name + ": closed twice")
+		return nil
 	}
 	err := f.sess.Close()
 	f.sess = nil
