@@ -247,6 +247,10 @@ func (r *Runtime) NewSession(m *Manifest) (*Session, error) {
 	return &Session{sess: sess, Provider: provider, Model: path, Inputs: ins, Outputs: outs}, nil
 }
 
+// providerDown remembers, per ORT library, the providers whose Append
+// failed (their shared libraries are missing), so later sessions skip them.
+var providerDown sync.Map // "<lib>|<provider>" -> error
+
 // OpenGraph opens any ONNX graph with the named inputs and outputs (in the
 // order Run takes them), trying the runtime's providers in order with its
 // options (threads, TensorRT). NewSession calls it after checking a
@@ -254,6 +258,13 @@ func (r *Runtime) NewSession(m *Manifest) (*Session, error) {
 func (r *Runtime) OpenGraph(path string, inputs, outputs []string) (*ort.DynamicAdvancedSession, string, error) {
 	var errs []error
 	for _, p := range r.providers {
+		if err, down := providerDown.Load(r.lib + "|" + p); down {
+			// Known since an earlier model: say so briefly, without the
+			// same long error once per model and camera.
+			r.log.Info("execution provider unavailable, falling back", "provider", p, "model", path)
+			errs = append(errs, fmt.Errorf("%s: %w", p, err.(error)))
+			continue
+		}
 		s, err := r.tryGraph(path, inputs, outputs, p)
 		if err == nil {
 			r.log.Info("onnxruntime session", "model", path, "provider", p)
@@ -277,6 +288,9 @@ func (r *Runtime) tryGraph(path string, inputs, outputs []string, provider strin
 		}
 	}
 	if err := appendProvider(opts, provider, r.cfg.TensorRT); err != nil {
+		// The provider's libraries cannot load in this process: that will
+		// not change for the next model.
+		providerDown.Store(r.lib+"|"+provider, err)
 		return nil, err
 	}
 	s, err := ort.NewDynamicAdvancedSession(path, inputs, outputs, opts)
