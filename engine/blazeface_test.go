@@ -63,6 +63,15 @@ func forEachFrame(t testing.TB, media string, fn func(i int, img gocv.Mat)) {
 // by eye on the extracted frame ("media frame x,y").
 var notFaces = map[string]bool{
 	"Megamind.avi 2 120,364": true, // a hand holding a glass
+	// Frames 98-106: Haar boxes on the hair and forehead above the face
+	// (the eyes lie below the box), in frames where the face itself is
+	// found by both Haar and BlazeFace. Facemesh fits a mesh onto the hair
+	// because the crop's 25% margin brings the eyes in at its bottom edge.
+	"Megamind.avi 98 418,16":  true,
+	"Megamind.avi 100 418,18": true,
+	"Megamind.avi 102 411,16": true,
+	"Megamind.avi 104 419,21": true,
+	"Megamind.avi 106 418,26": true,
 }
 
 // sameFace: two detectors' boxes of one face differ in convention (Haar's
@@ -88,10 +97,10 @@ func sameFace(a, b facetrack.Rect) bool {
 // that facemesh accepts is listed in notFaces). Every keypoint of a
 // confident (>= 0.5) BlazeFace detection must lie inside its box grown by
 // 25% per side (the ear tragions sit on the box edge). No Mat may leak.
-// knownBackMisses is blazeface-back's measured recall gap against Haar
-// (Haar faces it does not find, every 2nd frame): blurred, turned faces of
-// Megamind.avi. Issue 5 wants zero; this bound keeps it from growing.
-var knownBackMisses = map[string]int{"Megamind.avi": 5}
+// knownBackMisses is blazeface-back's allowed recall gap against Haar per
+// media: none (issue 5). The five misses once listed for Megamind.avi were
+// Haar boxes on hair (see notFaces), not faces BlazeFace failed to find.
+var knownBackMisses = map[string]int{}
 
 func TestBlazeFaceRecallVsHaar(t *testing.T) {
 	before := testenv.MatCount(t)
