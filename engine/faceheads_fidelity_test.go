@@ -53,6 +53,7 @@ func newTestFaceModel(t testing.TB, name string) *FaceModel {
 //     ulp at 2048 is 2.4e-4).
 //   - a random tensor spanning the input range: max abs diff over
 //     max(1, max |ref|) <= 1e-4 (outputs reach thousands here too).
+//
 // It also checks the Go preprocessing against TF.js's.
 func TestFaceModelFidelity(t *testing.T) {
 	c1, _ := faceCrops(t, "astronaut.png", 0.25, 1)
