@@ -132,11 +132,13 @@ func windowAttributes(attrs []*Attr, lives []float64, pose *tree.HeadPose) *tree
 		n := float64(len(attrs))
 		age, conf, male = age/n, conf/n, male/n
 		out.Age = &tree.NumberValue{Value: round(clampF(age, 0, 130), 0), Confidence: prob(conf)}
-		g := "female"
+		// Confidence is the probability of the label given, as for every
+		// other label in the tree (so it is never below 0.5 here).
+		g, p := "female", 1-male
 		if male > 0.5 {
-			g = "male"
+			g, p = "male", male
 		}
-		out.Gender = &tree.LabelValue{Value: g, Confidence: prob(2 * abs(male-0.5))}
+		out.Gender = &tree.LabelValue{Value: g, Confidence: prob(p)}
 	}
 	if len(lives) > 0 {
 		var m float64

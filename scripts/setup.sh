@@ -24,9 +24,9 @@ need_sha() { # file sha256
 
 # --- 1. Debian packages -------------------------------------------------------
 # libopencv-dev: OpenCV 4.6 for gocv v0.31.0; opencv-data: Haar cascades;
-# mosquitto + ffmpeg: tests; python3-onnx/numpy: TF.js -> ONNX conversion;
+# mosquitto + ffmpeg: tests; mosquitto-clients: mosquitto_sub for users; python3-onnx/numpy: TF.js -> ONNX conversion;
 # nodejs/npm: fetching npm tarballs and the TF.js reference.
-apt_pkgs=(pkg-config libopencv-dev opencv-data mosquitto ffmpeg python3-onnx python3-numpy)
+apt_pkgs=(pkg-config libopencv-dev opencv-data mosquitto mosquitto-clients ffmpeg python3-onnx python3-numpy)
 if [ -z "${EDGEMO_SETUP_SKIP_APT:-}" ]; then
 	missing=()
 	for p in "${apt_pkgs[@]}"; do
