@@ -70,7 +70,8 @@ type Runner struct {
 	lg         []float32              // logits of the current position: logits or stepLogits' data
 	seen       []bool                 // repetition-penalty set, by token id
 	seenList   []int
-	cand       []int32
+	cand       []int32   // sampling candidates, reused
+	probs      []float64 // their probabilities, reused
 
 	closed bool
 }
@@ -274,6 +275,7 @@ func (r *Runner) alloc() error {
 	r.logits = make([]float32, r.vocab)
 	r.seen = make([]bool, r.vocab)
 	r.cand = make([]int32, 0, r.vocab)
+	r.probs = make([]float64, 0, r.vocab)
 	return nil
 }
 
@@ -769,10 +771,27 @@ func (r *Runner) pick(rng *rand.Rand) int {
 	if r.gen.Greedy() || rng == nil {
 		return argmax(lg)
 	}
+	return r.sample(lg, rng)
+}
+
+// sampleCutoff bounds the logits that can be sampled: a token more than
+// this many temperature-scaled nats below the best has probability below
+// e^-30 ≈ 1e-13 of the best's, which float64 sampling cannot tell from zero.
+// Dropping them first spares sorting the whole vocabulary every step.
+const sampleCutoff = 30
+
+// sample draws from lg at the generation config's temperature, top-k and
+// top-p (transformers' TopK then TopP warpers), using rng. Buffers are the
+// runner's, reused every step.
+func (r *Runner) sample(lg []float32, rng *rand.Rand) int {
 	inv := float32(1 / r.gen.Temperature)
+	best := lg[argmax(lg)]
+	floor := best - float32(sampleCutoff*r.gen.Temperature)
 	c := r.cand[:0]
-	for i := range lg {
-		c = append(c, int32(i))
+	for i, x := range lg {
+		if x >= floor {
+			c = append(c, int32(i))
+		}
 	}
 	slices.SortFunc(c, func(a, b int32) int {
 		switch {
@@ -783,18 +802,21 @@ func (r *Runner) pick(rng *rand.Rand) int {
 		}
 		return int(a - b)
 	})
+	r.cand = c
 	if k := r.gen.TopK; k > 0 && k < len(c) {
 		c = c[:k]
 	}
 	// softmax over the candidates at temperature, then the top-p nucleus
 	// (at least one token), as transformers' TopPLogitsWarper
 	top := float64(lg[c[0]] * inv)
-	probs := make([]float64, len(c))
+	probs := r.probs[:0]
 	var sum float64
-	for i, id := range c {
-		probs[i] = math.Exp(float64(lg[id]*inv) - top)
-		sum += probs[i]
+	for _, id := range c {
+		p := math.Exp(float64(lg[id]*inv) - top)
+		probs = append(probs, p)
+		sum += p
 	}
+	r.probs = probs
 	n := len(c)
 	if p := r.gen.TopP; p > 0 && p < 1 {
 		var acc float64
@@ -814,11 +836,9 @@ func (r *Runner) pick(rng *rand.Rand) int {
 	for i := range n {
 		u -= probs[i]
 		if u <= 0 {
-			r.cand = c
 			return int(c[i])
 		}
 	}
-	r.cand = c
 	return int(c[n-1])
 }
 
