@@ -464,7 +464,7 @@ func TestRunTieredWithVidEmo(t *testing.T) {
 	mq := mqtttest.StartMosquitto(t)
 	cfg := daemonConfig(t, "  broker: "+mq.URL(), astronaut)
 	cfg = "models:\n  videmo: models/videmo-tiny.manifest.json\n" + cfg
-	start(t, cfg)
+	r, _ := start(t, cfg)
 	sub := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubOptions{}, "edgemo/+/+/tree")
 	sub.Wait(30*time.Second, "a tree with VidEmo's levels", func(ms []mqtttest.Message) bool {
 		for _, m := range ms {
@@ -478,4 +478,19 @@ func TestRunTieredWithVidEmo(t *testing.T) {
 		}
 		return false
 	})
+	// The scheduler's health is visible in stats and metrics.
+	if v := r.d.Snapshot().VLM; v == nil || v.Completed == 0 {
+		t.Fatalf("no VidEmo stats in the snapshot: %+v", v)
+	}
+	resp, err := http.Get("http://" + r.d.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`edgemo_vlm_runs_total{outcome="completed"}`, `edgemo_vlm_dropped_total{reason="stale"}`, "edgemo_vlm_queue_depth"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }

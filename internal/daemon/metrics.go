@@ -72,11 +72,16 @@ var (
 	descMQTTSent = prometheus.NewDesc("edgemo_mqtt_sent_total", "Messages delivered to the broker.", nil, nil)
 	descViewers  = prometheus.NewDesc("edgemo_webrtc_viewers", "Connected WebRTC viewers.", nil, nil)
 	descRTCDrop  = prometheus.NewDesc("edgemo_webrtc_dropped_total", "Messages dropped for slow viewers.", nil, nil)
+	descVLMQ     = prometheus.NewDesc("edgemo_vlm_queue_depth", "VidEmo windows waiting for the model.", nil, nil)
+	descVLMRuns  = prometheus.NewDesc("edgemo_vlm_runs_total", "VidEmo runs by outcome.", []string{"outcome"}, nil)
+	descVLMDrop  = prometheus.NewDesc("edgemo_vlm_dropped_total", "VidEmo windows dropped before running, by reason.", []string{"reason"}, nil)
+	descVLMRun   = prometheus.NewDesc("edgemo_vlm_run_seconds", "VidEmo run time over recent runs.", []string{"quantile"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descWindows, descTrees, descDropped, descQueue,
-		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descViewers, descRTCDrop} {
+		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descViewers, descRTCDrop,
+		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun} {
 		ch <- d
 	}
 }
@@ -122,5 +127,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if w := s.WebRTC; w != nil {
 		gauge(descViewers, float64(w.Viewers))
 		counter(descRTCDrop, w.Dropped)
+	}
+	if v := s.VLM; v != nil {
+		gauge(descVLMQ, float64(v.Queue))
+		counter(descVLMRuns, v.Completed, "completed")
+		counter(descVLMRuns, v.Errors, "error")
+		counter(descVLMDrop, v.Stale, "stale")
+		counter(descVLMDrop, v.Superseded, "superseded")
+		counter(descVLMDrop, v.Overflow, "overflow")
+		gauge(descVLMRun, v.RunP50/1000, "0.5")
+		gauge(descVLMRun, v.RunP95/1000, "0.95")
 	}
 }

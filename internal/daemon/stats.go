@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"encoding/json"
+
+	"github.com/edgemo/edgemo/engine/schedule"
 	"sort"
 	"sync"
 	"time"
@@ -12,6 +14,7 @@ import (
 // very MQTT sink whose stats timer is asking).
 type view struct {
 	cams     []*camera
+	tiered   *schedule.Tiered // nil without VidEmo
 	provider string
 	model    string
 	mqtt     *mqttPart
@@ -28,6 +31,7 @@ func (d *Daemon) publishView() {
 	sort.Slice(v.cams, func(i, j int) bool { return v.cams[i].name < v.cams[j].name })
 	if d.models != nil {
 		v.provider, v.model = d.models.Provider, d.models.Manifest.Ref()
+		v.tiered, _ = d.models.Analyzer.(*schedule.Tiered)
 	}
 	d.view.Store(v)
 }
@@ -61,6 +65,22 @@ type Snapshot struct {
 	Cameras  []CameraStats `json:"cameras"`
 	MQTT     *MQTTStats    `json:"mqtt,omitempty"`
 	WebRTC   *WebRTCStats  `json:"webrtc,omitempty"`
+	VLM      *VLMStats     `json:"vlm,omitempty"` // when VidEmo is configured (tiered engine)
+}
+
+// VLMStats are the VidEmo scheduler's counters.
+type VLMStats struct {
+	Queue      int     `json:"queue"`
+	InFlight   int     `json:"in_flight"`
+	Completed  uint64  `json:"completed"`
+	Errors     uint64  `json:"errors"`
+	Stale      uint64  `json:"dropped_stale"`
+	Superseded uint64  `json:"dropped_superseded"`
+	Overflow   uint64  `json:"dropped_overflow"`
+	Merged     uint64  `json:"merged_trees"`
+	RunP50     float64 `json:"run_p50_ms"`
+	RunP95     float64 `json:"run_p95_ms"`
+	WaitP95    float64 `json:"wait_p95_ms"`
 }
 
 type MQTTStats struct {
@@ -110,6 +130,14 @@ func (d *Daemon) snapshot() Snapshot {
 	}
 	if r := v.rtc; r != nil {
 		s.WebRTC = &WebRTCStats{Viewers: r.sink.Viewers(), Dropped: r.sink.Dropped()}
+	}
+	if v.tiered != nil {
+		ts := v.tiered.Stats()
+		sc := ts.Scheduler
+		ms := func(d time.Duration) float64 { return round1(float64(d.Microseconds()) / 1000) }
+		s.VLM = &VLMStats{Queue: sc.QueueLen, InFlight: sc.InFlight, Completed: sc.Completed, Errors: sc.Errors,
+			Stale: sc.Stale, Superseded: sc.Superseded, Overflow: sc.Overflow, Merged: ts.Merged,
+			RunP50: ms(sc.Run.P50), RunP95: ms(sc.Run.P95), WaitP95: ms(sc.Wait.P95)}
 	}
 	return s
 }
