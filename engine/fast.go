@@ -96,33 +96,64 @@ func NewFastAnalyzer(head *EmotionHead, cfg FastConfig) *FastAnalyzer {
 	return &FastAnalyzer{head: head, cfg: cfg, tracks: map[trackKey]*trackState{}}
 }
 
-// Analyze runs the head on the window's samples that were not seen in an
+// Analyze runs the heads on the window's samples that were not seen in an
 // earlier window of the same track and returns the window's tree.
 func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree, error) {
+	trees, err := a.AnalyzeBatch(ctx, []window.Window{w})
+	if err != nil {
+		return nil, err
+	}
+	return trees[0], nil
+}
+
+// pending is one window of a batch: its new samples sit at [off, off+n) of
+// the batch's crops.
+type pending struct {
+	key     trackKey
+	seqs    []uint64
+	samples []window.Sample
+	off     int
+}
+
+// AnalyzeBatch analyses several windows (the tracks of a camera whose
+// windows queued up together) with each head run once over all their new
+// samples: one ORT Run per head instead of one per window. Trees come back
+// in the windows' order.
+func (a *FastAnalyzer) AnalyzeBatch(ctx context.Context, ws []window.Window) ([]*tree.Tree, error) {
 	t0 := time.Now()
-	if len(w.Samples) == 0 {
-		return nil, fmt.Errorf("window %s has no samples", tree.MakeID(w.Camera, w.TrackID, w.Seq))
+	for _, w := range ws {
+		if len(w.Samples) == 0 {
+			return nil, fmt.Errorf("window %s has no samples", tree.MakeID(w.Camera, w.TrackID, w.Seq))
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	key := trackKey{w.Camera, w.TrackID}
 
-	// 1. which samples need the head
-	a.mu.Lock()
-	st := a.tracks[key]
-	if st == nil {
-		st = &trackState{probs: map[uint64][]float32{}, face: map[uint64]*faceFrame{}}
-		a.tracks[key] = st
-	}
+	// 1. which samples need the heads (each once, even when two windows of
+	// one track in the batch overlap)
 	var todo []facetrack.Crop
-	var todoSeq []uint64
-	var todoSample []window.Sample
-	for _, s := range w.Samples {
-		if _, ok := st.probs[s.FrameSeq]; !ok {
-			todo = append(todo, s.Crop)
-			todoSeq = append(todoSeq, s.FrameSeq)
-			todoSample = append(todoSample, s)
+	pend := make([]pending, len(ws))
+	queued := map[trackKey]map[uint64]bool{}
+	a.mu.Lock()
+	for i, w := range ws {
+		key := trackKey{w.Camera, w.TrackID}
+		st := a.tracks[key]
+		if st == nil {
+			st = &trackState{probs: map[uint64][]float32{}, face: map[uint64]*faceFrame{}}
+			a.tracks[key] = st
+		}
+		if queued[key] == nil {
+			queued[key] = map[uint64]bool{}
+		}
+		pend[i] = pending{key: key, off: len(todo)}
+		for _, s := range w.Samples {
+			if _, ok := st.probs[s.FrameSeq]; !ok && !queued[key][s.FrameSeq] {
+				queued[key][s.FrameSeq] = true
+				todo = append(todo, s.Crop)
+				pend[i].seqs = append(pend[i].seqs, s.FrameSeq)
+				pend[i].samples = append(pend[i].samples, s)
+			}
 		}
 	}
 	a.mu.Unlock()
@@ -137,18 +168,28 @@ func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree
 			heads, err = a.runHeads(todo)
 		}
 		if err != nil {
+			w := ws[0]
 			return nil, fmt.Errorf("window %s: %w", tree.MakeID(w.Camera, w.TrackID, w.Seq), err)
 		}
 	}
 
+	trees := make([]*tree.Tree, len(ws))
+	for i, w := range ws {
+		trees[i] = a.finish(w, pend[i], fresh, heads, t0)
+	}
+	return trees, nil
+}
+
+// finish caches a window's fresh results and assembles its tree.
+func (a *FastAnalyzer) finish(w window.Window, pd pending, fresh [][]float32, heads headResults, t0 time.Time) *tree.Tree {
 	// 3. cache, evict what is older than this window, gather
 	labels := a.head.Labels()
 	k := len(labels)
 	a.mu.Lock()
-	st = a.tracks[key]
+	st := a.tracks[pd.key]
 	if st == nil { // forgotten meanwhile
 		st = &trackState{probs: map[uint64][]float32{}, face: map[uint64]*faceFrame{}}
-		a.tracks[key] = st
+		a.tracks[pd.key] = st
 	}
 	neutral := -1
 	for j, l := range labels {
@@ -156,9 +197,10 @@ func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree
 			neutral = j
 		}
 	}
-	for i, seq := range todoSeq {
+	for j, seq := range pd.seqs {
+		i := pd.off + j
 		st.probs[seq] = fresh[i]
-		st.face[seq] = heads.frame(i, todoSample[i], &st.base, argmax32(fresh[i]) == neutral)
+		st.face[seq] = heads.frame(i, pd.samples[j], &st.base, argmax32(fresh[i]) == neutral)
 	}
 	oldest := w.Samples[0].FrameSeq
 	for _, s := range w.Samples {
@@ -259,7 +301,7 @@ func (a *FastAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree
 		tr.Window.FPS = 0
 	}
 	tr.Source.LatencyMS = float64(time.Since(t0).Microseconds()) / 1000
-	return tr, nil
+	return tr
 }
 
 // trendOf compares p (the current label's mean probability) with that

@@ -280,7 +280,18 @@ type trackForgetter interface {
 	Forget(camera string, trackID int)
 }
 
+// batchAnalyzer is implemented by analyzers that run their models once over
+// several windows (the fast head: one ORT Run per head for all of them).
+type batchAnalyzer interface {
+	AnalyzeBatch(ctx context.Context, ws []window.Window) ([]*tree.Tree, error)
+}
+
+// maxBatch bounds the windows analysed together.
+const maxBatch = 8
+
 func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
+	ba, batching := p.analyzer.(batchAnalyzer)
+	var ws []window.Window
 	for it := range queue {
 		if it.w.Samples == nil {
 			if f, ok := p.analyzer.(trackForgetter); ok {
@@ -288,26 +299,63 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 			}
 			continue
 		}
-		p.Stats.Windows.Add(1)
-		t, err := p.analyzer.Analyze(ctx, it.w)
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				continue
+		// Windows of other tracks (or a backlog) already waiting are
+		// analysed together; a track-end marker stops the batch so the
+		// track's last window is analysed before its state is forgotten.
+		ws = append(ws[:0], it.w)
+		var end *item
+	gather:
+		for batching && len(ws) < maxBatch {
+			select {
+			case more, ok := <-queue:
+				if !ok {
+					break gather
+				}
+				if more.w.Samples == nil {
+					end = &more
+					break gather
+				}
+				ws = append(ws, more.w)
+			default:
+				break gather
 			}
-			p.Stats.AnalyzeErrors.Add(1)
-			p.fail("engine", fmt.Errorf("camera %s track %d window %d: %w", p.cfg.Camera, it.w.TrackID, it.w.Seq, err))
-			continue
 		}
-		for _, s := range p.sinks {
-			if err := s.Publish(ctx, t); err != nil {
-				p.Stats.SinkErrors.Add(1)
-				p.fail("sink", err)
+		p.Stats.Windows.Add(uint64(len(ws)))
+		var trees []*tree.Tree
+		var err error
+		if batching {
+			trees, err = ba.AnalyzeBatch(ctx, ws)
+		} else {
+			var t *tree.Tree
+			if t, err = p.analyzer.Analyze(ctx, ws[0]); err == nil {
+				trees = []*tree.Tree{t}
 			}
 		}
-		p.Stats.Trees.Add(1)
-		if p.cfg.OnTree != nil {
-			p.cfg.OnTree(t)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			p.Stats.AnalyzeErrors.Add(uint64(len(ws)))
+			p.fail("engine", fmt.Errorf("camera %s track %d window %d (+%d more): %w", p.cfg.Camera, ws[0].TrackID, ws[0].Seq, len(ws)-1, err))
 		}
+		for _, t := range trees {
+			p.publish(ctx, t)
+		}
+		if end != nil {
+			if f, ok := p.analyzer.(trackForgetter); ok {
+				f.Forget(p.cfg.Camera, end.ended)
+			}
+		}
+	}
+}
+
+func (p *Pipeline) publish(ctx context.Context, t *tree.Tree) {
+	for _, s := range p.sinks {
+		if err := s.Publish(ctx, t); err != nil {
+			p.Stats.SinkErrors.Add(1)
+			p.fail("sink", err)
+		}
+	}
+	p.Stats.Trees.Add(1)
+	if p.cfg.OnTree != nil {
+		p.cfg.OnTree(t)
 	}
 }
 
