@@ -334,10 +334,11 @@ func maxAbsDiff(t testing.TB, a []float32, b []float64) float64 {
 	return d
 }
 
-// TestFaceConverterDeterministic: converting each pinned source again gives
-// the exact bytes its manifest names (scripts/models.sh relies on it).
-func TestFaceConverterDeterministic(t *testing.T) {
-	for _, name := range faceModelNames {
+// TestConverterDeterministic: converting each pinned source again (the
+// emotion head and every face model) gives the exact bytes its manifest
+// names (scripts/models.sh relies on it).
+func TestConverterDeterministic(t *testing.T) {
+	for _, name := range append([]string{"emotion"}, faceModelNames...) {
 		m := faceManifest(t, name)
 		out := filepath.Join(t.TempDir(), name+".onnx")
 		src := testenv.Path(t, filepath.Join("deps", "human-models", m.Source.Path))
