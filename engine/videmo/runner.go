@@ -65,13 +65,17 @@ type Runner struct {
 	decOut     []ort.Value
 	embIn      []ort.Value
 	embOut     []ort.Value
-	views      []*ort.Tensor[float32] // per-step KV views, destroyed after the step
-	logits     []float32              // scratch: logits of a prefill's last position
-	lg         []float32              // logits of the current position: logits or stepLogits' data
-	seen       []bool                 // repetition-penalty set, by token id
-	seenList   []int
-	cand       []int32   // sampling candidates, reused
-	probs      []float64 // their probabilities, reused
+	// carry is the present KV view of the last step: the next step reads
+	// the same buffer at the same length as its past, so the view (2·layers
+	// ORT values) is made once per token instead of twice.
+	carry    kvView
+	masks    []*ort.Tensor[int64] // attention masks by length, over ones
+	logits   []float32            // scratch: logits of a prefill's last position
+	lg       []float32            // logits of the current position: logits or stepLogits' data
+	seen     []bool               // repetition-penalty set, by token id
+	seenList []int
+	cand     []int32   // sampling candidates, reused
+	probs    []float64 // their probabilities, reused
 
 	closed bool
 }
@@ -271,7 +275,6 @@ func (r *Runner) alloc() error {
 	r.decOut = make([]ort.Value, 1+2*r.layers)
 	r.embIn = make([]ort.Value, 2)
 	r.embOut = make([]ort.Value, 1)
-	r.views = make([]*ort.Tensor[float32], 0, 4*r.layers)
 	r.logits = make([]float32, r.vocab)
 	r.seen = make([]bool, r.vocab)
 	r.cand = make([]int32, 0, r.vocab)
@@ -301,6 +304,8 @@ func (r *Runner) Close() error {
 	for _, s := range []*session{r.vis, r.emb, r.dec} {
 		errs = append(errs, s.close())
 	}
+	r.carry.destroy()
+	r.dropMasks()
 	for _, t := range []interface{ Destroy() error }{r.stepEmb, r.stepLogits, r.noFeat, r.emptyKV, r.stepIDs, r.stepPos} {
 		if t != nil && !isNilTensor(t) {
 			errs = append(errs, t.Destroy())
@@ -446,14 +451,38 @@ func (r *Runner) posTensor(p Positions) (*ort.Tensor[int64], error) {
 	return ort.NewTensor(ort.NewShape(3, 1, n), p.Pack3BS())
 }
 
+// maskTensor is the all-ones attention mask [1, n]. Masks are kept by
+// length (the runner owns them; callers must not destroy them): decoding
+// asks for every length once per question, and questions repeat them.
 func (r *Runner) maskTensor(n int) (*ort.Tensor[int64], error) {
 	if len(r.ones) < n {
+		r.dropMasks() // they point into the old backing
 		r.ones = make([]int64, max(n, 2*len(r.ones)))
 		for i := range r.ones {
 			r.ones[i] = 1
 		}
 	}
-	return ort.NewTensor(ort.NewShape(1, int64(n)), r.ones[:n])
+	if n < len(r.masks) && r.masks[n] != nil {
+		return r.masks[n], nil
+	}
+	t, err := ort.NewTensor(ort.NewShape(1, int64(n)), r.ones[:n])
+	if err != nil {
+		return nil, err
+	}
+	if n >= len(r.masks) {
+		r.masks = append(r.masks, make([]*ort.Tensor[int64], n+1-len(r.masks))...)
+	}
+	r.masks[n] = t
+	return t, nil
+}
+
+func (r *Runner) dropMasks() {
+	for _, t := range r.masks {
+		if t != nil {
+			t.Destroy()
+		}
+	}
+	r.masks = r.masks[:0]
 }
 
 // Prefill runs the vision encoder and the decoder over the prompt's prefix
@@ -499,7 +528,6 @@ func (r *Runner) forward(ids []int, feats *ort.Tensor[float32], pos Positions, p
 	if err != nil {
 		return nil, err
 	}
-	defer mask.Destroy()
 	pt, err := r.posTensor(pos)
 	if err != nil {
 		return nil, err
@@ -564,7 +592,6 @@ func (r *Runner) Continue(p *Prefix, suffix []int, firstIDs []int, maxNew int, r
 	if err != nil {
 		return nil, err
 	}
-	defer mask.Destroy()
 	pt, err := r.posTensor(TextPositions(P, s, p.RopeDelta))
 	if err != nil {
 		return nil, err
@@ -575,14 +602,16 @@ func (r *Runner) Continue(p *Prefix, suffix []int, firstIDs []int, maxNew int, r
 		in = append(in, t)
 	}
 	out := make([]ort.Value, 1+2*r.layers)
-	if err := r.bindPresent(out[1:], 0, P+s); err != nil {
-		return nil, err
-	}
-	err = r.dec.run(in, out)
-	r.dropViews()
+	present, err := r.view(0, P+s)
 	if err != nil {
 		return nil, err
 	}
+	present.bind(out[1:])
+	if err = r.dec.run(in, out); err != nil {
+		present.destroy()
+		return nil, err
+	}
+	r.keep(present) // the first step's past
 	lg := out[0].(*ort.Tensor[float32])
 	r.lastLogits(lg)
 	lg.Destroy()
@@ -632,23 +661,26 @@ func (r *Runner) step(tokID, T int, delta int64, cur int) error {
 	if err != nil {
 		return err
 	}
-	r.decIn[0], r.decIn[1], r.decIn[2] = r.stepEmb, mask, r.stepPos
-	if err := r.bindPast(r.decIn[3:], cur, T); err != nil {
-		mask.Destroy()
-		return err
-	}
-	r.decOut[0] = r.stepLogits
-	if err := r.bindPresent(r.decOut[1:], cur^1, T+1); err != nil {
-		mask.Destroy()
-		r.dropViews()
-		return err
-	}
-	err = r.dec.run(r.decIn, r.decOut)
-	mask.Destroy()
-	r.dropViews()
+	past, err := r.view(cur, T)
 	if err != nil {
 		return err
 	}
+	present, err := r.view(cur^1, T+1)
+	if err != nil {
+		past.destroy()
+		return err
+	}
+	r.decIn[0], r.decIn[1], r.decIn[2] = r.stepEmb, mask, r.stepPos
+	past.bind(r.decIn[3:])
+	r.decOut[0] = r.stepLogits
+	present.bind(r.decOut[1:])
+	err = r.dec.run(r.decIn, r.decOut)
+	past.destroy()
+	if err != nil {
+		present.destroy()
+		return err
+	}
+	r.keep(present)
 	r.lg = r.stepLogits.GetData() // read in place, no copy
 	return nil
 }
@@ -658,6 +690,7 @@ func (r *Runner) ensureKV(n int) {
 	if n <= r.kvCap {
 		return
 	}
+	r.carry.destroy() // views point into the old buffers
 	per := r.kvHeads * n * r.hd
 	for b := range 2 {
 		r.kvBuf[b] = make([][]float32, 2*r.layers)
@@ -668,28 +701,50 @@ func (r *Runner) ensureKV(n int) {
 	r.kvCap = n
 }
 
-func (r *Runner) kvViews(dst []ort.Value, buf, T int) error {
-	shape := ort.NewShape(1, int64(r.kvHeads), int64(T), int64(r.hd))
-	for i := range dst {
-		t, err := ort.NewTensor(shape, r.kvBuf[buf][i])
-		if err != nil {
-			return err
-		}
-		r.views = append(r.views, t)
-		dst[i] = t
-	}
-	return nil
+// kvView is one ping-pong buffer seen as a cache of length T: the
+// 2·layers tensors a decoder step reads as past or writes as present.
+type kvView struct {
+	buf, T int
+	ts     []*ort.Tensor[float32]
 }
 
-func (r *Runner) bindPast(dst []ort.Value, buf, T int) error    { return r.kvViews(dst, buf, T) }
-func (r *Runner) bindPresent(dst []ort.Value, buf, T int) error { return r.kvViews(dst, buf, T) }
+func (v *kvView) bind(dst []ort.Value) {
+	for i, t := range v.ts {
+		dst[i] = t
+	}
+}
 
-func (r *Runner) dropViews() {
-	for _, t := range r.views {
+func (v *kvView) destroy() {
+	for _, t := range v.ts {
 		t.Destroy()
 	}
-	clear(r.views)
-	r.views = r.views[:0]
+	v.ts = nil
+}
+
+// view returns buffer buf viewed at length T, taking the carried view of
+// the last step when it is that one.
+func (r *Runner) view(buf, T int) (kvView, error) {
+	if c := r.carry; c.ts != nil && c.buf == buf && c.T == T {
+		r.carry = kvView{}
+		return c, nil
+	}
+	v := kvView{buf: buf, T: T, ts: make([]*ort.Tensor[float32], 0, 2*r.layers)}
+	shape := ort.NewShape(1, int64(r.kvHeads), int64(T), int64(r.hd))
+	for i := range 2 * r.layers {
+		t, err := ort.NewTensor(shape, r.kvBuf[buf][i])
+		if err != nil {
+			v.destroy()
+			return kvView{}, err
+		}
+		v.ts = append(v.ts, t)
+	}
+	return v, nil
+}
+
+// keep makes v the carried view, dropping the one before.
+func (r *Runner) keep(v kvView) {
+	r.carry.destroy()
+	r.carry = v
 }
 
 func (r *Runner) resetSeen(parts ...[]int) {
@@ -709,48 +764,6 @@ func (r *Runner) markSeen(id int) {
 		r.seen[id] = true
 		r.seenList = append(r.seenList, id)
 	}
-}
-
-// argmax is the index of the largest value (the first on ties). It scans
-// the vocabulary every decode step (151936 logits for Qwen), so it keeps four
-// independent running maxima that the CPU can compare in parallel.
-func argmax(v []float32) int {
-	if len(v) == 0 {
-		return 0
-	}
-	var bv [4]float32
-	var bi [4]int
-	for l := range bv {
-		bv[l], bi[l] = v[0], 0
-	}
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		x := v[i : i+4 : i+4]
-		if x[0] > bv[0] {
-			bv[0], bi[0] = x[0], i
-		}
-		if x[1] > bv[1] {
-			bv[1], bi[1] = x[1], i+1
-		}
-		if x[2] > bv[2] {
-			bv[2], bi[2] = x[2], i+2
-		}
-		if x[3] > bv[3] {
-			bv[3], bi[3] = x[3], i+3
-		}
-	}
-	best, bestV := bi[0], bv[0]
-	for l := 1; l < 4; l++ {
-		if bv[l] > bestV || bv[l] == bestV && bi[l] < best {
-			best, bestV = bi[l], bv[l]
-		}
-	}
-	for ; i < len(v); i++ {
-		if v[i] > bestV {
-			best, bestV = i, v[i]
-		}
-	}
-	return best
 }
 
 // pick chooses the next token from r.logits (modified in place): the
