@@ -35,6 +35,9 @@ type ModelSource struct {
 	Path      string            `json:"path"`
 	SHA256    map[string]string `json:"sha256"`
 	Converter string            `json:"converter,omitempty"`
+	// ConverterArgs are the converter's options beyond input and output
+	// (e.g. --pad-channels 16); the result's sha256 depends on them.
+	ConverterArgs []string `json:"converter_args,omitempty"`
 }
 
 // ModelFile is one file of the model, path relative to the manifest.

@@ -33,8 +33,11 @@ convert_tfjs() { # manifest source_json
 		w=$(mf "$manifest" "m['source']['sha256']['$(basename "$f")']")
 		[ "$(sha "$f")" = "$w" ] || die "$f: sha256 $(sha "$f") does not match $1 ($w); delete deps/human-models and rerun scripts/setup.sh"
 	done
-	log "convert ${src#"$root"/} -> ${out#"$root"/}"
-	"$py" "$root/scripts/tfjs2onnx.py" "$src" "$out"
+	local args
+	args=$(mf "$manifest" '" ".join(m["source"].get("converter_args", []))')
+	log "convert ${src#"$root"/} -> ${out#"$root"/}${args:+ ($args)}"
+	# shellcheck disable=SC2086 # args are words from our own manifest
+	"$py" "$root/scripts/tfjs2onnx.py" "$src" "$out" $args
 	local got
 	got=$(sha "$out")
 	[ "$got" = "$want" ] || die "${out#"$root"/}: converted sha256 $got does not match $1 ($want); converter or source changed: update the manifest deliberately"

@@ -653,7 +653,232 @@ OPS = {
 }
 
 
-def convert(model_path, opset=13):
+# --- channel padding ---------------------------------------------------------------
+
+# Ops through which an all-zero channel stays all zero (f(0) = 0 per channel),
+# so a tensor may carry extra zero channels through them.
+ZERO_PRESERVING = {"Relu", "LeakyRelu", "Elu", "Tanh", "Clip", "PRelu", "MaxPool", "AveragePool"}
+
+
+def pad_channels(model, align):
+    """Zero-pads activations' channel counts to multiples of align, in place.
+
+    Why: ONNX Runtime's x86 CPU provider runs convolutions in its blocked
+    NCHWc layout only where channel counts are multiples of the SIMD block (16
+    floats with AVX-512, 8 with AVX2); around any other conv it reorders to
+    NCHW and back. BlazeFace-back's 24-channel layers cost it ~30 reorders a
+    frame. The added channels are exactly zero (zero weights and bias, only
+    zero-preserving ops and zero-extending Pads in between) and every consumer
+    reads them with zero weights, so the model computes the same function;
+    only float summation order can change. Graph inputs and outputs, and every
+    tensor touching an op this pass does not know, keep their channel count.
+
+    Returns the number of convolutions whose weights changed.
+    """
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    chans = {}
+    for vi in list(inferred.value_info) + list(inferred.input) + list(inferred.output):
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) == 4 and dims[1].HasField("dim_value"):
+            chans[vi.name] = dims[1].dim_value
+    prod, cons = {}, {}
+    for n in g.node:
+        for o in n.output:
+            prod[o] = n
+        for i in n.input:
+            cons.setdefault(i, []).append(n)
+
+    def attr(n, key, default):
+        for a in n.attribute:
+            if a.name == key:
+                return helper.get_attribute_value(a)
+        return default
+
+    def init_value(name):
+        return numpy_helper.to_array(inits[name]) if name in inits else None
+
+    def is_act(t):
+        return t in chans and t not in inits
+
+    def channel_pad_ok(n):
+        """A Pad that only appends zero channels (any spatial padding)."""
+        pads = init_value(n.input[1]) if len(n.input) > 1 else None
+        value = init_value(n.input[2]) if len(n.input) > 2 and n.input[2] else np.zeros(())
+        return (pads is not None and value is not None and pads.size == 8 and attr(n, "mode", b"constant") in (b"constant", "constant")
+                and int(pads[0]) == 0 and int(pads[4]) == 0 and int(pads[1]) == 0 and float(value.reshape(-1)[0] if value.size else 0) == 0)
+
+    def transparent(n):
+        """n keeps zero channels zero and can be rewritten for padded inputs."""
+        op = n.op_type
+        if op == "Conv":
+            w = init_value(n.input[1])
+            grp = attr(n, "group", 1)
+            return w is not None and (grp == 1 or (grp == chans.get(n.input[0]) == w.shape[0] and w.shape[1] == 1))
+        if op == "Clip":
+            lo = init_value(n.input[1]) if len(n.input) > 1 and n.input[1] else np.array(-np.inf)
+            hi = init_value(n.input[2]) if len(n.input) > 2 and n.input[2] else np.array(np.inf)
+            return lo is not None and hi is not None and lo.size == 1 and hi.size == 1 and float(lo) <= 0 <= float(hi)
+        if op == "PRelu":
+            sl = init_value(n.input[1])
+            return sl is not None and (sl.size == 1 or sl.shape == (chans.get(n.input[0]), 1, 1))
+        if op in ZERO_PRESERVING:
+            return True
+        if op == "Add":
+            return all(is_act(i) and chans[i] == chans.get(n.output[0]) for i in n.input)
+        if op == "Pad":
+            return channel_pad_ok(n)
+        return False
+
+    parent = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a, b):
+        parent[find(a)] = find(b)
+
+    pinned = set(i.name for i in g.input) | set(o.name for o in g.output)
+    for t in chans:
+        if t in inits:
+            continue
+        p = prod.get(t)
+        if p is None or not transparent(p):
+            pinned.add(t)
+        for c in cons.get(t, []):
+            if not transparent(c):
+                pinned.add(t)
+    for n in g.node:
+        if not n.output or n.output[0] not in chans or not transparent(n):
+            continue
+        out = n.output[0]
+        if n.op_type in ZERO_PRESERVING:
+            union(out, n.input[0])
+        elif n.op_type == "Add":
+            for i in n.input:
+                union(out, i)
+        elif n.op_type == "Conv" and attr(n, "group", 1) != 1:
+            union(out, n.input[0])  # depthwise: one group per channel
+
+    target = {}
+    for t in chans:
+        if t not in inits:
+            r = find(t)
+            target[r] = -(-chans[t] // align) * align
+    for t in pinned:
+        if t in chans:
+            target[find(t)] = chans[t]
+
+    def P(t):
+        return target[find(t)]
+
+    # a channel Pad can only add channels: fall back to the real count
+    # before it where padding would need it to remove some
+    changed = True
+    while changed:
+        changed = False
+        for n in g.node:
+            if n.op_type == "Pad" and n.output[0] in chans and P(n.output[0]) < P(n.input[0]):
+                target[find(n.input[0])] = chans[n.input[0]]
+                changed = True
+
+    uses = {}
+    for n in g.node:
+        for i in n.input:
+            uses[i] = uses.get(i, 0) + 1
+
+    def replace(n, k, arr):
+        name = n.input[k]
+        t = numpy_helper.from_array(np.ascontiguousarray(arr), name)
+        if uses.get(name, 0) > 1:  # shared: give this node its own copy
+            t.name = name = name + "/__pad_%s" % n.name
+            n.input[k] = name
+            g.initializer.append(t)
+        else:
+            inits[name].CopyFrom(t)
+        inits[name] = t
+
+    def grow(a, axis, n):
+        if a.shape[axis] == n:
+            return a
+        shape = list(a.shape)
+        shape[axis] = n
+        out = np.zeros(shape, a.dtype)
+        out[tuple(slice(0, d) for d in a.shape)] = a
+        return out
+
+    changed_convs = 0
+    for n in g.node:
+        if not n.output or n.output[0] not in chans:
+            continue
+        out, inp = n.output[0], n.input[0]
+        if n.op_type == "Conv":
+            w = init_value(n.input[1])
+            grp = attr(n, "group", 1)
+            po, pi = P(out), P(inp)
+            if grp == 1:
+                nw = grow(grow(w, 0, po), 1, pi)
+            else:
+                nw = grow(w, 0, po)
+                for a in n.attribute:
+                    if a.name == "group":
+                        a.i = po
+            if nw.shape != w.shape:
+                changed_convs += 1
+                replace(n, 1, nw)
+                if len(n.input) > 2 and n.input[2]:
+                    replace(n, 2, grow(init_value(n.input[2]), 0, po))
+        elif n.op_type == "PRelu" and P(out) != chans[out]:
+            sl = init_value(n.input[1])
+            if sl.size != 1:
+                replace(n, 1, grow(sl, 0, P(out)))
+        elif n.op_type == "Pad" and (P(out), P(inp)) != (chans[out], chans[inp]):
+            pads = init_value(n.input[1]).astype(np.int64).copy()
+            pads[5] = P(out) - P(inp)
+            replace(n, 1, pads)
+    # A Pad that only appends zero channels becomes a 1x1 convolution with
+    # identity weights (exact: 1*x plus zeros): ORT has no NCHWc Pad, so the
+    # Pad would take its result, the residual Add after it and every Add down
+    # that chain back to NCHW.
+    for n in g.node:
+        if n.op_type != "Pad" or not channel_pad_ok(n):
+            continue
+        pads = init_value(n.input[1])
+        if any(int(v) for i, v in enumerate(pads) if i != 5):
+            continue  # spatial padding too: keep the Pad
+        pi = P(n.input[0]) if n.input[0] in chans else None
+        if pi is None:
+            continue
+        po = pi + int(pads[5])
+        x = n.input[0]
+        del n.input[:]
+        del n.attribute[:]
+        if po == pi:
+            n.op_type = "Identity"
+            n.input.append(x)
+            continue
+        eye = np.zeros((po, pi, 1, 1), np.float32)
+        eye[np.arange(pi), np.arange(pi), 0, 0] = 1
+        w = n.name + "/__eye"
+        g.initializer.append(numpy_helper.from_array(eye, w))
+        n.op_type = "Conv"
+        n.input.extend([x, w])
+        n.attribute.extend([helper.make_attribute("kernel_shape", [1, 1])])
+    # initializers no node reads any more (replaced, not shared)
+    used = set(i for n in g.node for i in n.input)
+    keep = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    return changed_convs
+
+
+
+def convert(model_path, opset=13, pad_align=0):
     with open(model_path) as f:
         model_json = json.load(f)
     if model_json.get("format") not in (None, "graph-model"):
@@ -664,6 +889,8 @@ def convert(model_path, opset=13):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name=PRODUCER, producer_version=PRODUCER_VERSION)
     model.ir_version = 8  # ONNX 1.12 / ORT >= 1.10
+    if pad_align:
+        pad_channels(model, pad_align)
     model.doc_string = "converted from TF.js graph model %s (%s)" % (
         os.path.basename(model_path), model_json.get("convertedBy") or model_json.get("generatedBy") or "")
     onnx.checker.check_model(model)
@@ -675,9 +902,11 @@ def main():
     ap.add_argument("model_json")
     ap.add_argument("out")
     ap.add_argument("--opset", type=int, default=13)
+    ap.add_argument("--pad-channels", type=int, default=0, metavar="N",
+                    help="zero-pad activation channels to multiples of N (16: ORT's AVX-512 NCHWc block); same function, fewer layout reorders")
     args = ap.parse_args()
     try:
-        model = convert(args.model_json, args.opset)
+        model = convert(args.model_json, args.opset, args.pad_channels)
     except (ConvertError, KeyError, ValueError, OSError) as e:
         print("tfjs2onnx: %s: %s" % (args.model_json, e), file=sys.stderr)
         return 1

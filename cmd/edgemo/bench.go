@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/bench"
@@ -20,6 +21,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var pf pipelineFlags
 	mf.register(fs)
 	pf.register(fs)
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline pass to this file (go tool pprof)")
 	src, rest := splitSource(args)
 	if err := fs.Parse(rest); err != nil {
 		return errUsage
@@ -36,7 +38,16 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stack.Close()
-	r, err := bench.Run(ctx, src, pf.config(src), stack, log)
+	var profile io.Writer
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		profile = f
+	}
+	r, err := bench.Run(ctx, src, pf.config(src), stack, log, profile)
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -101,8 +103,9 @@ func Decode(path string) (int, time.Duration, error) {
 }
 
 // Run measures decode alone, then the whole offline pipeline with a
-// discarding sink, on the same file.
-func Run(ctx context.Context, path string, cfg pipeline.Config, st *app.Stack, log *slog.Logger) (Result, error) {
+// discarding sink, on the same file. A non-nil profile receives a CPU
+// profile of the pipeline pass.
+func Run(ctx context.Context, path string, cfg pipeline.Config, st *app.Stack, log *slog.Logger, profile io.Writer) (Result, error) {
 	r := Result{Source: path}
 	n, d, err := Decode(path)
 	if err != nil {
@@ -122,11 +125,20 @@ func Run(ctx context.Context, path string, cfg pipeline.Config, st *app.Stack, l
 		}
 	}
 	p := pipeline.New(cfg, det, st.Analyzer, nil, log)
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return r, fmt.Errorf("bench: cpu profile: %w", err)
+		}
+	}
 	start := time.Now()
-	if err := p.Run(ctx); err != nil {
+	err = p.Run(ctx)
+	r.PipelineSecs = time.Since(start).Seconds()
+	if profile != nil {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		return r, err
 	}
-	r.PipelineSecs = time.Since(start).Seconds()
 	r.PipelineFrames, r.Trees, r.Detections = p.Stats.Frames.Load(), p.Stats.Trees.Load(), p.Stats.Detections.Load()
 	r.DetectTime, r.DetectCalls = det.d, det.n
 	if sc != nil {

@@ -26,7 +26,7 @@ func BenchmarkDecodeVsPipeline(b *testing.B) {
 	defer st.Close()
 	var dec, pipe, trees float64
 	for i := 0; i < b.N; i++ {
-		r, err := Run(context.Background(), path, pipeline.Config{Camera: "bench", Window: window.Config{}}, st, log)
+		r, err := Run(context.Background(), path, pipeline.Config{Camera: "bench", Window: window.Config{}}, st, log, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -49,7 +49,7 @@ func TestRunMeasuresBothOnTheSameFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	r, err := Run(context.Background(), path, pipeline.Config{Camera: "bench"}, st, log)
+	r, err := Run(context.Background(), path, pipeline.Config{Camera: "bench"}, st, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
