@@ -38,7 +38,7 @@ func (s *Source) connect() (*gocv.VideoCapture, error) {
 	case KindGStreamer:
 		vc, err = gocv.VideoCaptureFileWithAPI(s.name, gocv.VideoCaptureGstreamer)
 	default: // RTSP, HTTP
-		vc, err = gocv.VideoCaptureFileWithAPI(s.name, gocv.VideoCaptureFFmpeg)
+		vc, err = s.openNetwork()
 	}
 	if err != nil || !vc.IsOpened() {
 		vc.Close()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -254,6 +255,128 @@ func TestLiveCancel(t *testing.T) {
 		t.Errorf("%d frames left queued after cancel", len(src.frames))
 	}
 	src.Close()
+	stopServer(srv)
+	check()
+}
+
+// startSilentMJPEG serves an MJPEG stream that sends frames jpegs and then
+// goes silent while keeping the connection open, like a camera whose
+// encoder hangs. Each connection sends the time it went silent on silent
+// (if there is room) and then holds until the server stops.
+func startSilentMJPEG(t *testing.T, jpg []byte, frames int, silent chan<- time.Time) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+		for i := 0; i < frames; i++ {
+			if _, err := fmt.Fprintf(w, "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", len(jpg)); err != nil {
+				return
+			}
+			if _, err := w.Write(append(jpg, '\r', '\n')); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(20 * time.Millisecond)
+		}
+		select {
+		case silent <- time.Now():
+		default:
+		}
+		<-r.Context().Done() // connection open, nothing sent
+	}))
+	return srv
+}
+
+// A camera that stops sending but keeps the TCP connection open: with a 1s
+// ReadTimeout the source must notice (read error, offline, reconnect
+// attempt) within a small multiple of it, not after OpenCV's 30s; and Close
+// during such a stuck read must return as quickly.
+func TestLiveHTTPSilentCamera(t *testing.T) {
+	if _, set := os.LookupEnv(ffmpegOptionsEnv); set {
+		t.Logf("%s=%q is set; the test's options are merged with it", ffmpegOptionsEnv, os.Getenv(ffmpegOptionsEnv))
+	}
+	jpg := testJPEG(t)
+	check := leakCheck(t)
+	silent := make(chan time.Time, 1)
+	srv := startSilentMJPEG(t, jpg, 15, silent)
+	defer stopServer(srv)
+
+	type event struct {
+		st State
+		at time.Time
+	}
+	events := make(chan event, 64)
+	src, err := Open(context.Background(), Config{
+		Source:       "http://" + srv.Listener.Addr().String() + "/video.mjpg",
+		ReadTimeout:  time.Second,
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 100 * time.Millisecond,
+		OnState: func(s State) {
+			select {
+			case events <- event{s, time.Now()}:
+			default:
+			}
+		},
+	}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { // consume, so the frames the camera did send are delivered
+		for f := range src.Frames() {
+			f.Close()
+		}
+	}()
+
+	var wentSilent time.Time
+	select {
+	case wentSilent = <-silent:
+	case <-time.After(10 * time.Second):
+		src.Close()
+		t.Fatalf("the server never went silent; stats %+v", src.Stats())
+	}
+	// Detection: the first offline state after the camera went silent.
+	var detected time.Time
+	timeout := time.After(20 * time.Second)
+	for detected.IsZero() {
+		select {
+		case ev := <-events:
+			if ev.st == StateOffline && ev.at.After(wentSilent) {
+				detected = ev.at
+			}
+		case <-timeout:
+			src.Close()
+			t.Fatalf("no read error 20s after the camera went silent (ReadTimeout 1s); stats %+v", src.Stats())
+		}
+	}
+	took := detected.Sub(wentSilent)
+	t.Logf("silent camera detected after %v (ReadTimeout 1s); stats %+v", took, src.Stats())
+	if took > 10*time.Second {
+		t.Errorf("silent camera detected after %v, want well under OpenCV's 30s (ReadTimeout 1s)", took)
+	}
+	if src.Stats().Read == 0 {
+		t.Errorf("no frame read before the camera went silent")
+	}
+	// The source reconnects (the server accepts, sends frames, goes silent
+	// again); close it while its read is stuck.
+	deadline := time.Now().Add(10 * time.Second)
+	for src.Stats().Reconnects == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if src.Stats().Reconnects == 0 {
+		t.Errorf("no reconnect after the silent camera was detected; stats %+v", src.Stats())
+	}
+	select {
+	case <-silent: // the second connection is silent now
+	case <-time.After(10 * time.Second):
+	}
+	t0 := time.Now()
+	src.Close()
+	closeTook := time.Since(t0)
+	t.Logf("Close during a stuck read took %v", closeTook)
+	if closeTook > 10*time.Second {
+		t.Errorf("Close during a stuck read took %v, want about ReadTimeout (1s)", closeTook)
+	}
+	if err := src.Err(); err != nil {
+		t.Errorf("Err = %v after Close, want nil", err)
+	}
 	stopServer(srv)
 	check()
 }

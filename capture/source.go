@@ -53,11 +53,22 @@ type Config struct {
 	// source keeps retrying in the background, so a daemon survives a camera
 	// that boots after it.
 	RequireOnline bool
+	// ReadTimeout bounds every network read of an RTSP or HTTP source
+	// (FFmpeg's rw_timeout, and RTSP's socket timeout): a camera that stops
+	// sending but keeps its connection open is declared lost, and the
+	// source reconnects, after this long instead of OpenCV's built-in 30s;
+	// Close returns as quickly. Default 5s. Set it above the longest gap
+	// the camera leaves between packets; values above 30s have no effect
+	// (OpenCV's own interrupt fires first). Other kinds ignore it.
+	ReadTimeout time.Duration
 
 	// OnState, if set, is called on every state change, from the source's
 	// goroutine; it must return quickly.
 	OnState func(State)
 }
+
+// DefaultReadTimeout is Config.ReadTimeout's default.
+const DefaultReadTimeout = 5 * time.Second
 
 func (c Config) withDefaults() (Config, error) {
 	switch {
@@ -67,6 +78,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("capture: Buffer %d: use 0 for the default (4) or a positive depth", c.Buffer)
 	case c.StillDuration < 0 || c.StillFPS < 0 || math.IsNaN(c.StillFPS) || math.IsInf(c.StillFPS, 0):
 		return c, fmt.Errorf("capture: StillDuration %v / StillFPS %v: use 0 for the defaults (5s, 10) or positive values", c.StillDuration, c.StillFPS)
+	case c.ReadTimeout < 0:
+		return c, fmt.Errorf("capture: ReadTimeout %v: use 0 for the default (5s) or a positive timeout", c.ReadTimeout)
 	case c.ReconnectMin < 0 || c.ReconnectMax < 0:
 		return c, fmt.Errorf("capture: negative reconnect backoff (%v, %v): use 0 for the defaults (500ms, 30s)", c.ReconnectMin, c.ReconnectMax)
 	}
@@ -78,6 +91,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.StillFPS == 0 {
 		c.StillFPS = 10
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
 	}
 	if c.ReconnectMin == 0 {
 		c.ReconnectMin = 500 * time.Millisecond
@@ -260,9 +276,9 @@ func (s *Source) Stats() Stats {
 
 // Close stops the source, waits for its goroutine to exit and closes every
 // frame still queued. Frames already received stay the receiver's. Safe to
-// call more than once and concurrently with a receiver. A live source
-// blocked inside a network read returns when FFmpeg's own timeout (30s in
-// OpenCV 4.6) fires. Close always returns nil; see Err.
+// call more than once and concurrently with a receiver. A network source
+// blocked inside a read returns within Config.ReadTimeout (default 5s).
+// Close always returns nil; see Err.
 func (s *Source) Close() error {
 	s.once.Do(func() {
 		s.cancel()
