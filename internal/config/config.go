@@ -130,6 +130,11 @@ type Camera struct {
 	CropSize    int     `yaml:"crop_size"`
 	CropMargin  float64 `yaml:"crop_margin"`
 	Window      Window  `yaml:"window"`
+
+	// ReadTimeout (rtsp/http): a camera that sends nothing for this long,
+	// even with its connection open, is declared lost and reconnected;
+	// capture.Config.ReadTimeout. Default 5s.
+	ReadTimeout Duration `yaml:"read_timeout"`
 }
 
 // clone copies c deeply: yaml decodes into the targets of non-nil pointers,
@@ -443,6 +448,9 @@ func (c *Config) applyDefaults() {
 		if cam.DetectEvery == 0 {
 			cam.DetectEvery = 1
 		}
+		if cam.ReadTimeout == 0 {
+			cam.ReadTimeout = Duration(capture.DefaultReadTimeout)
+		}
 		if cam.Window.FPS == 0 {
 			cam.Window.FPS = 4
 		}
@@ -545,6 +553,9 @@ func (c *Config) validate() error {
 		}
 		if cam.DetectEvery < 1 {
 			bad(k+".detect_every", "must be >= 1")
+		}
+		if cam.ReadTimeout < 0 {
+			bad(k+".read_timeout", "%v: must be > 0, e.g. 5s (above the longest gap the camera leaves between packets)", time.Duration(cam.ReadTimeout))
 		}
 		w := cam.Window
 		if w.FPS <= 0 {

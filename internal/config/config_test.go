@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/internal/testenv"
 )
 
@@ -116,6 +117,8 @@ func TestErrorsNameTheLineAndKey(t *testing.T) {
 		"bad listen":      {"http: {listen: 8080}\ncameras:\n  a: {source: 0}\n", []string{"http.listen", "host:port"}},
 		"bad duration":    {"mqtt: {stats_interval: soon}\ncameras:\n  a: {source: 0}\n", []string{"test.yaml:1", "soon", "duration"}},
 		"bad camera name": {"cameras:\n  front door: {source: 0}\n", []string{"cameras.front door", "letters, digits"}},
+		"negative read_timeout": {"cameras:\n  door:\n    source: rtsp://cam/x\n    read_timeout: -1s\n",
+			[]string{"test.yaml:4", "cameras.door.read_timeout", "-1s"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -156,4 +159,37 @@ func TestDetectorAndHeads(t *testing.T) {
 	mustErr(t, err, "cameras.a.detector", "yolo", "blazeface-back")
 	_, err = parse(t, "engine: {heads: [aura]}\ncameras:\n  a: {source: 0}\n")
 	mustErr(t, err, "engine.heads", "aura")
+}
+
+// read_timeout: 5s unless the defaults or the camera say otherwise, key by
+// key like every camera setting.
+func TestReadTimeout(t *testing.T) {
+	c, err := parse(t, `
+defaults:
+  read_timeout: 2s
+cameras:
+  a: {source: rtsp://cam-a/stream}
+  b: {source: http://cam-b/video.mjpg, read_timeout: 500ms}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := time.Duration(c.Cameras["a"].ReadTimeout), time.Duration(c.Cameras["b"].ReadTimeout); a != 2*time.Second || b != 500*time.Millisecond {
+		t.Errorf("read_timeout a %v, b %v; want 2s (defaults), 500ms (camera)", a, b)
+	}
+	c, err = parse(t, "cameras:\n  a: {source: rtsp://cam-a/stream}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(c.Cameras["a"].ReadTimeout); got != 5*time.Second {
+		t.Errorf("default read_timeout %v, want 5s", got)
+	}
+	t.Chdir(testenv.Root())
+	d, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(d.Defaults.ReadTimeout); got != capture.DefaultReadTimeout {
+		t.Errorf("default.yaml sets read_timeout %v, capture's default is %v: keep them equal", got, capture.DefaultReadTimeout)
+	}
 }
