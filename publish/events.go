@@ -39,3 +39,13 @@ type TrackSink interface {
 type FacesSink interface {
 	Faces(camera string, n int)
 }
+
+// RemovalSink is told when a camera leaves the running set (removed from
+// the config, or disabled), once its pipeline has stopped and sent its last
+// event, so the sink can drop what it keeps for the camera (retained MQTT
+// topics, Home Assistant entities). A camera that is only restarted with
+// changed settings is not removed. Events for the camera after this
+// announce it anew.
+type RemovalSink interface {
+	CameraRemoved(camera string)
+}

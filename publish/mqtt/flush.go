@@ -98,8 +98,11 @@ func (p *pipe) reap() error {
 				return err
 			}
 			s.mu.Lock()
-			if st := s.state[r.topic]; st.sentVer < r.ver {
+			if st := s.state[r.topic]; st != nil && st.sentVer < r.ver {
 				st.sentVer = r.ver
+				if st.sentVer == st.ver && len(st.payload) == 0 {
+					s.forgetLocked(r.topic) // cleared on the broker: nothing left to publish again
+				}
 			}
 			s.mu.Unlock()
 		case time.Since(r.at) > ackTimeout:

@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,10 +50,11 @@ const (
 )
 
 var (
-	_ publish.Sink       = (*Sink)(nil)
-	_ publish.StatusSink = (*Sink)(nil)
-	_ publish.TrackSink  = (*Sink)(nil)
-	_ publish.FacesSink  = (*Sink)(nil)
+	_ publish.Sink        = (*Sink)(nil)
+	_ publish.StatusSink  = (*Sink)(nil)
+	_ publish.TrackSink   = (*Sink)(nil)
+	_ publish.FacesSink   = (*Sink)(nil)
+	_ publish.RemovalSink = (*Sink)(nil)
 )
 
 // Sink is the MQTT sink. Create it with New, then Start it.
@@ -67,6 +69,7 @@ type Sink struct {
 	inflight    int   // taken from q by the flusher, not yet acknowledged
 	state       map[string]*retained
 	order       []string // retained topics in publish order (discovery first)
+	seq         uint64   // last retained version handed out, sink-wide
 	cams        map[string]*camState
 	lastErr     error
 	lastDropLog time.Time
@@ -80,10 +83,12 @@ type Sink struct {
 	dropped   atomic.Uint64
 }
 
-// retained is the latest value of one retained topic.
+// retained is the latest value of one retained topic. An empty payload is
+// a deletion (MQTT clears a retained topic with one): once the broker has
+// acknowledged it, the topic is forgotten.
 type retained struct {
 	payload []byte
-	ver     uint64 // bumped on every change
+	ver     uint64 // new on every change, from the sink-wide seq (so an ack for a forgotten topic's value never counts for a later one)
 	sentVer uint64 // ver the broker acknowledged on this connection
 	pendVer uint64 // ver in flight on this connection
 }
@@ -252,6 +257,35 @@ func (s *Sink) Faces(camera string, n int) {
 	}
 }
 
+// CameraRemoved clears what the sink retained for camera on the broker: an
+// empty retained payload on each of its Home Assistant discovery configs
+// (Home Assistant deletes the entities) and on its status, emotion and faces
+// topics, whether or not this sink has published them (an earlier run may
+// have). Until the broker acknowledges them they are sent on every
+// (re)connect like any retained value; then the sink forgets those topics,
+// so a reconnect does not publish them again. Call it once the camera sends
+// nothing more; an event for it afterwards announces it anew.
+func (s *Sink) CameraRemoved(camera string) {
+	cam := safeName(camera)
+	s.mu.Lock()
+	delete(s.cams, cam)
+	var topics []string
+	if s.cfg.HADiscovery {
+		for _, d := range s.discovery(cam) {
+			topics = append(topics, d.topic)
+		}
+	}
+	topics = append(topics, s.topic(cam, "status"), s.topic(cam, "emotion"), s.topic(cam, "faces"))
+	changed := false
+	for _, t := range topics {
+		changed = s.setLocked(t, []byte{}) || changed
+	}
+	s.mu.Unlock()
+	if changed {
+		s.notify()
+	}
+}
+
 // trackMessage is the payload of <prefix>/<camera>/tracks.
 type trackMessage struct {
 	Type  string             `json:"type"`
@@ -329,8 +363,18 @@ func (s *Sink) setLocked(topic string, payload []byte) bool {
 		return false
 	}
 	r.payload = payload
-	r.ver++
+	s.seq++
+	r.ver = s.seq
 	return true
+}
+
+// forgetLocked drops a retained topic whose deletion the broker has
+// acknowledged.
+func (s *Sink) forgetLocked(topic string) {
+	delete(s.state, topic)
+	if i := slices.Index(s.order, topic); i >= 0 {
+		s.order = slices.Delete(s.order, i, i+1)
+	}
 }
 
 // run owns the broker connection: connect, serve, reconnect with backoff.

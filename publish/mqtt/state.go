@@ -111,7 +111,7 @@ func (s *Sink) emotionLocked(cam string, c *camState) {
 		e = Emotion{TrackID: &id, Label: best.label, Confidence: math.Round(best.confidence*100) / 100}
 	}
 	topic := s.topic(cam, "emotion")
-	if _, ok := s.state[topic]; !ok && best == nil {
+	if r := s.state[topic]; (r == nil || len(r.payload) == 0) && best == nil {
 		return // nothing to clear yet
 	}
 	b, _ := json.Marshal(e)

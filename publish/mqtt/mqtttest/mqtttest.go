@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -486,4 +487,37 @@ func summary(ms []Message) string {
 		fmt.Fprintf(&b, "  %s retained=%v %s\n", m.Topic, m.Retained, p)
 	}
 	return b.String()
+}
+
+// Retained returns what a subscriber arriving now gets retained on filters:
+// topic -> payload. It subscribes afresh, then publishes a marker on a
+// topic under the first filter from the same connection; the broker queues
+// a new subscription's retained messages before it handles the next packet,
+// so everything retained has arrived once the marker has, and the absence
+// of a topic means the broker holds nothing retained for it. The first
+// filter must end in "#".
+func Retained(t testing.TB, url string, filters ...string) map[string]string {
+	t.Helper()
+	if len(filters) == 0 || !strings.HasSuffix(filters[0], "#") {
+		t.Fatalf("mqtttest.Retained: the first filter must end in #: %q", filters)
+	}
+	sub := Subscribe(t, url, SubOptions{}, filters...)
+	defer sub.client.Disconnect(50)
+	marker := strings.TrimSuffix(filters[0], "#") + fmt.Sprintf("mqtttest-marker-%d", time.Now().UnixNano())
+	if tok := sub.client.Publish(marker, 1, false, "marker"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("mqtttest.Retained: publish marker on %s: %v", marker, tok.Error())
+	}
+	ms := sub.Wait(10*time.Second, "the marker after the retained messages", func(ms []Message) bool {
+		return slices.ContainsFunc(ms, func(m Message) bool { return m.Topic == marker })
+	})
+	out := map[string]string{}
+	for _, m := range ms {
+		if m.Topic == marker {
+			break
+		}
+		if m.Retained {
+			out[m.Topic] = m.Payload
+		}
+	}
+	return out
 }
