@@ -253,6 +253,17 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 			delete(d.cams, name)
 		}
 	}
+	// Cameras that left the running set (removed or disabled): the sinks
+	// drop what they keep for them (MQTT clears their retained topics and
+	// Home Assistant entities). Their pipelines have stopped, so no event
+	// of theirs follows. A changed camera is not removed: it keeps its
+	// entities.
+	for _, name := range old.CameraNames() {
+		if _, ok := want[name]; !ok {
+			log.Info("camera removed: clearing its retained state in the sinks", "camera", name)
+			d.fan.CameraRemoved(name)
+		}
+	}
 	deps := cameraDeps{models: d.models, opts: modelOptions(cfg), sink: d.fan, metrics: d.metrics}
 	for _, name := range camNames {
 		if _, running := d.cams[name]; running {

@@ -74,5 +74,13 @@ func (f *fanout) Faces(camera string, n int) {
 	})
 }
 
+func (f *fanout) CameraRemoved(camera string) {
+	f.each(func(s publish.Sink) {
+		if rs, ok := s.(publish.RemovalSink); ok {
+			rs.CameraRemoved(camera)
+		}
+	})
+}
+
 // Close does nothing: the daemon closes each sink it made.
 func (f *fanout) Close() error { return nil }
