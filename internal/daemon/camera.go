@@ -127,9 +127,10 @@ func (c *camera) pipelineConfig(deps cameraDeps) pipeline.Config {
 	return pipeline.Config{
 		Camera: c.name,
 		Source: capture.Config{
-			Source:   cfg.Source,
-			FPS:      cfg.FPS,
-			Realtime: config.On(cfg.Realtime, true),
+			Source:      cfg.Source,
+			FPS:         cfg.FPS,
+			ReadTimeout: time.Duration(cfg.ReadTimeout),
+			Realtime:    config.On(cfg.Realtime, true),
 			OnState: func(s capture.State) {
 				switch s {
 				case capture.StateOnline:

@@ -1,0 +1,38 @@
+package daemon
+
+import (
+	"testing"
+	"time"
+
+	"github.com/edgemo/edgemo/capture"
+	"github.com/edgemo/edgemo/internal/config"
+)
+
+// A camera's config reaches its pipeline: the capture settings (the network
+// read bound included, default or per camera) and the per-frame controls.
+func TestCameraConfigReachesPipeline(t *testing.T) {
+	cfg, err := config.Parse("test.yaml", []byte(`
+cameras:
+  door:
+    source: rtsp://10.0.0.5/stream
+    read_timeout: 12s
+    fps: 8
+    detect_every: 3
+  desk:
+    source: http://10.0.0.6/video.mjpg
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	door := (&camera{name: "door", cfg: cfg.Cameras["door"]}).pipelineConfig(cameraDeps{})
+	if door.Source.ReadTimeout != 12*time.Second || door.Source.FPS != 8 || door.DetectEvery != 3 {
+		t.Errorf("door: read timeout %v, fps %v, detect every %d; want 12s, 8, 3", door.Source.ReadTimeout, door.Source.FPS, door.DetectEvery)
+	}
+	desk := (&camera{name: "desk", cfg: cfg.Cameras["desk"]}).pipelineConfig(cameraDeps{})
+	if desk.Source.ReadTimeout != capture.DefaultReadTimeout {
+		t.Errorf("desk: read timeout %v, want the default %v", desk.Source.ReadTimeout, capture.DefaultReadTimeout)
+	}
+	if desk.Source.Source != "http://10.0.0.6/video.mjpg" || desk.Camera != "desk" {
+		t.Errorf("desk: source %q camera %q", desk.Source.Source, desk.Camera)
+	}
+}
