@@ -283,8 +283,17 @@ func TestProviderFallback(t *testing.T) {
 			t.Errorf("no fallback logged for %s:\n%s", p, logs.String())
 		}
 	}
+	prompt, p := testPrefix(t, r, "Hi")
+	if _, err := r.Continue(p, prompt.Suffixes[0], nil, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testPrefix prefills the test window with one question (closed at cleanup).
+func testPrefix(t *testing.T, r *Runner, question string) (*Prompt, *Prefix) {
+	t.Helper()
 	v := testVideo(t, r)
-	prompt, err := r.Prompt(v, []string{"Hi"})
+	prompt, err := r.Prompt(v, []string{question})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,10 +301,8 @@ func TestProviderFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	if _, err := r.Continue(p, prompt.Suffixes[0], nil, 2, nil); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { p.Close() })
+	return prompt, p
 }
 
 // A decode step allocates no buffers: the KV lives in the ping-pong
@@ -304,16 +311,7 @@ func TestProviderFallback(t *testing.T) {
 // the previous step's present) and ORT's argument arrays.
 func TestDecodeStepAllocs(t *testing.T) {
 	r := testRunner(t, Options{})
-	v := testVideo(t, r)
-	prompt, err := r.Prompt(v, []string{"Describe."})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := r.Prefill(v, prompt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	prompt, p := testPrefix(t, r, "Describe.")
 	T := p.Len() + len(prompt.Suffixes[0])
 	r.ensureKV(T + 200)
 	if _, err := r.Continue(p, prompt.Suffixes[0], nil, 0, nil); err != nil {
