@@ -22,7 +22,8 @@ import (
 type camera struct {
 	name   string
 	cfg    config.Camera
-	log    *slog.Logger
+	log    *slog.Logger // with camera=name
+	base   *slog.Logger // without: for the pipeline, which names its camera itself
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -50,7 +51,7 @@ func startCamera(parent context.Context, name string, cfg config.Camera, deps ca
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(parent)
-	c := &camera{name: name, cfg: cfg, log: log.With("camera", name), cancel: cancel, done: make(chan struct{}), visible: map[int]bool{}}
+	c := &camera{name: name, cfg: cfg, log: log.With("camera", name), base: log, cancel: cancel, done: make(chan struct{}), visible: map[int]bool{}}
 	c.status.Store(publish.StatusOffline)
 	go func() {
 		defer close(c.done)
@@ -78,8 +79,8 @@ func (c *camera) loop(ctx context.Context, det facetrack.Detector, deps cameraDe
 	nextID := 1
 	for ctx.Err() == nil {
 		pc := c.pipelineConfig(deps)
-		pc.Tracker.FirstID = nextID // IDs continue across loops and retries: tree ids stay unique
-		p := pipeline.New(pc, det, deps.models.Analyzer, []publish.Sink{deps.sink}, c.log)
+		pc.Tracker.FirstID = nextID                                                         // IDs continue across loops and retries: tree ids stay unique
+		p := pipeline.New(pc, det, deps.models.Analyzer, []publish.Sink{deps.sink}, c.base) // the pipeline adds camera=
 		c.mu.Lock()
 		c.pipe.Store(p)
 		c.mu.Unlock()

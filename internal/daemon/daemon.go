@@ -209,7 +209,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 		d.mqtt.close()
 		d.mqtt = nil
 		if config.On(cfg.MQTT.Enabled, true) {
-			m, err := startMQTT(ctx, cfg.MQTT, camNames, d.version, d.statsJSON, log.With("component", "mqtt"))
+			m, err := startMQTT(ctx, cfg.MQTT, camNames, d.version, d.statsJSON, log)
 			if err != nil {
 				errs = append(errs, err)
 			} else {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,8 @@ func start(t testing.TB, cfgYAML string) (*running, string) {
 	if err := os.WriteFile(path, []byte(cfgYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := New(Options{ConfigPath: path, Version: "test", Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	log := slog.New(uniqueKeys{t: t, h: slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})})
+	d := New(Options{ConfigPath: path, Version: "test", Logger: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{d: d, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- d.Run(ctx) }()
@@ -74,6 +76,51 @@ func (r *running) stop(t testing.TB) {
 	case <-time.After(ShutdownTimeout + time.Second):
 		t.Error("daemon did not stop within 5 s")
 	}
+}
+
+// uniqueKeys fails the test on a log record that carries a key twice (a
+// component's logger given to a package that names its component again:
+// "component=mqtt component=mqtt").
+type uniqueKeys struct {
+	t    testing.TB
+	h    slog.Handler
+	keys []string // from WithAttrs
+}
+
+func (u uniqueKeys) Enabled(ctx context.Context, l slog.Level) bool { return u.h.Enabled(ctx, l) }
+
+func (u uniqueKeys) Handle(ctx context.Context, r slog.Record) error {
+	seen := map[string]bool{}
+	dup := ""
+	for _, k := range u.keys {
+		if seen[k] {
+			dup = k
+		}
+		seen[k] = true
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if seen[a.Key] {
+			dup = a.Key
+		}
+		seen[a.Key] = true
+		return true
+	})
+	if dup != "" {
+		u.t.Errorf("log record %q carries %s twice", r.Message, dup)
+	}
+	return u.h.Handle(ctx, r)
+}
+
+func (u uniqueKeys) WithAttrs(as []slog.Attr) slog.Handler {
+	keys := slices.Clone(u.keys)
+	for _, a := range as {
+		keys = append(keys, a.Key)
+	}
+	return uniqueKeys{t: u.t, h: u.h.WithAttrs(as), keys: keys}
+}
+
+func (u uniqueKeys) WithGroup(name string) slog.Handler {
+	return uniqueKeys{t: u.t, h: u.h.WithGroup(name)} // keys in a group cannot clash with those outside
 }
 
 type testWriter struct{ t testing.TB }

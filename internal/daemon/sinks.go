@@ -22,18 +22,19 @@ type mqttPart struct {
 	broker *broker.Broker
 }
 
+// log is the daemon's: the broker and the sink name their own components.
 func startMQTT(ctx context.Context, c config.MQTTConfig, cameras []string, version string, stats func() any, log *slog.Logger) (*mqttPart, error) {
 	p := &mqttPart{}
 	url := c.Broker
 	if url == "" {
-		b, err := broker.Start(ctx, c.Embedded.Listen, log.With("component", "broker"))
+		b, err := broker.Start(ctx, c.Embedded.Listen, log)
 		if err != nil {
 			return nil, err
 		}
 		p.broker = b
 		url = "tcp://" + b.Addr()
 		host, port, _ := net.SplitHostPort(b.Addr())
-		log.Info("embedded MQTT broker (no mqtt.broker configured)", "listen", b.Addr(),
+		log.Info("embedded MQTT broker (no mqtt.broker configured)", "component", "mqtt-broker", "listen", b.Addr(),
 			"try", fmt.Sprintf("mosquitto_sub -h %s -p %s -t '%s/#' -v", host, port, c.TopicPrefix))
 	}
 	s, err := mqtt.New(mqtt.Config{
