@@ -66,6 +66,10 @@ func cmdBenchVLM(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "model      %s (%s)\nprefill    %d tokens in %.1f ms (vision + prefix)\nquestion   %d tokens in %.1f ms off the shared prefix\ndecode     %d tokens: %.1f tokens/s (%.2f ms/token)\noverhead   %.2f%% (decode wall time / summed ORT Run time - 1)\n",
 		*manifest, res.Provider, res.PrefixTokens, res.PrefillMS, res.SuffixTokens, res.SuffixMS,
 		res.DecodeTokens, res.DecodeTokPerS, res.DecodeMSPerTok, (res.LoopOverhead-1)*100)
+	if res.Choices > 0 {
+		fmt.Fprintf(stdout, "choices    %d closed-set questions: %.1f ms one Run each, %.1f ms in one batched Run\n",
+			res.Choices, res.ChoicesOneByOne, res.ChoicesBatchedMS)
+	}
 	return nil
 }
 

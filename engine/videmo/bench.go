@@ -20,6 +20,11 @@ type BenchResult struct {
 	// time inside ORT's Run (embedding + decoder): 1.0 means no overhead.
 	LoopOverhead float64 `json:"loop_overhead"`
 	DecodeRuns   int     `json:"decode_runs"`
+	// The plan's closed-set questions off the prefix: one decoder Run each,
+	// then all in one batched Run (ChoiceBatch).
+	Choices          int     `json:"choices"`
+	ChoicesOneByOne  float64 `json:"choices_one_by_one_ms"`
+	ChoicesBatchedMS float64 `json:"choices_batched_ms"`
 }
 
 // BenchVLM measures r on video v: the prefix prefill, one question's
@@ -53,6 +58,47 @@ func BenchVLM(ctx context.Context, r *Runner, v *Video, decodeTokens int) (*Benc
 		return nil, err
 	}
 	res.SuffixMS = ms(time.Since(t0))
+
+	// closed-set questions: one Run each, then one batched Run
+	var texts []string
+	var ids [][]int
+	for _, q := range r.m.Questions {
+		if q.Kind != "choice" {
+			continue
+		}
+		texts = append(texts, q.Text())
+		var row []int
+		for _, o := range q.Options {
+			id, err := r.letterID(o.Letter)
+			if err != nil {
+				return nil, err
+			}
+			row = append(row, id)
+		}
+		ids = append(ids, row)
+	}
+	if len(texts) > 0 {
+		cp, err := r.Prompt(v, texts)
+		if err != nil {
+			return nil, err
+		}
+		res.Choices = len(texts)
+		t0 = time.Now()
+		for i := range texts {
+			if _, err := r.Continue(p, cp.Suffixes[i], ids[i], 0, nil); err != nil {
+				return nil, err
+			}
+		}
+		res.ChoicesOneByOne = ms(time.Since(t0))
+		t0 = time.Now()
+		if _, err := r.ChoiceBatch(p, cp.Suffixes, ids); err != nil {
+			return nil, err
+		}
+		res.ChoicesBatchedMS = ms(time.Since(t0))
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
 
 	r.ResetStats()
 	cur := 0

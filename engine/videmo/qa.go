@@ -80,27 +80,61 @@ func (r *Runner) Ask(ctx context.Context, v *Video, rng *rand.Rand) (*Result, er
 	defer prefix.Close()
 	res := &Result{PrefixTokens: prefix.Len(), Prefill: time.Since(t0)}
 	t1 := time.Now()
+	first := make([][]int, len(qs))
 	for i := range qs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		q := &qs[i]
-		var first []int
-		maxNew := 0
-		for _, o := range q.Options {
+		for _, o := range qs[i].Options {
 			id, err := r.letterID(o.Letter)
 			if err != nil {
 				return nil, err
 			}
-			first = append(first, id)
+			first[i] = append(first[i], id)
 		}
-		if q.Kind == "caption" {
-			maxNew = q.MaxNewTokens
+	}
+	answers := make([]*Answer, len(qs))
+	// closed-set questions: QuestionBatch of them per decoder Run
+	var batch []int
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-		a, err := r.Continue(prefix, prompt.Suffixes[i], first, maxNew, rng)
+		suf, ids := make([][]int, len(batch)), make([][]int, len(batch))
+		for j, i := range batch {
+			suf[j], ids[j] = prompt.Suffixes[i], first[i]
+		}
+		got, err := r.ChoiceBatch(prefix, suf, ids)
 		if err != nil {
-			return nil, fmt.Errorf("question %s: %w", q.ID, err)
+			return fmt.Errorf("questions %s: %w", questionIDs(qs, batch), err)
 		}
+		for j, i := range batch {
+			answers[i] = &Answer{First: got[j], Stopped: "length"}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for i := range qs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if qs[i].Kind == "caption" {
+			a, err := r.Continue(prefix, prompt.Suffixes[i], first[i], qs[i].MaxNewTokens, rng)
+			if err != nil {
+				return nil, fmt.Errorf("question %s: %w", qs[i].ID, err)
+			}
+			answers[i] = a
+			continue
+		}
+		batch = append(batch, i)
+		if len(batch) >= r.questionBatch() {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	for i := range qs {
+		q, a := &qs[i], answers[i]
 		res.Answers = append(res.Answers, a)
 		switch q.Kind {
 		case "choice":
@@ -117,6 +151,14 @@ func (r *Runner) Ask(ctx context.Context, v *Video, rng *rand.Rand) (*Result, er
 	}
 	res.Questions = time.Since(t1)
 	return res, nil
+}
+
+func questionIDs(qs []Question, idx []int) string {
+	var ids []string
+	for _, i := range idx {
+		ids = append(ids, qs[i].ID)
+	}
+	return strings.Join(ids, ",")
 }
 
 func softmax(x []float32) []float64 {

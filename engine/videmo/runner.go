@@ -27,6 +27,23 @@ type Options struct {
 	// a full forward of the whole sequence, the vision encoder included.
 	// Slow; it exists to check the cached path.
 	Recompute bool
+	// QuestionBatch is how many closed-set questions share one decoder Run
+	// (ChoiceBatch); 0: DefaultQuestionBatch, 1: one Run per question.
+	QuestionBatch int
+}
+
+// DefaultQuestionBatch is one question per Run. On a CPU batching is slower
+// (measured by `edgemo bench vlm`: the rows are padded to the longest
+// question and the arithmetic, not the weight reads, is the limit); on a GPU
+// it should pay, so set QuestionBatch there after measuring with the same
+// bench, which times both.
+const DefaultQuestionBatch = 1
+
+func (r *Runner) questionBatch() int {
+	if r.opts.QuestionBatch > 0 {
+		return r.opts.QuestionBatch
+	}
+	return DefaultQuestionBatch
 }
 
 // Runner runs a VidEmo model set: vision encoder, embedding (with the video

@@ -116,55 +116,63 @@ func testVideo(t testing.TB, r *Runner) *Video {
 }
 
 // The full plan off one shared prefix, cached, equals the same plan with no
-// cache at all (each step a full forward from scratch, vision included).
+// cache at all (each step a full forward from scratch, vision included):
+// identical with one question per Run (the default); with the closed-set
+// questions batched into one Run equal to float rounding.
 func TestCachedEqualsRecompute(t *testing.T) {
-	rc := testRunner(t, Options{})
 	rr := testRunner(t, Options{Recompute: true})
-	v := testVideo(t, rc)
+	v := testVideo(t, rr)
 	if v.GridT != 8 || v.N != 128 {
 		t.Fatalf("video grid %v, %d patches; want 8 temporal groups, 128 patches", v.Grid(), v.N)
 	}
 	ctx := context.Background()
-	a, err := rc.Ask(ctx, v, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	b, err := rr.Ask(ctx, v, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := rc.RunStats(); st.Runs == 0 {
-		t.Fatal("no ORT runs counted")
-	}
-	if len(a.Answers) != len(rc.Manifest().Questions) {
-		t.Fatalf("%d answers for %d questions", len(a.Answers), len(rc.Manifest().Questions))
-	}
-	var maxDiff float64
-	for i := range a.Answers {
-		x, y := a.Answers[i], b.Answers[i]
-		if !slices.Equal(x.Tokens, y.Tokens) || x.Stopped != y.Stopped {
-			t.Errorf("question %s: cached tokens %v (%s) != recomputed %v (%s)", rc.Manifest().Questions[i].ID, x.Tokens, x.Stopped, y.Tokens, y.Stopped)
+	for _, batch := range []int{1, 8} {
+		rc := testRunner(t, Options{QuestionBatch: batch})
+		a, err := rc.Ask(ctx, v, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for j := range x.First {
-			maxDiff = max(maxDiff, math.Abs(float64(x.First[j]-y.First[j])))
+		if st := rc.RunStats(); st.Runs == 0 {
+			t.Fatal("no ORT runs counted")
 		}
-	}
-	var maxP float64
-	for i := range a.Choices {
-		for j := range a.Choices[i].Probs {
-			maxP = max(maxP, math.Abs(a.Choices[i].Probs[j]-b.Choices[i].Probs[j]))
+		if len(a.Answers) != len(rc.Manifest().Questions) {
+			t.Fatalf("%d answers for %d questions", len(a.Answers), len(rc.Manifest().Questions))
 		}
-	}
-	t.Logf("prefix %d tokens; caption %d tokens (%s): %q", a.PrefixTokens, len(a.CaptionTokens), a.CaptionStop, a.Caption)
-	t.Logf("max |option logit diff| = %.3g, max |option prob diff| = %.3g", maxDiff, maxP)
-	if maxDiff > 1e-4 || maxP > 1e-5 {
-		t.Errorf("cached vs recompute: option logits differ by %g, probabilities by %g (want <= 1e-5)", maxDiff, maxP)
-	}
-	if len(a.CaptionTokens) == 0 {
-		t.Errorf("caption generated no tokens")
+		var maxDiff float64
+		for i := range a.Answers {
+			x, y := a.Answers[i], b.Answers[i]
+			if !slices.Equal(x.Tokens, y.Tokens) || x.Stopped != y.Stopped {
+				t.Errorf("batch %d, question %s: cached tokens %v (%s) != recomputed %v (%s)", batch, rc.Manifest().Questions[i].ID, x.Tokens, x.Stopped, y.Tokens, y.Stopped)
+			}
+			for j := range x.First {
+				maxDiff = max(maxDiff, math.Abs(float64(x.First[j]-y.First[j])))
+			}
+		}
+		var maxP float64
+		for i := range a.Choices {
+			for j := range a.Choices[i].Probs {
+				maxP = max(maxP, math.Abs(a.Choices[i].Probs[j]-b.Choices[i].Probs[j]))
+			}
+		}
+		t.Logf("question batch %d: prefix %d tokens; caption %d tokens (%s): %q", batch, a.PrefixTokens, len(a.CaptionTokens), a.CaptionStop, a.Caption)
+		t.Logf("question batch %d: max |option logit diff| = %.3g, max |option prob diff| = %.3g", batch, maxDiff, maxP)
+		if batch == 1 && (maxDiff != 0 || maxP != 0) {
+			t.Errorf("cached vs recompute, one question per Run: option logits differ by %g, probabilities by %g (want identical)", maxDiff, maxP)
+		}
+		if maxDiff > 1e-4 || maxP > 1e-5 {
+			t.Errorf("cached vs recompute, batch %d: option logits differ by %g, probabilities by %g (want <= 1e-5)", batch, maxDiff, maxP)
+		}
+		if len(a.CaptionTokens) == 0 {
+			t.Errorf("caption generated no tokens")
+		}
 	}
 	// The comparison is sensitive: the same question one position off
 	// (rope delta + 1) gives other logits.
+	rc := testRunner(t, Options{})
 	prompt, _ := rc.Prompt(v, []string{rc.Manifest().Questions[0].Text()})
 	p, err := rc.Prefill(v, prompt)
 	if err != nil {
@@ -172,7 +180,7 @@ func TestCachedEqualsRecompute(t *testing.T) {
 	}
 	defer p.Close()
 	p.RopeDelta++
-	first := a.Answers[0].First
+	first := b.Answers[0].First
 	ids := make([]int, len(rc.Manifest().Questions[0].Options))
 	for i, o := range rc.Manifest().Questions[0].Options {
 		ids[i], _ = rc.letterID(o.Letter)
