@@ -22,7 +22,7 @@ import (
 type modelFlags struct {
 	manifest, ortLib, providers, cascade, logLevel string
 	engine, tokenizer                              string
-	threads, detectWidth                           int
+	threads, detectWidth, questionBatch            int
 	detector, heads                                string
 	optionalHeads                                  bool
 }
@@ -31,6 +31,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.engine, "engine", "fast", "fast (emotion head), videmo (VidEmo on every window) or tiered (both, VidEmo scheduled)")
 	fs.StringVar(&m.manifest, "model", "", "model manifest: the emotion head's for --engine fast (default models/emotion.manifest.json), VidEmo's for videmo/tiered")
 	fs.StringVar(&m.tokenizer, "tokenizer", "", "VidEmo: tokenizer.json (default: beside the manifest)")
+	fs.IntVar(&m.questionBatch, "question-batch", 1, "VidEmo: closed-set questions per decoder Run (1: one each; more pays on a GPU, see `edgemo bench vlm`)")
 	fs.StringVar(&m.ortLib, "ort-lib", "", "ONNX Runtime library (default $EDGEMO_ORT_LIB, then deps/onnxruntime/libonnxruntime.so.1)")
 	fs.StringVar(&m.providers, "providers", "tensorrt,cuda,cpu", "execution providers, in order of preference")
 	fs.IntVar(&m.threads, "threads", 1, "ONNX Runtime intra-op threads")
@@ -51,7 +52,7 @@ func (m *modelFlags) options() app.Options {
 		}
 	}
 	if m.engine != app.EngineFast {
-		o.Manifest, o.VLM = "", app.VLMOptions{Manifest: m.manifest, Tokenizer: m.tokenizer}
+		o.Manifest, o.VLM = "", app.VLMOptions{Manifest: m.manifest, Tokenizer: m.tokenizer, QuestionBatch: m.questionBatch}
 	}
 	return o
 }

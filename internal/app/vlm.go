@@ -30,6 +30,9 @@ type VLMOptions struct {
 	MaxAge    time.Duration      // tiered: drop windows older than this (default 5s; negative: never, for offline files)
 	OnTree    func(t *tree.Tree) // tiered: the VLM's own tree when it lands
 	Seed      uint64             // sampling seed (greedy decoding ignores it)
+	// QuestionBatch: closed-set questions per decoder Run (0 or 1: one
+	// each; see videmo.Options.QuestionBatch).
+	QuestionBatch int
 }
 
 // FindTokenizer resolves the tokenizer.json for a VidEmo manifest: the
@@ -69,7 +72,7 @@ func loadVidEmo(rt *engine.Runtime, o Options, log *slog.Logger) (*videmo.Analyz
 	if err != nil {
 		return nil, err
 	}
-	r, err := videmo.NewRunner(rt, o.VLM.Manifest, tok, videmo.Options{Logger: log.With("component", "videmo")})
+	r, err := videmo.NewRunner(rt, o.VLM.Manifest, tok, videmo.Options{Logger: log.With("component", "videmo"), QuestionBatch: o.VLM.QuestionBatch})
 	if err != nil {
 		return nil, err
 	}
