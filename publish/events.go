@@ -49,3 +49,13 @@ type FacesSink interface {
 type RemovalSink interface {
 	CameraRemoved(camera string)
 }
+
+// FaceImageSink receives the JPEG of a track's latest aligned face crop,
+// once per tree, right after the tree. Privacy: the pipeline encodes and
+// hands over face images only when the config allows it
+// (privacy.face_images); by default no sink is ever called, and no face
+// image leaves the device. Called from the camera's engine goroutine: it
+// must not block (drop, and count). jpeg is the sink's to keep.
+type FaceImageSink interface {
+	FaceImage(camera string, trackID int, treeID string, jpeg []byte)
+}

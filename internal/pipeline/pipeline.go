@@ -9,6 +9,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,13 @@ type Config struct {
 	DetectEvery int     // run the detector every Nth frame, tracker prediction between (default 1)
 	Offline     bool    // never drop windows: wait for the engine (file analysis)
 	QueueLen    int     // windows waiting for the engine (default 8)
+
+	// FaceImages is the privacy gate (privacy.face_images). When it is set
+	// and reports true, after each tree the JPEG of the latest crop of the
+	// tree's window is handed to the sinks that implement
+	// publish.FaceImageSink. Nil or false: no face image is encoded at all.
+	// A func, so a config reload can flip it without restarting cameras.
+	FaceImages func() bool
 
 	OnFrame func(f *capture.Frame)      // after each frame is processed (progress); must not keep f
 	OnEvent func(ev facetrack.Event)    // track lifecycle
@@ -337,6 +345,7 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 		}
 		for _, t := range trees {
 			p.publish(ctx, t)
+			p.faceImage(t, ws)
 		}
 		if end != nil {
 			if f, ok := p.analyzer.(trackForgetter); ok {
@@ -357,6 +366,56 @@ func (p *Pipeline) publish(ctx context.Context, t *tree.Tree) {
 	if p.cfg.OnTree != nil {
 		p.cfg.OnTree(t)
 	}
+}
+
+// faceImage hands the JPEG of the latest crop of t's window to the sinks
+// that take face images, when the privacy gate allows it.
+func (p *Pipeline) faceImage(t *tree.Tree, ws []window.Window) {
+	if p.cfg.FaceImages == nil || !p.cfg.FaceImages() {
+		return
+	}
+	var fs []publish.FaceImageSink
+	for _, s := range p.sinks {
+		if f, ok := s.(publish.FaceImageSink); ok {
+			fs = append(fs, f)
+		}
+	}
+	if len(fs) == 0 {
+		return
+	}
+	w, ok := windowOf(t, ws)
+	if !ok {
+		return
+	}
+	b, err := EncodeJPEG(w.Samples[len(w.Samples)-1].Crop)
+	if err != nil {
+		p.Stats.SinkErrors.Add(1)
+		p.fail("sink", fmt.Errorf("camera %s track %d: face image of tree %s: %w", p.cfg.Camera, t.TrackID, t.ID, err))
+		return
+	}
+	for i, f := range fs {
+		if i > 0 {
+			b = bytes.Clone(b) // each sink owns its copy
+		}
+		f.FaceImage(p.cfg.Camera, t.TrackID, t.ID, b)
+	}
+}
+
+// windowOf finds the window a tree was made from (tree ids are
+// <camera>-<track>-<window seq>); else the track's latest in ws.
+func windowOf(t *tree.Tree, ws []window.Window) (window.Window, bool) {
+	var found window.Window
+	ok := false
+	for _, w := range ws {
+		if w.TrackID != t.TrackID || len(w.Samples) == 0 {
+			continue
+		}
+		if tree.MakeID(w.Camera, w.TrackID, w.Seq) == t.ID {
+			return w, true
+		}
+		found, ok = w, true
+	}
+	return found, ok
 }
 
 func (p *Pipeline) fail(stage string, err error) {
