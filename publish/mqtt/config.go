@@ -65,6 +65,13 @@ type Config struct {
 	// Version is the sw_version in the Home Assistant device block.
 	Version string
 
+	// FaceImages (privacy.face_images) lets FaceImage publish face JPEGs on
+	// <prefix>/<camera>/<track_id>/face and <prefix>/<camera>/face, and
+	// adds a Home Assistant camera entity per camera. False (the default):
+	// FaceImage drops what it is given, and the camera entity of an earlier
+	// run is deleted.
+	FaceImages bool
+
 	// StatsInterval between <prefix>/stats messages; default 10s, negative
 	// disables them.
 	StatsInterval time.Duration

@@ -60,6 +60,20 @@ func (p *pipe) fill() {
 	}
 }
 
+// sendFaces writes the waiting face images at QoS 0, not retained: nothing
+// to acknowledge, nothing kept.
+func (p *pipe) sendFaces() {
+	s := p.s
+	s.mu.Lock()
+	faces := s.faces
+	s.faces = nil
+	s.mu.Unlock()
+	for _, f := range faces {
+		p.cl.Publish(f.topic, 0, false, f.payload)
+	}
+	s.facesSent.Add(uint64(len(faces)))
+}
+
 // reap removes acknowledged messages from the front of the window (and
 // acknowledged retained values); an error or an overdue acknowledgement
 // means the connection is no longer good.
@@ -244,6 +258,7 @@ func (s *Sink) serve(ctx context.Context, cl paho.Client, lost <-chan error) err
 		}
 		p.sendRetained()
 		p.fill()
+		p.sendFaces()
 		stop, err := p.step(ctx, lost, stats, timer, time.Now().Add(ackTimeout))
 		if err != nil {
 			return err

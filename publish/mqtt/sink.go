@@ -55,6 +55,8 @@ var (
 	_ publish.TrackSink   = (*Sink)(nil)
 	_ publish.FacesSink   = (*Sink)(nil)
 	_ publish.RemovalSink = (*Sink)(nil)
+
+	_ publish.FaceImageSink = (*Sink)(nil)
 )
 
 // Sink is the MQTT sink. Create it with New, then Start it.
@@ -77,10 +79,14 @@ type Sink struct {
 	cancel      context.CancelFunc
 	done        chan struct{}
 
-	wake      chan struct{}
-	connected atomic.Bool
-	sent      atomic.Uint64
-	dropped   atomic.Uint64
+	faces []item // face images waiting for the connection, oldest first; at most maxFaces
+
+	wake         chan struct{}
+	connected    atomic.Bool
+	sent         atomic.Uint64
+	dropped      atomic.Uint64
+	facesSent    atomic.Uint64
+	facesDropped atomic.Uint64
 }
 
 // retained is the latest value of one retained topic. An empty payload is
@@ -232,6 +238,48 @@ func (s *Sink) Publish(_ context.Context, t *tree.Tree) error {
 	s.notify()
 	return nil
 }
+
+// maxFaces bounds the face images waiting to be written: they are live
+// pictures, so an old one is worth less than a new one.
+const maxFaces = 8
+
+// FaceImage publishes jpeg (a track's latest face crop) on
+// <prefix>/<camera>/<track_id>/face and, when the track is the camera's most
+// salient face (see Emotion), on <prefix>/<camera>/face, which the Home
+// Assistant camera entity shows: QoS 0, never retained, so no image stays on
+// the broker. It does nothing unless Config.FaceImages is set (privacy).
+// Images are not queued for a broker that is away: they are dropped and
+// counted (FacesDropped), as is the oldest of more than a few waiting.
+// Call it after Publish of the tree it belongs to.
+func (s *Sink) FaceImage(camera string, trackID int, _ string, jpeg []byte) {
+	if !s.cfg.FaceImages || len(jpeg) == 0 {
+		return
+	}
+	cam := safeName(camera)
+	s.mu.Lock()
+	if s.closed || !s.connected.Load() {
+		s.mu.Unlock()
+		s.facesDropped.Add(1)
+		return
+	}
+	s.faces = append(s.faces, item{topic: s.topic(cam, strconv.Itoa(trackID), "face"), payload: jpeg})
+	if c := s.cams[cam]; c != nil {
+		if id, ok := salientLocked(c); ok && id == trackID {
+			s.faces = append(s.faces, item{topic: s.topic(cam, "face"), payload: jpeg})
+		}
+	}
+	if n := len(s.faces) - maxFaces; n > 0 {
+		s.faces = slices.Delete(s.faces, 0, n)
+		s.facesDropped.Add(uint64(n))
+	}
+	s.mu.Unlock()
+	s.notify()
+}
+
+// FacesSent counts face images written to the broker (QoS 0); FacesDropped
+// those dropped (broker away, too many waiting).
+func (s *Sink) FacesSent() uint64    { return s.facesSent.Load() }
+func (s *Sink) FacesDropped() uint64 { return s.facesDropped.Load() }
 
 // CameraStatus sets the retained <prefix>/<camera>/status.
 func (s *Sink) CameraStatus(camera, status string) {

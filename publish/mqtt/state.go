@@ -43,6 +43,11 @@ func (s *Sink) camLocked(cam string) *camState {
 		for _, d := range s.discovery(cam) {
 			s.setLocked(d.topic, d.payload)
 		}
+		if !s.cfg.FaceImages {
+			// Face images off: delete the camera entity an earlier run
+			// with them on may have left (forgotten once acknowledged).
+			s.setLocked(s.cameraDiscoveryTopic(cam), []byte{})
+		}
 	}
 	return c
 }
@@ -95,15 +100,10 @@ func (s *Sink) trackLocked(cam string, ev publish.TrackEvent) {
 // level), over the camera's live tracks (a tree seen, no "end" event yet).
 // Ties go to the lower track id. Nothing live: label "none".
 func (s *Sink) emotionLocked(cam string, c *camState) {
-	best, bestID, bestSal := (*trackState)(nil), 0, -1.0
-	for id, ts := range c.tracks {
-		if ts.label == "" {
-			continue
-		}
-		sal := ts.area * ts.confidence
-		if sal > bestSal || (sal == bestSal && id < bestID) {
-			best, bestID, bestSal = ts, id, sal
-		}
+	bestID, ok := salientLocked(c)
+	best := c.tracks[bestID]
+	if !ok {
+		best = nil
 	}
 	e := Emotion{Label: "none"}
 	if best != nil {
@@ -118,6 +118,28 @@ func (s *Sink) emotionLocked(cam string, c *camState) {
 	s.setLocked(topic, b)
 }
 
+// salientLocked is the camera's most salient live track (see
+// emotionLocked); ok is false when no live track has an emotion.
+func salientLocked(c *camState) (id int, ok bool) {
+	bestSal := -1.0
+	for tid, ts := range c.tracks {
+		if ts.label == "" {
+			continue
+		}
+		sal := ts.area * ts.confidence
+		if sal > bestSal || (sal == bestSal && tid < id) {
+			id, bestSal, ok = tid, sal, true
+		}
+	}
+	return id, ok
+}
+
+// cameraDiscoveryTopic is the Home Assistant camera entity of cam's face
+// images.
+func (s *Sink) cameraDiscoveryTopic(cam string) string {
+	return s.cfg.DiscoveryPrefix + "/camera/" + s.cfg.NodeID + "/" + cam + "_face/config"
+}
+
 type discoveryMsg struct {
 	topic   string
 	payload []byte
@@ -125,7 +147,8 @@ type discoveryMsg struct {
 
 // discovery is the Home Assistant MQTT discovery configs of one camera:
 // sensors for the salient emotion, the face count and the camera status,
-// all available while <prefix>/available is online.
+// and with FaceImages a camera showing the most salient face, all
+// available while <prefix>/available is online.
 func (s *Sink) discovery(cam string) []discoveryMsg {
 	node := s.cfg.NodeID
 	version := s.cfg.Version
@@ -181,6 +204,13 @@ func (s *Sink) discovery(cam string) []discoveryMsg {
 	}{{cam + "_emotion", emotion}, {cam + "_faces", faces}, {cam + "_status", status}} {
 		b, _ := json.Marshal(m.cfg)
 		out = append(out, discoveryMsg{topic: s.cfg.DiscoveryPrefix + "/sensor/" + node + "/" + m.object + "/config", payload: b})
+	}
+	if s.cfg.FaceImages {
+		face := base(cam+"_face", "face")
+		face["topic"] = s.topic(cam, "face") // raw JPEG bytes (no image_encoding)
+		face["icon"] = "mdi:face-recognition"
+		b, _ := json.Marshal(face)
+		out = append(out, discoveryMsg{topic: s.cameraDiscoveryTopic(cam), payload: b})
 	}
 	return out
 }
