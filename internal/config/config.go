@@ -32,6 +32,7 @@ type Config struct {
 	WebRTC   WebRTCConfig      `yaml:"webrtc"`
 	HTTP     HTTPConfig        `yaml:"http"`
 	Metrics  MetricsConfig     `yaml:"metrics"`
+	Privacy  PrivacyConfig     `yaml:"privacy"`
 	Defaults Camera            `yaml:"defaults"`
 	Cameras  map[string]Camera `yaml:"cameras"`
 
@@ -114,6 +115,16 @@ type HTTPConfig struct {
 type MetricsConfig struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:9108; "off" disables
 	Pprof  bool   `yaml:"pprof"`
+}
+
+// PrivacyConfig says what may leave the device beyond trees, track boxes
+// and counts. Everything here is off by default.
+type PrivacyConfig struct {
+	// FaceImages publishes the JPEG of each tree's latest aligned face crop
+	// (MQTT <prefix>/<camera>/<track_id>/face, the most salient face on
+	// <prefix>/<camera>/face with a Home Assistant camera entity). False: no
+	// face image is encoded, and none leaves the device.
+	FaceImages bool `yaml:"face_images"`
 }
 
 // Camera is one camera's pipeline settings (also the shape of `defaults`).

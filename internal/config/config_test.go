@@ -193,3 +193,32 @@ cameras:
 		t.Errorf("default.yaml sets read_timeout %v, capture's default is %v: keep them equal", got, capture.DefaultReadTimeout)
 	}
 }
+
+// privacy.face_images is off unless a file turns it on, in the embedded
+// default too; a misspelt privacy key is an error, not silently "off".
+func TestPrivacyFaceImages(t *testing.T) {
+	c, err := parse(t, "cameras:\n  a: {source: 0}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Privacy.FaceImages {
+		t.Error("privacy.face_images is on without being set")
+	}
+	c, err = parse(t, "privacy: {face_images: true}\ncameras:\n  a: {source: 0}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Privacy.FaceImages {
+		t.Error("privacy.face_images: true not read")
+	}
+	_, err = parse(t, "privacy: {face_image: true}\ncameras:\n  a: {source: 0}\n")
+	mustErr(t, err, "test.yaml:1", "face_image", "face_images")
+	t.Chdir(testenv.Root())
+	d, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Privacy.FaceImages {
+		t.Error("the embedded default publishes face images: it must not")
+	}
+}

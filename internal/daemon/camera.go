@@ -41,6 +41,8 @@ type cameraDeps struct {
 	opts    app.Options // detector options (cascade, width) come from the camera
 	sink    *fanout
 	metrics *metrics
+	// faceImages is the privacy gate (privacy.face_images), read per tree.
+	faceImages func() bool
 }
 
 func startCamera(parent context.Context, name string, cfg config.Camera, deps cameraDeps, log *slog.Logger) (*camera, error) {
@@ -147,6 +149,7 @@ func (c *camera) pipelineConfig(deps cameraDeps) pipeline.Config {
 		CropSize:    cfg.CropSize,
 		CropMargin:  cfg.CropMargin,
 		DetectEvery: cfg.DetectEvery,
+		FaceImages:  deps.faceImages,
 		OnEvent:     func(ev facetrack.Event) { c.onEvent(deps.sink, ev) },
 		OnTree:      func(t *tree.Tree) { deps.metrics.observeTree(t) },
 		OnError:     func(stage string, err error) { deps.metrics.error(c.name, stage) },

@@ -37,6 +37,9 @@ type Daemon struct {
 	fan     *fanout
 	metrics *metrics
 	lat     *latencies
+	// faceImages is privacy.face_images, read by every pipeline after each
+	// tree: a reload flips it without restarting cameras.
+	faceImages atomic.Bool
 
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -204,12 +207,16 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 	// The MQTT sink announces cameras it first sees later by itself, so a
 	// changed camera list does not restart it.
 	camNames := cfg.CameraNames()
-	if d.mqtt == nil && config.On(cfg.MQTT.Enabled, true) || !reflect.DeepEqual(old.MQTT, cfg.MQTT) {
+	// Privacy first: images stop (or start) with the next tree. The MQTT
+	// sink restarts on a change so its Home Assistant camera entity comes
+	// or goes with it.
+	d.faceImages.Store(cfg.Privacy.FaceImages)
+	if d.mqtt == nil && config.On(cfg.MQTT.Enabled, true) || !reflect.DeepEqual(old.MQTT, cfg.MQTT) || old.Privacy != cfg.Privacy {
 		d.fan.set("mqtt", nil)
 		d.mqtt.close()
 		d.mqtt = nil
 		if config.On(cfg.MQTT.Enabled, true) {
-			m, err := startMQTT(ctx, cfg.MQTT, camNames, d.version, d.statsJSON, log)
+			m, err := startMQTT(ctx, cfg.MQTT, cfg.Privacy, camNames, d.version, d.statsJSON, log)
 			if err != nil {
 				errs = append(errs, err)
 			} else {
@@ -264,7 +271,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 			d.fan.CameraRemoved(name)
 		}
 	}
-	deps := cameraDeps{models: d.models, opts: modelOptions(cfg), sink: d.fan, metrics: d.metrics}
+	deps := cameraDeps{models: d.models, opts: modelOptions(cfg), sink: d.fan, metrics: d.metrics, faceImages: d.faceImages.Load}
 	for _, name := range camNames {
 		if _, running := d.cams[name]; running {
 			continue

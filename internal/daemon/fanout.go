@@ -82,5 +82,14 @@ func (f *fanout) CameraRemoved(camera string) {
 	})
 }
 
+// FaceImage is only called by pipelines whose privacy gate is open.
+func (f *fanout) FaceImage(camera string, trackID int, treeID string, jpeg []byte) {
+	f.each(func(s publish.Sink) {
+		if fs, ok := s.(publish.FaceImageSink); ok {
+			fs.FaceImage(camera, trackID, treeID, jpeg) // read-only from here on: sinks only send it
+		}
+	})
+}
+
 // Close does nothing: the daemon closes each sink it made.
 func (f *fanout) Close() error { return nil }

@@ -23,7 +23,7 @@ type mqttPart struct {
 }
 
 // log is the daemon's: the broker and the sink name their own components.
-func startMQTT(ctx context.Context, c config.MQTTConfig, cameras []string, version string, stats func() any, log *slog.Logger) (*mqttPart, error) {
+func startMQTT(ctx context.Context, c config.MQTTConfig, priv config.PrivacyConfig, cameras []string, version string, stats func() any, log *slog.Logger) (*mqttPart, error) {
 	p := &mqttPart{}
 	url := c.Broker
 	if url == "" {
@@ -52,6 +52,7 @@ func startMQTT(ctx context.Context, c config.MQTTConfig, cameras []string, versi
 		Stats:           stats,
 		QueueSize:       c.QueueSize,
 		Version:         version,
+		FaceImages:      priv.FaceImages,
 	}, log)
 	if err != nil {
 		p.close()
