@@ -65,6 +65,9 @@ type ModelsConfig struct {
 	Emotion   string `yaml:"emotion"`   // default models/emotion.manifest.json
 	VidEmo    string `yaml:"videmo"`    // VidEmo manifest; set: the fast head plus VidEmo scheduled across tracks
 	Tokenizer string `yaml:"tokenizer"` // VidEmo's tokenizer.json; default: beside its manifest
+	// VidEmoQuestionBatch: VidEmo's closed-set questions per decoder Run
+	// (default 1; more pays on a GPU: measure with `edgemo bench vlm`).
+	VidEmoQuestionBatch int `yaml:"videmo_question_batch"`
 }
 
 // MQTTConfig follows shared/design/mqtt.md.
@@ -504,6 +507,9 @@ func (c *Config) validate() error {
 	}
 	if _, err := os.Stat(c.Models.VidEmo); c.Models.VidEmo != "" && err != nil {
 		bad("models.videmo", "%q not found: export VidEmo (see README) or use models/videmo-tiny.manifest.json", c.Models.VidEmo)
+	}
+	if c.Models.VidEmoQuestionBatch < 0 {
+		bad("models.videmo_question_batch", "must be >= 0 (0 or 1: one question per Run)")
 	}
 	if c.Engine.Threads < 0 {
 		bad("engine.threads", "must be >= 0")

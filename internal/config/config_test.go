@@ -222,3 +222,15 @@ func TestPrivacyFaceImages(t *testing.T) {
 		t.Error("the embedded default publishes face images: it must not")
 	}
 }
+
+func TestVidEmoQuestionBatch(t *testing.T) {
+	c, err := parse(t, "models: {videmo_question_batch: 6}\ncameras:\n  a: {source: 0}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Models.VidEmoQuestionBatch != 6 {
+		t.Errorf("models.videmo_question_batch = %d, want 6", c.Models.VidEmoQuestionBatch)
+	}
+	_, err = parse(t, "models: {videmo_question_batch: -1}\ncameras:\n  a: {source: 0}\n")
+	mustErr(t, err, "test.yaml:1", "models.videmo_question_batch", ">= 0")
+}
