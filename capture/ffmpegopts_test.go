@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -86,4 +88,46 @@ func TestReadTimeoutDefault(t *testing.T) {
 	if _, err := (Config{Source: "http://x/", ReadTimeout: -time.Second}).withDefaults(); err == nil || !strings.Contains(err.Error(), "ReadTimeout") {
 		t.Errorf("negative ReadTimeout: err = %v, want one naming ReadTimeout", err)
 	}
+}
+
+// A camera whose open hangs (a server that accepts and never answers) gives
+// up after its ReadTimeout, not OpenCV's 30 s open timeout. That bound
+// matters beyond the one camera: OpenCV's FFmpeg backend serialises opens
+// process-wide (one lock around avformat_open_input), so every other
+// camera's (re)connect waits for the hanging one, as measured here.
+func TestHangingOpenIsBoundedByReadTimeout(t *testing.T) {
+	check := leakCheck(t)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	good := startMJPEG(t, "127.0.0.1:0", testJPEG(t))
+
+	const timeout = 2 * time.Second
+	hung := make(chan time.Duration, 1)
+	go func() {
+		src := &Source{cfg: Config{ReadTimeout: timeout}, kind: KindHTTP, name: hang.URL + "/video", log: quietLog()}
+		t0 := time.Now()
+		if vc, _ := src.openNetwork(); vc != nil {
+			vc.Close()
+		}
+		hung <- time.Since(t0)
+	}()
+	time.Sleep(300 * time.Millisecond) // the hanging open is under way
+	src := &Source{cfg: Config{ReadTimeout: timeout}, kind: KindHTTP, name: good.URL + "/video", log: quietLog()}
+	t0 := time.Now()
+	vc, err := src.openNetwork()
+	took := time.Since(t0)
+	if err != nil || vc == nil || !vc.IsOpened() {
+		t.Fatalf("the good camera did not open: %v", err)
+	}
+	vc.Close()
+	h := <-hung
+	t.Logf("hanging open gave up after %v (ReadTimeout %v); the other camera, started 0.3 s later, opened in %v", h, timeout, took)
+	if h < timeout/2 || h > 4*timeout {
+		t.Errorf("the hanging open returned after %v: want about its ReadTimeout %v (OpenCV alone waits 30 s)", h, timeout)
+	}
+	if took > 4*timeout {
+		t.Errorf("the good camera took %v to open behind a hanging one", took)
+	}
+	hang.Close()
+	stopServer(good)
+	check()
 }
