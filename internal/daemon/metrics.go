@@ -70,6 +70,7 @@ var (
 	descMQTTQ    = prometheus.NewDesc("edgemo_mqtt_queue_length", "Messages held while the broker is away.", nil, nil)
 	descMQTTDrop = prometheus.NewDesc("edgemo_mqtt_dropped_total", "Messages dropped because the outage queue overflowed.", nil, nil)
 	descMQTTSent = prometheus.NewDesc("edgemo_mqtt_sent_total", "Messages delivered to the broker.", nil, nil)
+	descFaceImgs = prometheus.NewDesc("edgemo_mqtt_face_images_total", "Face images (privacy.face_images) by outcome: sent, or dropped because the connection could not keep up.", []string{"outcome"}, nil)
 	descViewers  = prometheus.NewDesc("edgemo_webrtc_viewers", "Connected WebRTC viewers.", nil, nil)
 	descRTCDrop  = prometheus.NewDesc("edgemo_webrtc_dropped_total", "Messages dropped for slow viewers.", nil, nil)
 	descVLMQ     = prometheus.NewDesc("edgemo_vlm_queue_depth", "VidEmo windows waiting for the model.", nil, nil)
@@ -80,7 +81,7 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descWindows, descTrees, descDropped, descQueue,
-		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descViewers, descRTCDrop,
+		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descFaceImgs, descViewers, descRTCDrop,
 		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun} {
 		ch <- d
 	}
@@ -123,6 +124,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descMQTTQ, float64(m.Queue))
 		counter(descMQTTDrop, m.Dropped)
 		counter(descMQTTSent, m.Sent)
+		counter(descFaceImgs, m.FaceImagesSent, "sent")
+		counter(descFaceImgs, m.FaceImagesDropped, "dropped")
 	}
 	if w := s.WebRTC; w != nil {
 		gauge(descViewers, float64(w.Viewers))

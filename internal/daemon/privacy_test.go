@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,13 @@ func TestFaceImagesOptIn(t *testing.T) {
 		}
 		return n >= 3 && cam >= 1
 	})
+	// what was sent is counted, in the stats and in /metrics
+	if m := r.d.Snapshot().MQTT; m == nil || m.FaceImagesSent == 0 {
+		t.Errorf("stats count no face images sent: %+v", m)
+	}
+	if body := httpGet(t, "http://"+r.d.MetricsAddr()+"/metrics"); !regexp.MustCompile(`edgemo_mqtt_face_images_total\{outcome="sent"\} [1-9]`).MatchString(body) {
+		t.Errorf("/metrics counts no face image sent")
+	}
 	r.stop(t) // trees are flushed; now the counts are final
 	ms := sub.Messages("")
 
@@ -208,4 +216,19 @@ func TestFaceImagesOffByReload(t *testing.T) {
 		}
 	}
 	waitRetained(t, mq.URL(), "the camera entity deleted", func(got map[string]string) bool { _, ok := got[entity]; return !ok })
+}
+
+// httpGet is the body of a GET that must answer 200.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(b)
 }

@@ -88,6 +88,10 @@ type MQTTStats struct {
 	Queue     int    `json:"queue"`
 	Dropped   uint64 `json:"dropped"`
 	Sent      uint64 `json:"sent"`
+	// Face images (privacy.face_images): sent, and dropped when the
+	// connection could not keep up (images are never queued).
+	FaceImagesSent    uint64 `json:"face_images_sent"`
+	FaceImagesDropped uint64 `json:"face_images_dropped"`
 }
 
 type WebRTCStats struct {
@@ -126,7 +130,8 @@ func (d *Daemon) snapshot() Snapshot {
 		s.Cameras = append(s.Cameras, cs)
 	}
 	if m := v.mqtt; m != nil {
-		s.MQTT = &MQTTStats{Connected: m.sink.Connected(), Queue: m.sink.QueueLen(), Dropped: m.sink.Dropped(), Sent: m.sink.Sent()}
+		s.MQTT = &MQTTStats{Connected: m.sink.Connected(), Queue: m.sink.QueueLen(), Dropped: m.sink.Dropped(), Sent: m.sink.Sent(),
+			FaceImagesSent: m.sink.FacesSent(), FaceImagesDropped: m.sink.FacesDropped()}
 	}
 	if r := v.rtc; r != nil {
 		s.WebRTC = &WebRTCStats{Viewers: r.sink.Viewers(), Dropped: r.sink.Dropped()}
