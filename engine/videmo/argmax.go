@@ -30,8 +30,8 @@ func argmax(v []float32) int {
 }
 
 // argmaxScalar keeps four independent running maxima so the CPU can compare
-// in parallel. Lanes start at -Inf-or-first-value semantics: a NaN never
-// wins a comparison, so it is only returned when nothing else is there.
+// in parallel. A lane takes its first non-NaN value, then only larger ones;
+// a NaN never wins a comparison.
 func argmaxScalar(v []float32) int {
 	const lanes = 4
 	var bv [lanes]float32

@@ -9,20 +9,10 @@ import (
 // letter ids, in plan order.
 func choicePlan(t *testing.T, r *Runner) (texts []string, ids [][]int) {
 	t.Helper()
-	for _, q := range r.Manifest().Questions {
-		if q.Kind != "choice" {
-			continue
+	for i, q := range r.Manifest().Questions {
+		if q.Kind == "choice" {
+			texts, ids = append(texts, q.Text()), append(ids, r.OptionIDs(i))
 		}
-		texts = append(texts, q.Text())
-		var row []int
-		for _, o := range q.Options {
-			id, err := r.letterID(o.Letter)
-			if err != nil {
-				t.Fatal(err)
-			}
-			row = append(row, id)
-		}
-		ids = append(ids, row)
 	}
 	if len(texts) < 3 {
 		t.Fatalf("the fixture plan has %d closed-set questions, want several", len(texts))

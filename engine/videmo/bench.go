@@ -62,20 +62,10 @@ func BenchVLM(ctx context.Context, r *Runner, v *Video, decodeTokens int) (*Benc
 	// closed-set questions: one Run each, then one batched Run
 	var texts []string
 	var ids [][]int
-	for _, q := range r.m.Questions {
-		if q.Kind != "choice" {
-			continue
+	for i, q := range r.m.Questions {
+		if q.Kind == "choice" {
+			texts, ids = append(texts, q.Text()), append(ids, r.OptionIDs(i))
 		}
-		texts = append(texts, q.Text())
-		var row []int
-		for _, o := range q.Options {
-			id, err := r.letterID(o.Letter)
-			if err != nil {
-				return nil, err
-			}
-			row = append(row, id)
-		}
-		ids = append(ids, row)
 	}
 	if len(texts) > 0 {
 		cp, err := r.Prompt(v, texts)

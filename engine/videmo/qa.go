@@ -80,16 +80,7 @@ func (r *Runner) Ask(ctx context.Context, v *Video, rng *rand.Rand) (*Result, er
 	defer prefix.Close()
 	res := &Result{PrefixTokens: prefix.Len(), Prefill: time.Since(t0)}
 	t1 := time.Now()
-	first := make([][]int, len(qs))
-	for i := range qs {
-		for _, o := range qs[i].Options {
-			id, err := r.letterID(o.Letter)
-			if err != nil {
-				return nil, err
-			}
-			first[i] = append(first[i], id)
-		}
-	}
+	first := r.optIDs
 	answers := make([]*Answer, len(qs))
 	// closed-set questions: QuestionBatch of them per decoder Run
 	var batch []int

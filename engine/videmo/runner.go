@@ -67,6 +67,7 @@ type Runner struct {
 	hidden, vocab int
 	tmpl          Template
 	eos           map[int]bool
+	optIDs        [][]int // per manifest question: its option letters' token ids
 
 	// reusable tensors of the decode step
 	stepIDs    *ort.Tensor[int64]   // [1, 1]
@@ -143,11 +144,14 @@ func NewRunner(rt *engine.Runtime, manifestPath string, tok *tokenizer.Tokenizer
 	if err := r.alloc(); err != nil {
 		return nil, err
 	}
-	for _, q := range m.Questions {
+	r.optIDs = make([][]int, len(m.Questions))
+	for i, q := range m.Questions {
 		for _, o := range q.Options {
-			if _, err := r.letterID(o.Letter); err != nil {
+			id, err := r.letterID(o.Letter)
+			if err != nil {
 				return nil, fmt.Errorf("%s: question %s: %w", m.Path, q.ID, err)
 			}
+			r.optIDs[i] = append(r.optIDs[i], id)
 		}
 	}
 	ok = true
@@ -340,6 +344,10 @@ func isNilTensor(t interface{ Destroy() error }) bool {
 	}
 	return false
 }
+
+// OptionIDs are the token ids of manifest question i's option letters, in
+// option order (tokenised once, when the runner opens).
+func (r *Runner) OptionIDs(i int) []int { return r.optIDs[i] }
 
 // letterID is the token an option letter is read from: the assistant's
 // answer starts right after "<|im_start|>assistant\n", so the letter is the

@@ -181,10 +181,7 @@ func TestCachedEqualsRecompute(t *testing.T) {
 	defer p.Close()
 	p.RopeDelta++
 	first := b.Answers[0].First
-	ids := make([]int, len(rc.Manifest().Questions[0].Options))
-	for i, o := range rc.Manifest().Questions[0].Options {
-		ids[i], _ = rc.letterID(o.Letter)
-	}
+	ids := rc.OptionIDs(0)
 	off, err := rc.Continue(p, prompt.Suffixes[0], ids, 0, nil)
 	if err != nil {
 		t.Fatal(err)
