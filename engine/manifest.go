@@ -80,6 +80,10 @@ type OutputSpec struct {
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
+// IsSHA256 reports whether s is a sha256 as manifests write it: 64
+// lowercase hex digits.
+func IsSHA256(s string) bool { return hex64.MatchString(s) }
+
 // LoadManifest reads and validates a manifest and verifies that every file it
 // lists exists next to it with the listed sha256. Errors name the file and
 // the fix.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/edgemo/edgemo/engine"
@@ -178,8 +177,6 @@ type CuePhrase struct {
 	AU     string `json:"au"`
 }
 
-var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 // LoadManifest reads and validates a VidEmo manifest and checks every file's
 // sha256. Errors name the file and the fix.
 func LoadManifest(path string) (*Manifest, error) {
@@ -211,7 +208,7 @@ func (m *Manifest) validate() error {
 		if f.Path == "" || filepath.IsAbs(f.Path) {
 			bad("files[%d].path must be relative to the manifest, got %q", i, f.Path)
 		}
-		if !hex64.MatchString(f.SHA256) {
+		if !engine.IsSHA256(f.SHA256) {
 			bad("files[%d].sha256 must be 64 lowercase hex digits", i)
 		}
 		roles[f.Role] = true
