@@ -51,17 +51,45 @@ convert_tfjs models/facemesh.manifest.json deps/human-models/models/facemesh.jso
 convert_tfjs models/faceres.manifest.json deps/human-models/models/faceres.json
 convert_tfjs models/antispoof.manifest.json deps/human-models/models/antispoof.json
 
-# VidEmo tiny test fixture (random weights, the ORT-GenAI qwen2_5_vl
-# contract): generated, never downloaded; skipped when every file matches
-# models/videmo-tiny.manifest.json, else regenerated and checked against it.
-videmo_tiny() {
-	local manifest=$root/models/videmo-tiny.manifest.json ok=1 f want
+# VidEmo's test model set: the Qwen2.5-VL reference checkpoint (the real
+# architecture at a tiny size; weights derived by the documented algorithm in
+# testdata/qwen2_5_vl/derive.py, numpy only, sha256-checked), converted by the
+# project's own converter, int4 (models/videmo-tiny) and fp32
+# (models/videmo-tiny-fp32). Skipped when every file matches the committed
+# manifest; else regenerated, and the result must match it byte for byte.
+videmo_ref() {
+	local ckpt=$root/deps/qwen2_5_vl-ref/checkpoint ref=$root/testdata/qwen2_5_vl
+	local want
+	want=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["model_safetensors"]["sha256"])' "$ref/golden/weights.json")
+	if [ ! -f "$ckpt/model.safetensors" ] || [ "$(sha "$ckpt/model.safetensors")" != "$want" ]; then
+		log "derive the Qwen2.5-VL reference checkpoint -> deps/qwen2_5_vl-ref/checkpoint"
+		"$py" "$ref/derive.py" "$ref/golden/checkpoint" "$ckpt" >/dev/null ||
+			die "deps/qwen2_5_vl-ref/checkpoint/model.safetensors: sha256 does not match testdata/qwen2_5_vl/golden/weights.json (numpy changed its generator?)"
+	fi
+	cp "$root/deps/tokenizer/qwen2/tokenizer.json" "$ckpt/tokenizer.json"
+}
+
+videmo_tiny() { # out-dir converter-args...
+	local out=$1
+	shift
+	local manifest=$root/models/$out/videmo.manifest.json ok=1 f want
 	while read -r f want; do
-		[ -f "$root/models/$f" ] && [ "$(sha "$root/models/$f")" = "$want" ] || ok=0
+		[ -f "$root/models/$out/$f" ] && [ "$(sha "$root/models/$out/$f")" = "$want" ] || ok=0
 	done < <(mf "$manifest" '"\n".join(x["path"] + " " + x["sha256"] for x in m["files"])')
 	[ "$ok" = 1 ] && return 0
-	log "generate models/videmo-tiny (scripts/make_tiny_videmo.py)"
-	"$py" "$root/scripts/make_tiny_videmo.py" --check ||
-		die "models/videmo-tiny: generated files do not match $manifest"
+	videmo_ref
+	log "convert the reference checkpoint -> models/$out ($*)"
+	local tmp
+	tmp=$(mktemp -d)
+	"$py" "$root/scripts/convert_videmo.py" --from "$root/deps/qwen2_5_vl-ref/checkpoint" --out "$tmp" --quiet \
+		--name videmo-tiny --version ref-4.49.0 --caption-tokens 24 \
+		--licence "Apache-2.0 (weights derived by testdata/qwen2_5_vl/derive.py; no trained parameters)" "$@" >/dev/null
+	cmp -s "$tmp/videmo.manifest.json" "$manifest" ||
+		die "models/$out: converted files differ from $manifest (diff $tmp/videmo.manifest.json $manifest); converter, onnx or numpy changed: update the manifest deliberately"
+	while read -r f want; do
+		mv "$tmp/$f" "$root/models/$out/$f"
+	done < <(mf "$manifest" '"\n".join(x["path"] + " " + x["sha256"] for x in m["files"])')
+	rm -rf "$tmp"
 }
-videmo_tiny
+videmo_tiny videmo-tiny
+videmo_tiny videmo-tiny-fp32 --decoder fp32

