@@ -10,7 +10,7 @@ import (
 // ChoiceBatch answers several closed-set questions off prefix p in one
 // decoder Run: suffixes[i] is question i's tokens, firstIDs[i] the token
 // ids whose logits at its first answer position are returned (option
-// letters). The questions become the rows of a batch, left-padded to the
+// letters), with that position's log-sum-exp (Answer.First, LogSumExp). The questions become the rows of a batch, left-padded to the
 // longest (the pads masked out), each with its own positions after the
 // prefix, so a row computes what Continue computes for it alone; the
 // prefix KV is repeated per row.
@@ -18,7 +18,7 @@ import (
 // Why: on a GPU a question's suffix (tens of tokens) is bound by reading the
 // weights, not by arithmetic, so k questions in one Run cost about one; the
 // price is k copies of the prefix KV in memory for the Run.
-func (r *Runner) ChoiceBatch(p *Prefix, suffixes [][]int, firstIDs [][]int) ([][]float32, error) {
+func (r *Runner) ChoiceBatch(p *Prefix, suffixes [][]int, firstIDs [][]int) ([]*Answer, error) {
 	if len(suffixes) != len(firstIDs) {
 		return nil, fmt.Errorf("videmo: %d suffixes but %d option id sets", len(suffixes), len(firstIDs))
 	}
@@ -27,13 +27,13 @@ func (r *Runner) ChoiceBatch(p *Prefix, suffixes [][]int, firstIDs [][]int) ([][
 		return nil, nil
 	}
 	if r.opts.Recompute || k == 1 {
-		out := make([][]float32, k)
+		out := make([]*Answer, k)
 		for i := range suffixes {
 			a, err := r.Continue(p, suffixes[i], firstIDs[i], 0, nil)
 			if err != nil {
 				return nil, err
 			}
-			out[i] = a.First
+			out[i] = a
 		}
 		return out, nil
 	}
@@ -142,12 +142,12 @@ func (r *Runner) ChoiceBatch(p *Prefix, suffixes [][]int, firstIDs [][]int) ([][
 	}()
 	lg := out[0].(*ort.Tensor[float32]).GetData()
 	rows := len(lg) / (k * r.vocab) // positions per row: S, or 1 for a last-position graph
-	res := make([][]float32, k)
+	res := make([]*Answer, k)
 	for i := range k {
 		last := lg[((i+1)*rows-1)*r.vocab : (i+1)*rows*r.vocab] // left padding: every row ends at its last token
-		res[i] = make([]float32, len(firstIDs[i]))
+		res[i] = &Answer{First: make([]float32, len(firstIDs[i])), LogSumExp: logSumExp(last), Stopped: "length"}
 		for j, id := range firstIDs[i] {
-			res[i][j] = last[id]
+			res[i].First[j] = last[id]
 		}
 	}
 	return res, nil

@@ -53,15 +53,17 @@ func TestChoiceBatchMatchesOneByOne(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got[i]) != len(a.First) {
-			t.Fatalf("question %d: %d logits, want %d", i, len(got[i]), len(a.First))
+		g := got[i].First
+		if len(g) != len(a.First) {
+			t.Fatalf("question %d: %d logits, want %d", i, len(g), len(a.First))
 		}
 		for j := range a.First {
-			d := math.Abs(float64(got[i][j]-a.First[j])) / math.Max(1, math.Abs(float64(a.First[j])))
+			d := math.Abs(float64(g[j]-a.First[j])) / math.Max(1, math.Abs(float64(a.First[j])))
 			worst = max(worst, d)
 		}
-		if argmaxF(got[i]) != argmaxF(a.First) {
-			t.Errorf("question %d: batched answer %d, alone %d (%v vs %v)", i, argmaxF(got[i]), argmaxF(a.First), got[i], a.First)
+		worst = max(worst, math.Abs(got[i].LogSumExp-a.LogSumExp)/math.Max(1, math.Abs(a.LogSumExp)))
+		if argmaxF(g) != argmaxF(a.First) {
+			t.Errorf("question %d: batched answer %d, alone %d (%v vs %v)", i, argmaxF(g), argmaxF(a.First), g, a.First)
 		}
 	}
 	t.Logf("%d questions in one Run vs one by one: worst logit difference %.3g (relative to max(1,|x|))", len(texts), worst)
@@ -73,9 +75,9 @@ func TestChoiceBatchMatchesOneByOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for j := range again[0] {
-		if math.Abs(float64(again[0][j]-got[0][j])) > 1e-4*math.Max(1, math.Abs(float64(got[0][j]))) {
-			t.Fatalf("a second batch off the same prefix differs: %v vs %v", again[0], got[0])
+	for j := range again[0].First {
+		if math.Abs(float64(again[0].First[j]-got[0].First[j])) > 1e-4*math.Max(1, math.Abs(float64(got[0].First[j]))) {
+			t.Fatalf("a second batch off the same prefix differs: %v vs %v", again[0].First, got[0].First)
 		}
 	}
 }

@@ -13,8 +13,8 @@ import (
 // onnxruntime-genai qwen2_5_vl contract: three ONNX graphs (vision,
 // embedding, decoder), the text model's dimensions, special tokens,
 // preprocessing, generation defaults and the question plan that turns the
-// model's answers into a tree. Written by scripts/make_tiny_videmo.py,
-// scripts/make_synthetic_videmo.py and scripts/export_videmo.py.
+// model's answers into a tree. Written by scripts/convert_videmo.py
+// (`edgemo convert videmo`).
 type Manifest struct {
 	Name       string            `json:"name"`
 	Version    string            `json:"version"`
@@ -27,15 +27,13 @@ type Manifest struct {
 	Tokens     SpecialTokens     `json:"tokens"`
 	EOS        []int             `json:"eos"`
 	Preprocess PreprocessConfig  `json:"preprocess"`
+	Vision     VisionConfig      `json:"vision"` // vision tower geometry for the grid-dependent inputs; zero fields: defaults
 	IO         IOSpec            `json:"io"`
 	System     string            `json:"system"`
 	Generation GenConfig         `json:"generation"`
 	Questions  []Question        `json:"questions"`
 	Cues       []CuePhrase       `json:"cues"`
 	Category   map[string]string `json:"emotion_category"` // expression label -> emotion noun
-	// VisionGrids, when set, are the only video grids (T, H, W in patches)
-	// the vision graph takes: a traced export fixes its grid.
-	VisionGrids [][3]int `json:"vision_grids,omitempty"`
 
 	// Path is the manifest file it was loaded from.
 	Path string `json:"-"`
@@ -181,7 +179,7 @@ type CuePhrase struct {
 // sha256. Errors name the file and the fix.
 func LoadManifest(path string) (*Manifest, error) {
 	var m Manifest
-	if err := engine.ReadManifestJSON(path, &m, "run scripts/models.sh (tiny fixture) or scripts/export_videmo.py"); err != nil {
+	if err := engine.ReadManifestJSON(path, &m, "run scripts/models.sh (the test model set) or convert a checkpoint with `edgemo convert videmo`"); err != nil {
 		return nil, err
 	}
 	m.Path = path
@@ -244,8 +242,8 @@ func (m *Manifest) validate() error {
 		bad("preprocess: %v", err)
 	}
 	io := m.IO
-	if len(io.Vision.Inputs) != 2 || len(io.Vision.Outputs) != 1 {
-		bad("io.vision must list 2 inputs (pixel_values, image_grid_thw) and 1 output")
+	if len(io.Vision.Inputs) < 1 || io.Vision.Inputs[0] != "pixel_values" || len(io.Vision.Outputs) != 1 {
+		bad("io.vision must list pixel_values first, then the grid inputs the graph takes (image_grid_thw, or vision_pos_ids and the attention groups), and 1 output")
 	}
 	if len(io.Embedding.Inputs) != 2 || len(io.Embedding.Outputs) != 1 {
 		bad("io.embedding must list 2 inputs (input_ids, image_features) and 1 output")

@@ -220,27 +220,55 @@ func FrameIndices(start, end, n int) []int {
 	return out
 }
 
-// windowFPS is the rate the window's samples were taken at: w.FPS, or, when
-// that is unset, the rate implied by the sample timestamps.
+// timestampAgreement is how close (relative) the timestamps' rate must be to
+// the window's nominal FPS for the nominal value to be used instead: time
+// stamps carry nanosecond truncation, and smart_nframes floors
+// total/video_fps·fps to FRAME_FACTOR, so a rate 1e-9 off an exact value can
+// drop two frames (e.g. 20 samples at 4 fps: 9.9999999 → 8 instead of 10).
+const timestampAgreement = 1e-6
+
+// windowFPS is the rate qwen_vl_utils would read as video_fps for the
+// window: the rate its timestamps imply, (n−1)/(t_last − t_first), when it
+// has at least two samples with strictly increasing times. A live window
+// may have dropped samples (memory bounds, missed detections), so its
+// nominal w.FPS can overstate the real rate; the timestamps do not. w.FPS is
+// the fallback when the timestamps are missing or degenerate, and is also
+// used when it agrees with them within timestampAgreement (the same rate,
+// without the timestamps' rounding).
 func windowFPS(w window.Window) float64 {
+	if r := timestampFPS(w.Samples); r > 0 {
+		if w.FPS > 0 && math.Abs(r-w.FPS) <= timestampAgreement*w.FPS {
+			return w.FPS
+		}
+		return r
+	}
 	if w.FPS > 0 {
 		return w.FPS
-	}
-	n := len(w.Samples)
-	if n >= 2 {
-		if d := w.Samples[n-1].Time.Sub(w.Samples[0].Time).Seconds(); d > 0 {
-			return float64(n-1) / d
-		}
 	}
 	return 0
 }
 
+// timestampFPS is (n−1)/(t_last − t_first), or 0 unless there are ≥ 2
+// samples with set, strictly increasing times.
+func timestampFPS(s []window.Sample) float64 {
+	n := len(s)
+	if n < 2 {
+		return 0
+	}
+	for i := range s {
+		if s[i].Time.IsZero() || (i > 0 && !s[i].Time.After(s[i-1].Time)) {
+			return 0
+		}
+	}
+	return float64(n-1) / s[n-1].Time.Sub(s[0].Time).Seconds()
+}
+
 // SampleFrames picks the window's samples the model sees, as qwen_vl_utils
 // does for a video file: the window is a video of len(w.Samples) frames at
-// w.FPS (or the timestamps' rate when w.FPS is 0); the count is SmartNFrames
-// and the indices FrameIndices(0, len-1, n). It also returns qwen_vl_utils'
-// sample_fps = n / total × video_fps, from which second_per_grid_t =
-// temporal_patch_size / sample_fps.
+// video_fps = windowFPS (the timestamps' rate, else w.FPS); the count is
+// SmartNFrames and the indices FrameIndices(0, len-1, n). It also returns
+// qwen_vl_utils' sample_fps = n / total × video_fps (informational: VidEmo's
+// ms-swift does not derive second_per_grid_t from it, see PreprocessWindow).
 func SampleFrames(w window.Window, cfg PreprocessConfig) ([]int, float64, error) {
 	total := len(w.Samples)
 	fps := windowFPS(w)
@@ -251,13 +279,28 @@ func SampleFrames(w window.Window, cfg PreprocessConfig) ([]int, float64, error)
 	return FrameIndices(0, total-1, n), float64(n) / float64(total) * fps, nil
 }
 
+// secondPerGridT is what VidEmo's serving stack passes to the model:
+// ms-swift's qwen2_5_vl template always sets
+// second_per_grid_ts = temporal_patch_size / FPS with qwen_vl_utils' constant
+// FPS (2.0 → 1.0), whatever rate the frames were actually sampled at.
+func secondPerGridT(cfg PreprocessConfig) float64 {
+	return float64(cfg.TemporalPatchSize) / cfg.FPS
+}
+
+// secondPerGridTFromSampleFPS is temporal_patch_size / sample_fps, what
+// Qwen2_5_VLProcessor computes when handed qwen_vl_utils' returned fps (not
+// VidEmo's path; kept for comparing against references that use it).
+func secondPerGridTFromSampleFPS(sampleFPS float64, cfg PreprocessConfig) float64 {
+	return float64(cfg.TemporalPatchSize) / sampleFPS
+}
+
 // Video is one preprocessed video, ready for the vision encoder:
 // pixel_values [N, Dim] and video_grid_thw [GridT, GridH, GridW].
 type Video struct {
 	Pixels              []float32 // row-major [N, Dim]
 	N, Dim              int       // N = GridT·GridH·GridW patches, Dim = 3·tps·patch²
 	GridT, GridH, GridW int       // in patches (GridH, GridW before merging)
-	SecondPerGridT      float64   // temporal_patch_size / sample fps
+	SecondPerGridT      float64   // temporal_patch_size / cfg.FPS (ms-swift's constant)
 	Height, Width       int       // resized frame size (GridH·patch, GridW·patch)
 }
 
@@ -269,10 +312,17 @@ func (v *Video) Grid() [3]int { return [3]int{v.GridT, v.GridH, v.GridW} }
 func (v *Video) Tokens(cfg PreprocessConfig) int { return v.N / (cfg.MergeSize * cfg.MergeSize) }
 
 // PreprocessWindow samples the window (SampleFrames) and preprocesses the
-// chosen crops; SecondPerGridT is temporal_patch_size / sample_fps exactly
-// as qwen_vl_utils' returned fps makes the Qwen2.5-VL processor compute it.
+// chosen crops.
+//
+// SecondPerGridT is temporal_patch_size / cfg.FPS (1.0 for VidEmo), not
+// temporal_patch_size / sample_fps: this follows ms-swift (VidEmo's serving
+// stack), which passes that constant, with transformers 4.49, whose
+// get_rope_index computes t = floor(g × second_per_grid_t ×
+// tokens_per_second) in floating point (RopeIndex). transformers ≥ 4.51
+// first casts second_per_grid_t to an integer tensor, truncating
+// non-integer values; the two agree for 1.0.
 func PreprocessWindow(w window.Window, cfg PreprocessConfig) (*Video, error) {
-	idx, sampleFPS, err := SampleFrames(w, cfg)
+	idx, _, err := SampleFrames(w, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +334,7 @@ func PreprocessWindow(w window.Window, cfg PreprocessConfig) (*Video, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.SecondPerGridT = float64(cfg.TemporalPatchSize) / sampleFPS
+	v.SecondPerGridT = secondPerGridT(cfg)
 	return v, nil
 }
 
@@ -296,14 +346,14 @@ func PreprocessWindow(w window.Window, cfg PreprocessConfig) (*Video, error) {
 //     antialiased cubic filter (a = −0.5, support 2·max(scale, 1)),
 //     horizontal pass then vertical, float32, then clamp to [0, 255] and
 //     round half to even back to uint8 (see resizeBicubicAA);
-//  3. rescale by RescaleFactor, normalise with ImageMean/ImageStd (float32,
-//     as the HF processor);
+//  3. rescale by RescaleFactor in float64, then normalise with
+//     ImageMean/ImageStd in float32 (as the HF processor, see newNormalizer);
 //  4. an odd frame count repeats the last frame up to a multiple of
 //     TemporalPatchSize;
 //  5. patch flattening as Qwen2VLImageProcessor._preprocess (see patchify).
 //
-// SecondPerGridT is TemporalPatchSize / cfg.FPS (the frames are assumed to
-// have been sampled at cfg.FPS); PreprocessWindow sets the exact value.
+// SecondPerGridT is TemporalPatchSize / cfg.FPS, as ms-swift passes it
+// (see PreprocessWindow).
 func Preprocess(frames []facetrack.Crop, cfg PreprocessConfig) (*Video, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -321,7 +371,7 @@ func Preprocess(frames []facetrack.Crop, cfg PreprocessConfig) (*Video, error) {
 		return nil, err
 	}
 	v := newVideo(len(frames), rh, rw, cfg)
-	v.SecondPerGridT = float64(cfg.TemporalPatchSize) / cfg.FPS
+	v.SecondPerGridT = secondPerGridT(cfg)
 
 	norm := newNormalizer(cfg)
 	// Resize frames in parallel; each writes disjoint elements of Pixels.
@@ -365,16 +415,19 @@ func newVideo(nframes, rh, rw int, cfg PreprocessConfig) *Video {
 }
 
 // normalizer maps a uint8 level to its normalised float32 value per channel,
-// computed as the HF processor does in float32: (v·rescale − mean) / std.
+// with the HF image processor's arithmetic: rescale() multiplies the uint8
+// array by the Python float rescale_factor in float64 and casts to float32,
+// then normalize() computes (x − mean) / std in float32 with float32
+// mean/std. Rescaling in float32 instead moves 325 of the 768 values by an
+// ulp.
 type normalizer [3][256]float32
 
 func newNormalizer(cfg PreprocessConfig) *normalizer {
 	var n normalizer
-	r := float32(cfg.RescaleFactor)
 	for c := range 3 {
 		m, s := float32(cfg.ImageMean[c]), float32(cfg.ImageStd[c])
 		for v := range 256 {
-			x := float32(float32(v) * r)
+			x := float32(float64(v) * cfg.RescaleFactor)
 			n[c][v] = float32(x-m) / s
 		}
 	}

@@ -2,9 +2,11 @@ package videmo
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,6 +133,84 @@ func TestSampleFrames(t *testing.T) {
 	idx, _, err := SampleFrames(w, cfg)
 	if want := []int{0, 1, 2, 3, 5, 6, 7, 8}; err != nil || !slices.Equal(idx, want) {
 		t.Errorf("timestamp fps: %v, %v; want %v", idx, err, want)
+	}
+}
+
+// The timestamps, not the nominal FPS, say how fast a window was sampled: a
+// live window that dropped samples has a nominal rate that lies.
+func TestSampleFramesTimestampsFirst(t *testing.T) {
+	cfg := DefaultPreprocess()
+	// 16 samples 0.5 s apart (2 fps) in a window that claims 4 fps: at 4 fps
+	// smart_nframes would give 16/4·2 = 8; at the real 2 fps all 16.
+	w := mkWindow(16, 2)
+	w.FPS = 4
+	idx, sfps, err := SampleFrames(w, cfg)
+	if err != nil || len(idx) != 16 || sfps != 2 {
+		t.Errorf("nominal 4 fps, timestamps 2 fps: %d frames at %g fps, %v; want 16 at 2", len(idx), sfps, err)
+	}
+	// Uneven gaps: 8 samples over 3.5 s is (8−1)/3.5 = 2 fps whatever the
+	// spacing inside, so n = 8/2·2 = 8 (the nominal 4 fps would give 4).
+	w = mkWindow(8, 2)
+	w.FPS = 4
+	w.Samples[3].Time = w.Samples[2].Time.Add(10 * time.Millisecond)
+	if idx, _, err := SampleFrames(w, cfg); err != nil || len(idx) != 8 {
+		t.Errorf("uneven timestamps: %v, %v; want 8 frames", idx, err)
+	}
+	// Degenerate timestamps fall back to the nominal rate: all equal, one
+	// missing, or going backwards. 16 at 4 fps → 8 frames.
+	for name, mangle := range map[string]func(*window.Window){
+		"equal": func(w *window.Window) {
+			for i := range w.Samples {
+				w.Samples[i].Time = w.Samples[0].Time
+			}
+		},
+		"missing":   func(w *window.Window) { w.Samples[5].Time = time.Time{} },
+		"backwards": func(w *window.Window) { w.Samples[5].Time, w.Samples[6].Time = w.Samples[6].Time, w.Samples[5].Time },
+	} {
+		w := mkWindow(16, 2)
+		w.FPS = 4
+		mangle(&w)
+		if idx, sfps, err := SampleFrames(w, cfg); err != nil || len(idx) != 8 || sfps != 2 {
+			t.Errorf("%s timestamps: %d frames at %g fps, %v; want the nominal rate's 8 at 2", name, len(idx), sfps, err)
+		}
+		w.FPS = 0
+		if _, _, err := SampleFrames(w, cfg); !errors.Is(err, ErrTooFewFrames) {
+			t.Errorf("%s timestamps and no FPS: err %v, want ErrTooFewFrames", name, err)
+		}
+	}
+	// Timestamps a nanosecond off the nominal rate use the nominal rate:
+	// 20 samples at 4 fps give 20/4·2 = 10 frames; the timestamps' rate
+	// 19/4.749999999 s is above 4 and would floor 9.99… to 8.
+	w = mkWindow(20, 4)
+	w.Samples[19].Time = w.Samples[19].Time.Add(-time.Nanosecond)
+	if idx, _, err := SampleFrames(w, cfg); err != nil || len(idx) != 10 {
+		t.Errorf("timestamps 1 ns short of 4 fps: %d frames, %v; want 10", len(idx), err)
+	}
+}
+
+// The normaliser rescales in float64 as the HF image processor does
+// (uint8 array × Python float → float64, then float32), and differs from a
+// float32 rescale where the reference README says it does.
+func TestNormalizerRescaleFloat64(t *testing.T) {
+	cfg := DefaultPreprocess()
+	n := newNormalizer(cfg)
+	diff := 0
+	for c := range 3 {
+		m, s := float32(cfg.ImageMean[c]), float32(cfg.ImageStd[c])
+		for l := range 256 {
+			x64 := float32(float64(l) * cfg.RescaleFactor)
+			if want := (x64 - m) / s; n[c][l] != want {
+				t.Fatalf("channel %d level %d = %g, want %g", c, l, n[c][l], want)
+			}
+			x32 := float32(l) * float32(cfg.RescaleFactor)
+			if (x32-m)/s != n[c][l] {
+				diff++
+			}
+		}
+	}
+	// golden README: a float32 rescale moves 325 of the 768 values by an ulp.
+	if diff != 325 {
+		t.Errorf("a float32 rescale differs at %d of 768 values, the reference measured 325", diff)
 	}
 }
 
@@ -455,5 +535,282 @@ func BenchmarkPreprocess16x512(b *testing.B) {
 		if _, err := Preprocess(frames, cfg); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Against the reference (testdata/qwen2_5_vl/golden/preprocess): the
+// synthetic frames go through the real PreprocessWindow path as BGR crops
+// in a window timestamped at the case's fps, and everything qwen-vl-utils
+// 0.0.10 + transformers 4.49 produced as ms-swift calls them is compared
+// within the reference README's tolerances.
+func TestGoldenPreprocess(t *testing.T) {
+	cfg := DefaultPreprocess()
+	tk := testTokenizer(t)
+	ps := loadGoldenPrompts(t)
+	tmpl := Template{System: ps.System, Tokens: ps.Tokens}
+	sawSampleFPSPositions := false
+	for _, name := range preprocessCases(t) {
+		t.Run(name, func(t *testing.T) {
+			c := loadPreprocessCase(t, name)
+			f := c.Frames
+			cs := crops(f.frames(t), f.T, f.H, f.W)
+			w := cropWindow(cs, f.FPS)
+
+			// Sampling.
+			if cfg.MinPixels != c.Qwen.MinPixels || cfg.MaxPixels != c.Qwen.MaxPixels {
+				t.Fatalf("pixel bounds %d..%d, the reference's %d..%d", cfg.MinPixels, cfg.MaxPixels, c.Qwen.MinPixels, c.Qwen.MaxPixels)
+			}
+			idx, sfps, err := SampleFrames(w, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(idx) != c.Qwen.NFrames || !slices.Equal(idx, c.Qwen.Indices) || sfps != c.Qwen.SampleFPS {
+				t.Errorf("sampled %v at %g fps, the reference %v (nframes %d) at %g", idx, sfps, c.Qwen.Indices, c.Qwen.NFrames, c.Qwen.SampleFPS)
+			}
+
+			v, err := PreprocessWindow(w, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if [2]int{v.Height, v.Width} != c.Qwen.ResizedHW || v.Grid() != c.Processor.Grid || v.Tokens(cfg) != c.Processor.VideoTokens {
+				t.Fatalf("resized %dx%d grid %v tokens %d; reference %v grid %v tokens %d",
+					v.Height, v.Width, v.Grid(), v.Tokens(cfg), c.Qwen.ResizedHW, c.Processor.Grid, c.Processor.VideoTokens)
+			}
+			if len(c.SecondPerGridTs) != 1 || v.SecondPerGridT != c.SecondPerGridTs[0] {
+				t.Errorf("second_per_grid_t %g, ms-swift's %v", v.SecondPerGridT, c.SecondPerGridTs)
+			}
+
+			// Resized frames: exact except at the near-half elements.
+			rh, rw := v.Height, v.Width
+			var rs resizer
+			res := make([]uint8, 0, len(idx)*rh*rw*3)
+			for _, j := range idx {
+				res = append(res, rs.resize(cs[j], rh, rw)...)
+			}
+			_, nhIdx := npyInt(t, goldenPath(t, c.Qwen.NearHalf.IndexFile))
+			_, nhVal := npyU8(t, goldenPath(t, c.Qwen.NearHalf.ValueFile))
+			if len(nhIdx) != c.Qwen.NearHalf.Count || len(nhVal) != len(nhIdx) {
+				t.Fatalf("near-half files: %d indices, %d values, case.json says %d", len(nhIdx), len(nhVal), c.Qwen.NearHalf.Count)
+			}
+			var rawSum int64
+			for _, x := range res {
+				rawSum += int64(x)
+			}
+			off := 0
+			for k, i := range nhIdx {
+				if d := int(res[i]) - int(nhVal[k]); d != 0 {
+					if d != 1 && d != -1 {
+						t.Errorf("resized element %d (near ½) is %d, the reference %d", i, res[i], nhVal[k])
+					}
+					off++
+				}
+				res[i] = nhVal[k]
+			}
+			if got := sha256Hex(res); got != c.Qwen.ResizedSHA {
+				t.Errorf("resized frames with the near-half elements overwritten: sha256 %s, the reference's %s (so they differ elsewhere too)", got, c.Qwen.ResizedSHA)
+			}
+			t.Logf("resize: %d of %d near-half elements one level off (sum %d, reference %d)", off, len(nhIdx), rawSum, c.Qwen.ResizedSum)
+
+			// pixel_values from the overwritten frames, laid out by the same
+			// code Preprocess uses: the processor's arithmetic makes them
+			// bit-identical.
+			exact := newVideo(len(idx), rh, rw, cfg)
+			norm := newNormalizer(cfg)
+			for i := range idx {
+				exact.putFrame(i, res[i*rh*rw*3:(i+1)*rh*rw*3], norm, cfg)
+			}
+			for tt := len(idx); tt < exact.GridT*cfg.TemporalPatchSize; tt++ {
+				exact.copyFrame(len(idx)-1, tt, cfg)
+			}
+			px := c.Processor.Pixels
+			if len(px.Shape) != 2 || px.Shape[0] != v.N || px.Shape[1] != v.Dim {
+				t.Errorf("pixel_values [%d %d], the reference %v", v.N, v.Dim, px.Shape)
+			}
+			if got := sha256F32(exact.Pixels); got != px.SHA256 {
+				t.Errorf("pixel_values of the overwritten frames: sha256 %s, the reference's %s", got, px.SHA256)
+			}
+
+			// pixel_values as PreprocessWindow made them, at the samples.
+			_, sIdx := npyInt(t, goldenPath(t, px.Samples.IndexFile))
+			_, sVal := npyF32(t, goldenPath(t, px.Samples.ValueFile))
+			_, sFlag := npyU8(t, goldenPath(t, px.Samples.NearHalfFlags))
+			if len(sIdx) != px.Samples.Count || len(sVal) != len(sIdx) || len(sFlag) != len(sIdx) {
+				t.Fatalf("pixel samples: %d indices, %d values, %d flags, case.json says %d", len(sIdx), len(sVal), len(sFlag), px.Samples.Count)
+			}
+			chanCols := cfg.TemporalPatchSize * cfg.PatchSize * cfg.PatchSize
+			var nonzero, flagged, flaggedOff int
+			var maxPlain, maxFlagged float64
+			for k, i := range sIdx {
+				d := math.Abs(float64(v.Pixels[i]) - float64(sVal[k]))
+				if sFlag[k] == 0 {
+					maxPlain = max(maxPlain, d)
+					if d != 0 {
+						nonzero++
+					}
+					if d > 1e-6 {
+						t.Errorf("pixel_values[%d] = %g, the reference %g", i, v.Pixels[i], sVal[k])
+					}
+					continue
+				}
+				flagged++
+				maxFlagged = max(maxFlagged, d)
+				if d != 0 {
+					flaggedOff++
+				}
+				// At most one level: 1/(255·std) of the value's channel.
+				ch := int(i) % v.Dim / chanCols
+				if level := cfg.RescaleFactor / cfg.ImageStd[ch]; d > level*(1+1e-5) {
+					t.Errorf("pixel_values[%d] (near ½) = %g, the reference %g: more than one level (%g) apart", i, v.Pixels[i], sVal[k], level)
+				}
+			}
+			var sum, sumSq float64
+			for _, x := range v.Pixels {
+				sum += float64(x)
+				sumSq += float64(x) * float64(x)
+			}
+			if math.Abs(sum-px.Sum) > 1e-5*math.Abs(px.Sum) || math.Abs(sumSq-px.SumSq) > 1e-5*math.Abs(px.SumSq) {
+				t.Errorf("pixel_values sum %.9g sum_sq %.9g, the reference %.9g %.9g", sum, sumSq, px.Sum, px.SumSq)
+			}
+			t.Logf("pixels: %d/%d plain samples differ (max %.3g); %d/%d near-half samples differ (max %.3g); sum rel %.2g, sum_sq rel %.2g",
+				nonzero, len(sIdx)-flagged, maxPlain, flaggedOff, flagged, maxFlagged,
+				math.Abs(sum-px.Sum)/math.Abs(px.Sum), math.Abs(sumSq-px.SumSq)/math.Abs(px.SumSq))
+
+			// Prompt ids and M-RoPE positions.
+			if got := secondPerGridTFromSampleFPS(sfps, cfg); got != c.SecondPerGridTFromSFPS {
+				t.Errorf("temporal_patch_size / sample_fps = %g, the reference's %g", got, c.SecondPerGridTFromSFPS)
+			}
+			if len(c.Prompts) == 0 {
+				t.Fatal("case has no prompts")
+			}
+			for pn, gp := range c.Prompts {
+				q, ok := ps.Prompts[pn]
+				if !ok {
+					t.Fatalf("prompt %q is not in prompts.json", pn)
+				}
+				p, err := tmpl.Build(tk.Encode, v.Tokens(cfg), q.Question)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids := p.Full(0)
+				if !slices.Equal(ids, gp.InputIDs) || len(ids) != gp.PromptLen || p.VideoStart != gp.VideoStart || p.VideoEnd != gp.VideoEnd {
+					t.Fatalf("%s: %d ids (video %d..%d), the reference %d (video %d..%d); equal: %v",
+						pn, len(ids), p.VideoStart, p.VideoEnd, len(gp.InputIDs), gp.VideoStart, gp.VideoEnd, slices.Equal(ids, gp.InputIDs))
+				}
+				checkPositions := func(what string, spg float64, want goldenPositions) {
+					pos, delta, err := RopeIndex(ids, ps.Tokens, [][3]int{v.Grid()}, []float64{spg}, cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for r := range 3 {
+						if !slices.Equal(pos[r], want.PositionIDs[r]) {
+							t.Errorf("%s %s: position row %d differs from the reference", pn, what, r)
+						}
+					}
+					if delta != want.RopeDelta {
+						t.Errorf("%s %s: rope delta %d, the reference %d", pn, what, delta, want.RopeDelta)
+					}
+				}
+				checkPositions("second_per_grid_t 1", v.SecondPerGridT, gp.goldenPositions)
+				if ws := gp.WithSampleFPS; ws != nil {
+					sawSampleFPSPositions = true
+					spg := secondPerGridTFromSampleFPS(sfps, cfg)
+					if spg != ws.SecondPerGridT {
+						t.Errorf("%s: tps / sample_fps = %g, the reference's %g", pn, spg, ws.SecondPerGridT)
+					}
+					checkPositions("second_per_grid_t from sample fps", spg, ws.goldenPositions)
+				}
+			}
+		})
+	}
+	if !sawSampleFPSPositions {
+		t.Error("no case has positions for second_per_grid_t from the sample fps (the reference's f5_160x200_4fps should)")
+	}
+}
+
+// The model cases' frames are already multiples of 28 within the
+// checkpoint's image bounds, so no resize happens: Preprocess with the
+// checkpoint's processor config must give the reference pixel_values bit
+// for bit (the normaliser and the patch order alone).
+func TestGoldenModelPixels(t *testing.T) {
+	var pc struct {
+		ImageMean [3]float64 `json:"image_mean"`
+		ImageStd  [3]float64 `json:"image_std"`
+	}
+	readJSON(t, "golden/checkpoint/preprocessor_config.json", &pc)
+	var raw map[string]any
+	readJSON(t, "golden/checkpoint/preprocessor_config.json", &raw)
+	cfg := DefaultPreprocess()
+	if cfg.ImageMean != pc.ImageMean || cfg.ImageStd != pc.ImageStd || raw["patch_size"] != float64(cfg.PatchSize) ||
+		raw["temporal_patch_size"] != float64(cfg.TemporalPatchSize) || raw["merge_size"] != float64(cfg.MergeSize) {
+		t.Fatalf("DefaultPreprocess %+v differs from the checkpoint's processor config %v", cfg, raw)
+	}
+	if _, ok := raw["rescale_factor"]; ok {
+		t.Fatalf("the checkpoint sets rescale_factor %v; the test assumes the default 1/255", raw["rescale_factor"])
+	}
+	cfg.MinPixels = int(raw["min_pixels"].(float64))
+	cfg.MaxPixels = int(raw["max_pixels"].(float64))
+	for _, name := range modelCases(t) {
+		t.Run(name, func(t *testing.T) {
+			c := loadModelCase(t, name)
+			f := c.Frames
+			v, err := Preprocess(crops(f.frames(t), f.T, f.H, f.W), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Height != f.H || v.Width != f.W || v.Grid() != c.Processor.Grid {
+				t.Fatalf("%dx%d grid %v; the reference keeps %dx%d, grid %v", v.Height, v.Width, v.Grid(), f.H, f.W, c.Processor.Grid)
+			}
+			if got := sha256F32(v.Pixels); got != c.Processor.Pixels.SHA256 {
+				t.Errorf("pixel_values sha256 %s, the reference's %s", got, c.Processor.Pixels.SHA256)
+			}
+			_, sIdx := npyInt(t, goldenPath(t, c.Processor.Pixels.Samples.IndexFile))
+			_, sVal := npyF32(t, goldenPath(t, c.Processor.Pixels.Samples.ValueFile))
+			bad := 0
+			for k, i := range sIdx {
+				if v.Pixels[i] != sVal[k] {
+					bad++
+				}
+			}
+			if bad > 0 || len(sIdx) == 0 {
+				t.Errorf("%d of %d sampled pixel values differ", bad, len(sIdx))
+			}
+		})
+	}
+}
+
+// The .npy reader and synth_frames, on what their errors would look like.
+func TestGoldenReaders(t *testing.T) {
+	hdr := func(descr, shape string, data []byte) []byte {
+		h := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, shape)
+		h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
+		b := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
+		return append(append(b, h...), data...)
+	}
+	shape, d, err := parseNpy(hdr("<i4", "2, 1", []byte{1, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff}))
+	if err != nil || !slices.Equal(shape, []int{2, 1}) || !slices.Equal(d.([]int32), []int32{1, -2}) {
+		t.Errorf("<i4: %v %v %v", shape, d, err)
+	}
+	shape, d, err = parseNpy(hdr("<f4", "1,", []byte{0, 0, 0xc0, 0x3f}))
+	if err != nil || !slices.Equal(shape, []int{1}) || d.([]float32)[0] != 1.5 {
+		t.Errorf("<f4: %v %v %v", shape, d, err)
+	}
+	if _, _, err := parseNpy(hdr("<f8", "1,", make([]byte, 8))); err == nil {
+		t.Error("<f8 accepted")
+	}
+	if _, _, err := parseNpy(hdr("|u1", "3,", []byte{1, 2})); err == nil {
+		t.Error("short data accepted")
+	}
+	// synth_frames by hand at t = y = x = c = 0 with seed 1: the hash
+	// starts at 0x9E3779B1, noise is (h>>27) − 16.
+	h := uint32(0x9E3779B1)
+	h ^= h >> 15
+	h *= 0x2C1B3C6D
+	h ^= h >> 12
+	h *= 0x297A2D39
+	h ^= h >> 15
+	f := synthFrames(1, 30, 30, 1)
+	// (0, 0) is inside the square at y0 = x0 = 0: base R 235.
+	if want := uint8(235 + int(h>>27) - 16); f[0] != want {
+		t.Errorf("synth_frames(1, 30, 30, 1)[0] = %d, want %d", f[0], want)
 	}
 }

@@ -97,7 +97,7 @@ func (r *Runner) Ask(ctx context.Context, v *Video, rng *rand.Rand) (*Result, er
 			return fmt.Errorf("questions %s: %w", questionIDs(qs, batch), err)
 		}
 		for j, i := range batch {
-			answers[i] = &Answer{First: got[j], Stopped: "length"}
+			answers[i] = got[j]
 		}
 		batch = batch[:0]
 		return nil
@@ -129,7 +129,7 @@ func (r *Runner) Ask(ctx context.Context, v *Video, rng *rand.Rand) (*Result, er
 		res.Answers = append(res.Answers, a)
 		switch q.Kind {
 		case "choice":
-			c := ChoiceResult{Question: q, Logits: a.First, Probs: softmax(a.First)}
+			c := ChoiceResult{Question: q, Logits: a.First, Probs: Softmax(a.First)}
 			for _, o := range q.Options {
 				c.Labels = append(c.Labels, o.Label)
 			}
@@ -152,7 +152,20 @@ func questionIDs(qs []Question, idx []int) string {
 	return strings.Join(ids, ",")
 }
 
-func softmax(x []float32) []float64 {
+// LetterMass is the probability the model puts on the option letters at
+// the first answer position, against the whole vocabulary: Σ exp(first[i] −
+// logSumExp). Near 1, the letters are what the model would write; low, it
+// would write something else and the letter distribution is a guess.
+func LetterMass(first []float32, logSumExp float64) float64 {
+	var m float64
+	for _, x := range first {
+		m += math.Exp(float64(x) - logSumExp)
+	}
+	return min(m, 1)
+}
+
+// Softmax is the distribution over x (float64, shifted by the maximum).
+func Softmax(x []float32) []float64 {
 	out := make([]float64, len(x))
 	m := math.Inf(-1)
 	for _, v := range x {

@@ -30,6 +30,14 @@ type Options struct {
 	// QuestionBatch is how many closed-set questions share one decoder Run
 	// (ChoiceBatch); 0: DefaultQuestionBatch, 1: one Run per question.
 	QuestionBatch int
+	// CaptionTokens, when > 0, replaces the caption question's
+	// max_new_tokens (the manifest's budget; VidEmo's own evaluation allows
+	// up to 2048).
+	CaptionTokens int
+	// TraceTop, when > 0, records the TraceTop largest raw logits of every
+	// position Continue reads (Answer.Top): conformance checks compare them
+	// with transformers' per-step scores.
+	TraceTop int
 }
 
 // DefaultQuestionBatch is one question per Run. On a CPU batching is slower
@@ -170,11 +178,29 @@ func (r *Runner) open() error {
 	if err != nil {
 		return err
 	}
-	if _, err := checkTensor(p, "input", ins, io.Vision.Inputs[0], F, []int64{-1, int64(m.Preprocess.PatchDim())}); err != nil {
-		return err
+	// Each declared input by name: pixel_values plus either image_grid_thw
+	// or the grid-dependent inputs computed in Go (vision.go).
+	seen := map[string]bool{}
+	for _, name := range io.Vision.Inputs {
+		dt, shape, known := visionInputSpec(name, m.Preprocess.PatchDim())
+		if !known {
+			return fmt.Errorf("%s: vision input %q is not one the runner can feed (it knows pixel_values, image_grid_thw, vision_pos_ids, window_index/mask/inverse, frame_index/mask/inverse)", p, name)
+		}
+		if seen[name] {
+			return fmt.Errorf("%s: vision input %q is listed twice in the manifest", p, name)
+		}
+		seen[name] = true
+		if _, err := checkTensor(p, "input", ins, name, dt, shape); err != nil {
+			return err
+		}
 	}
-	if _, err := checkTensor(p, "input", ins, io.Vision.Inputs[1], I, []int64{-1, 3}); err != nil {
-		return err
+	if !seen[inPixelValues] {
+		return fmt.Errorf("%s: the manifest's vision inputs %v have no %q", p, io.Vision.Inputs, inPixelValues)
+	}
+	if needsVisionInputs(io.Vision.Inputs) {
+		if err := m.Vision.WithDefaults(m.Preprocess).check(m.Preprocess); err != nil {
+			return fmt.Errorf("%s: %w", m.Path, err)
+		}
 	}
 	if _, err := checkTensor(p, "output", outs, io.Vision.Outputs[0], F, []int64{-1, H}); err != nil {
 		return err
@@ -415,30 +441,20 @@ func (r *Runner) Prompt(v *Video, questions []string) (*Prompt, error) {
 	return r.tmpl.Build(r.tok.Encode, v.Tokens(r.m.Preprocess), questions...)
 }
 
-func (r *Runner) gridTensor(v *Video) (*ort.Tensor[int64], error) {
-	return ort.NewTensor(ort.NewShape(1, 3), []int64{int64(v.GridT), int64(v.GridH), int64(v.GridW)})
-}
-
 // visionFeatures runs the vision encoder; the caller destroys the result.
+// Its inputs are built by name in the graph's Run order (visionTensors):
+// pixel_values, and image_grid_thw or the grid-dependent inputs.
 func (r *Runner) visionFeatures(v *Video) (*ort.Tensor[float32], error) {
 	if v.Dim != r.m.Preprocess.PatchDim() {
 		return nil, fmt.Errorf("videmo: video patches are %d long, the model takes %d", v.Dim, r.m.Preprocess.PatchDim())
 	}
-	if g := r.m.VisionGrids; len(g) > 0 && !slices.Contains(g, v.Grid()) {
-		return nil, fmt.Errorf("%s: exported for video grids %v only, got %v (re-export with scripts/export_videmo.py --grid)", r.vis.path, g, v.Grid())
-	}
-	px, err := ort.NewTensor(ort.NewShape(int64(v.N), int64(v.Dim)), v.Pixels)
+	in, free, err := visionTensors(r.vis.path, r.visionInputNames(), v, r.m.Vision.WithDefaults(r.m.Preprocess))
 	if err != nil {
 		return nil, err
 	}
-	defer px.Destroy()
-	grid, err := r.gridTensor(v)
-	if err != nil {
-		return nil, err
-	}
-	defer grid.Destroy()
+	defer free()
 	out := []ort.Value{nil}
-	if err := r.vis.run([]ort.Value{px, grid}, out); err != nil {
+	if err := r.vis.run(in, out); err != nil {
 		return nil, err
 	}
 	f := out[0].(*ort.Tensor[float32])
@@ -447,6 +463,15 @@ func (r *Runner) visionFeatures(v *Video) (*ort.Tensor[float32], error) {
 		return nil, fmt.Errorf("%s: returned %d feature rows for %d video tokens", r.vis.path, f.GetShape()[0], want)
 	}
 	return f, nil
+}
+
+// visionInputNames are the vision session's inputs in Run order.
+func (r *Runner) visionInputNames() []string {
+	names := make([]string, len(r.vis.ins))
+	for i, x := range r.vis.ins {
+		names[i] = x.Name
+	}
+	return names
 }
 
 // embed runs the embedding graph on ids (features: the video's, or noFeat);
@@ -581,11 +606,25 @@ func (r *Runner) lastLogits(t *ort.Tensor[float32]) {
 	r.lg = r.logits
 }
 
+// TokenLogit is one token's raw logit.
+type TokenLogit struct {
+	ID    int
+	Logit float32
+}
+
 // Answer is what one question produced off a prefix.
 type Answer struct {
 	// First are the raw logits of the first answer position at the
 	// requested ids (FirstIDs order).
-	First  []float32
+	First []float32
+	// LogSumExp is log Σ exp(logit) over the whole vocabulary at the first
+	// answer position, so exp(First[i] − LogSumExp) is the probability the
+	// model gives token i there (LetterMass).
+	LogSumExp float64
+	// Top is, with Options.TraceTop, each read position's largest raw
+	// logits: step 0 is the first answer position, step i the position
+	// after generated token i−1.
+	Top    [][]TokenLogit
 	Tokens []int // generated tokens, EOS excluded
 	// Stopped: "eos" or "length".
 	Stopped string
@@ -641,10 +680,11 @@ func (r *Runner) Continue(p *Prefix, suffix []int, firstIDs []int, maxNew int, r
 	r.lastLogits(lg)
 	lg.Destroy()
 
-	a := &Answer{First: make([]float32, len(firstIDs))}
+	a := &Answer{First: make([]float32, len(firstIDs)), LogSumExp: logSumExp(r.lg)}
 	for i, id := range firstIDs {
 		a.First[i] = r.lg[id]
 	}
+	r.trace(a)
 	if maxNew <= 0 {
 		a.Stopped = "length"
 		return a, nil
@@ -665,6 +705,7 @@ func (r *Runner) Continue(p *Prefix, suffix []int, firstIDs []int, maxNew int, r
 		if err := r.step(tokID, T, p.RopeDelta, cur); err != nil {
 			return nil, err
 		}
+		r.trace(a)
 		T++
 		cur ^= 1
 	}
@@ -908,8 +949,10 @@ func (r *Runner) continueRecompute(p *Prefix, suffix []int, firstIDs []int, maxN
 		for _, o := range outs {
 			o.Destroy()
 		}
+		r.trace(a)
 		if a.First == nil {
 			a.First = make([]float32, len(firstIDs))
+			a.LogSumExp = logSumExp(r.lg)
 			for i, id := range firstIDs {
 				a.First[i] = r.lg[id]
 			}
@@ -931,4 +974,41 @@ func (r *Runner) continueRecompute(p *Prefix, suffix []int, firstIDs []int, maxN
 		}
 		ids = append(ids, tokID)
 	}
+}
+
+// trace records the current position's largest raw logits (Options.TraceTop).
+func (r *Runner) trace(a *Answer) {
+	if r.opts.TraceTop > 0 {
+		a.Top = append(a.Top, topLogits(r.lg, r.opts.TraceTop))
+	}
+}
+
+// topLogits returns the k largest logits, largest first (ties: lower id).
+func topLogits(lg []float32, k int) []TokenLogit {
+	k = min(k, len(lg))
+	top := make([]TokenLogit, 0, k+1)
+	for i, x := range lg {
+		if len(top) == k && x <= top[k-1].Logit {
+			continue
+		}
+		j := len(top)
+		for j > 0 && top[j-1].Logit < x {
+			j--
+		}
+		top = slices.Insert(top, j, TokenLogit{ID: i, Logit: x})
+		if len(top) > k {
+			top = top[:k]
+		}
+	}
+	return top
+}
+
+// logSumExp is log Σ exp(x) in float64, shifted by the maximum.
+func logSumExp(x []float32) float64 {
+	m := float64(x[argmax(x)])
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v) - m)
+	}
+	return m + math.Log(s)
 }

@@ -25,7 +25,7 @@ import (
 	"github.com/edgemo/edgemo/window"
 )
 
-const tinyManifest = "models/videmo-tiny.manifest.json"
+const tinyManifest = "models/videmo-tiny/videmo.manifest.json"
 
 var (
 	tokOnce sync.Once
@@ -122,8 +122,10 @@ func testVideo(t testing.TB, r *Runner) *Video {
 func TestCachedEqualsRecompute(t *testing.T) {
 	rr := testRunner(t, Options{Recompute: true})
 	v := testVideo(t, rr)
-	if v.GridT != 8 || v.N != 128 {
-		t.Fatalf("video grid %v, %d patches; want 8 temporal groups, 128 patches", v.Grid(), v.N)
+	// VidEmo's preprocessing: 16 frames at 2 fps, a 64 px crop raised to
+	// min_pixels 100352 (336x336): 8 temporal groups of 24x24 patches
+	if v.Grid() != [3]int{8, 24, 24} || v.N != 8*24*24 {
+		t.Fatalf("video grid %v, %d patches; want [8 24 24], 4608 patches", v.Grid(), v.N)
 	}
 	ctx := context.Background()
 	b, err := rr.Ask(ctx, v, nil)
