@@ -22,7 +22,7 @@ import (
 func cmdBenchVLM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench vlm", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	manifest := fs.String("model", "models/videmo-tiny.manifest.json", "VidEmo manifest (the tiny fixture, an export, or deps/videmo-synthetic/videmo-synthetic.manifest.json)")
+	manifest := fs.String("model", "models/videmo-tiny/videmo.manifest.json", "VidEmo manifest (the tiny fixture, an export, or deps/videmo-synthetic/videmo-synthetic.manifest.json)")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json (default: beside the manifest, then deps/)")
 	frames := fs.Int("frames", 16, "frames in the window (2 fps)")
 	side := fs.Int("crop", 512, "square crop side in pixels (512 -> 308x308 per frame)")

@@ -20,6 +20,10 @@ usage:
   edgemo doctor [flags]             check OpenCV, ONNX Runtime, providers and models
   edgemo bench [<file>] [flags]     decode-only vs whole-pipeline frames/s on one file
   edgemo bench vlm [--model m.json] VidEmo prefill ms, decode tokens/s, loop overhead
+  edgemo convert videmo --from CHECKPOINT --out DIR
+                                    Hugging Face VidEmo-3B/Qwen2.5-VL checkpoint -> ONNX (int4)
+  edgemo vlm --model m.json --frames F.npy|DIR --fps F --question Q --json
+                                    VidEmo conformance: preprocessing, prompt, tokens, logits
   edgemo tokenize --tokenizer <tokenizer.json> --json
                                     JSON array of strings on stdin -> token-id arrays
   edgemo version
@@ -50,6 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDoctor(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "convert":
+		err = cmdConvert(ctx, args[1:], stdout, stderr)
+	case "vlm":
+		err = cmdVLM(ctx, args[1:], stdout, stderr)
 	case "tokenize":
 		err = cmdTokenize(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "version":

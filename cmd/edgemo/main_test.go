@@ -148,7 +148,7 @@ func TestAnalyzeAstronautIsHappy(t *testing.T) {
 // window gets a schema-valid tree from the VLM alone, and in tiered mode the
 // fast head's trees carry the VLM's levels once they land.
 func TestAnalyzeWithVidEmo(t *testing.T) {
-	manifest := testenv.Path(t, "models/videmo-tiny.manifest.json")
+	manifest := testenv.Path(t, "models/videmo-tiny/videmo.manifest.json")
 	code, stdout, stderr := edgemo(t, "analyze", testenv.Media(t, "astronaut.png"), "--engine", "videmo", "--model", manifest)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)

@@ -92,7 +92,7 @@ func withVLM(rt *engine.Runtime, fast *engine.FastAnalyzer, o Options, log *slog
 	}
 	if o.VLM.Manifest == "" {
 		fast.Close()
-		return nil, fmt.Errorf("engine %s needs a VidEmo manifest (models.videmo / --model models/videmo-tiny.manifest.json)", o.Engine)
+		return nil, fmt.Errorf("engine %s needs a VidEmo manifest (models.videmo / --model models/videmo-tiny/videmo.manifest.json)", o.Engine)
 	}
 	vlm, err := loadVidEmo(rt, o, log)
 	if err != nil {

@@ -506,7 +506,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if _, err := os.Stat(c.Models.VidEmo); c.Models.VidEmo != "" && err != nil {
-		bad("models.videmo", "%q not found: export VidEmo (see README) or use models/videmo-tiny.manifest.json", c.Models.VidEmo)
+		bad("models.videmo", "%q not found: export VidEmo (see README) or use models/videmo-tiny/videmo.manifest.json", c.Models.VidEmo)
 	}
 	if c.Models.VidEmoQuestionBatch < 0 {
 		bad("models.videmo_question_batch", "must be >= 0 (0 or 1: one question per Run)")

@@ -510,7 +510,7 @@ func TestBrokerOutageLosesNoTree(t *testing.T) {
 func TestRunTieredWithVidEmo(t *testing.T) {
 	mq := mqtttest.StartMosquitto(t)
 	cfg := daemonConfig(t, "  broker: "+mq.URL(), astronaut)
-	cfg = "models:\n  videmo: models/videmo-tiny.manifest.json\n" + cfg
+	cfg = "models:\n  videmo: models/videmo-tiny/videmo.manifest.json\n" + cfg
 	r, _ := start(t, cfg)
 	sub := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubOptions{}, "edgemo/+/+/tree")
 	sub.Wait(30*time.Second, "a tree with VidEmo's levels", func(ms []mqtttest.Message) bool {
