@@ -22,10 +22,13 @@ import (
 func cmdBenchVLM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench vlm", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	manifest := fs.String("model", "models/videmo-tiny/videmo.manifest.json", "VidEmo manifest (the tiny fixture, an export, or deps/videmo-synthetic/videmo-synthetic.manifest.json)")
+	manifest := fs.String("model", "models/videmo-tiny/videmo.manifest.json", "VidEmo manifest (the test model set, or a converted checkpoint)")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json (default: beside the manifest, then deps/)")
-	frames := fs.Int("frames", 16, "frames in the window (2 fps)")
-	side := fs.Int("crop", 512, "square crop side in pixels (512 -> 308x308 per frame)")
+	// The defaults are the pipeline's default window: 8 crops of 192 px at
+	// 4 fps, which VidEmo's sampling makes 4 frames of 336x336, grid [2,24,24].
+	frames := fs.Int("frames", 8, "crops in the window")
+	side := fs.Int("crop", 192, "square crop side in pixels (192 -> 336x336 per frame, 512 -> 308x308)")
+	fps := fs.Float64("fps", 4, "the window's sample rate (VidEmo samples it at 2 fps)")
 	tokens := fs.Int("tokens", 64, "decode steps to time")
 	providers := fs.String("providers", "tensorrt,cuda,cpu", "execution providers, in order")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -52,7 +55,7 @@ func cmdBenchVLM(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer r.Close()
-	v, err := videmo.PreprocessWindow(gradientWindow(*frames, *side), r.Manifest().Preprocess)
+	v, err := videmo.PreprocessWindow(gradientWindow(*frames, *side, *fps), r.Manifest().Preprocess)
 	if err != nil {
 		return err
 	}
@@ -63,6 +66,7 @@ func cmdBenchVLM(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
+	fmt.Fprintf(stdout, "window     grid %v, %d video tokens; vision encoder alone %.1f ms\n", res.Grid, res.VideoTokens, res.VisionMS)
 	fmt.Fprintf(stdout, "model      %s (%s)\nprefill    %d tokens in %.1f ms (vision + prefix)\nquestion   %d tokens in %.1f ms off the shared prefix\ndecode     %d tokens: %.1f tokens/s (%.2f ms/token)\noverhead   %.2f%% (decode wall time / summed ORT Run time - 1)\n",
 		*manifest, res.Provider, res.PrefixTokens, res.PrefillMS, res.SuffixTokens, res.SuffixMS,
 		res.DecodeTokens, res.DecodeTokPerS, res.DecodeMSPerTok, (res.LoopOverhead-1)*100)
@@ -73,11 +77,11 @@ func cmdBenchVLM(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// gradientWindow is a window of n synthetic crops at 2 fps, each a different
+// gradientWindow is a window of n synthetic crops at fps, each a different
 // gradient so frames are not identical.
-func gradientWindow(n, side int) window.Window {
+func gradientWindow(n, side int, fps float64) window.Window {
 	t0 := time.Now()
-	w := window.Window{Camera: "bench", TrackID: 1, FPS: 2, Start: t0}
+	w := window.Window{Camera: "bench", TrackID: 1, FPS: fps, Start: t0}
 	for i := range n {
 		pix := make([]byte, side*side*3)
 		for y := range side {
@@ -86,7 +90,7 @@ func gradientWindow(n, side int) window.Window {
 				pix[o], pix[o+1], pix[o+2] = byte(x+i*8), byte(y), byte((x+y)/2)
 			}
 		}
-		at := t0.Add(time.Duration(i) * 500 * time.Millisecond)
+		at := t0.Add(time.Duration(float64(i) / fps * float64(time.Second)))
 		w.Samples = append(w.Samples, window.Sample{FrameSeq: uint64(i), Time: at, Score: 1,
 			Box: facetrack.Rect{W: float64(side), H: float64(side)}, Crop: facetrack.Crop{W: side, H: side, Pix: pix}})
 		w.End = at

@@ -38,8 +38,8 @@ func refCheckpoint(t *testing.T) string {
 }
 
 type stEntry struct {
-	DType   string  `json:"dtype"`
-	Shape   []int   `json:"shape"`
+	DType   string   `json:"dtype"`
+	Shape   []int    `json:"shape"`
 	Offsets [2]int64 `json:"data_offsets"`
 }
 
@@ -167,9 +167,9 @@ func TestConvertVidEmoShardedEqualsSingle(t *testing.T) {
 // fix, exit status 1, and nothing half-written is presented as a model.
 func TestConvertVidEmoBadCheckpoints(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, dir string)
-		want  []string
+		want   []string
 	}{
 		{"missing shard", func(t *testing.T, dir string) {
 			names := shard(t, dir, 2)

@@ -29,25 +29,25 @@ import (
 // vlmReport is what `edgemo vlm --json` prints: every intermediate a
 // conformance check against transformers compares, in the reference's terms.
 type vlmReport struct {
-	Model          string            `json:"model"`
-	Provider       string            `json:"provider"`
-	Frames         int               `json:"frames"`
-	FPS            float64           `json:"fps"`
-	SampledIndices []int             `json:"sampled_indices"`
-	SampleFPS      float64           `json:"sample_fps"`
-	ResizedHW      [2]int            `json:"resized_hw"`
-	GridTHW        [3]int            `json:"grid_thw"`
-	SecondPerGridT float64           `json:"second_per_grid_t"`
-	VideoTokens    int               `json:"video_tokens"`
-	Question       string            `json:"question"`
-	InputIDs       []int             `json:"input_ids"`
-	PositionIDs    [3][]int64        `json:"position_ids"`
-	RopeDelta      int64             `json:"rope_delta"`
-	Tokens         []int             `json:"tokens"`
-	Text           string            `json:"text"`
-	Stopped        string            `json:"stopped"`
-	Top            [][]tokenLogit    `json:"top,omitempty"`
-	Options        *vlmOptionsReport `json:"options,omitempty"`
+	Model          string             `json:"model"`
+	Provider       string             `json:"provider"`
+	Frames         int                `json:"frames"`
+	FPS            float64            `json:"fps"`
+	SampledIndices []int              `json:"sampled_indices"`
+	SampleFPS      float64            `json:"sample_fps"`
+	ResizedHW      [2]int             `json:"resized_hw"`
+	GridTHW        [3]int             `json:"grid_thw"`
+	SecondPerGridT float64            `json:"second_per_grid_t"`
+	VideoTokens    int                `json:"video_tokens"`
+	Question       string             `json:"question"`
+	InputIDs       []int              `json:"input_ids"`
+	PositionIDs    [3][]int64         `json:"position_ids"`
+	RopeDelta      int64              `json:"rope_delta"`
+	Tokens         []int              `json:"tokens"`
+	Text           string             `json:"text"`
+	Stopped        string             `json:"stopped"`
+	Top            [][]tokenLogit     `json:"top,omitempty"`
+	Options        *vlmOptionsReport  `json:"options,omitempty"`
 	Ms             map[string]float64 `json:"ms"`
 }
 

@@ -10,6 +10,9 @@ import (
 type BenchResult struct {
 	Provider       string  `json:"provider"`
 	PrefixTokens   int     `json:"prefix_tokens"`
+	Grid           [3]int  `json:"grid_thw"`
+	VideoTokens    int     `json:"video_tokens"`
+	VisionMS       float64 `json:"vision_ms"`  // the vision encoder alone
 	PrefillMS      float64 `json:"prefill_ms"` // vision + prefix prefill, wall
 	SuffixTokens   int     `json:"suffix_tokens"`
 	SuffixMS       float64 `json:"suffix_ms"` // one question's suffix off the shared prefix
@@ -40,8 +43,16 @@ func BenchVLM(ctx context.Context, r *Runner, v *Video, decodeTokens int) (*Benc
 	if err != nil {
 		return nil, err
 	}
-	res := &BenchResult{Provider: r.Provider(), PrefixTokens: len(prompt.Prefix), SuffixTokens: len(prompt.Suffixes[0]), DecodeTokens: decodeTokens}
+	res := &BenchResult{Provider: r.Provider(), PrefixTokens: len(prompt.Prefix), SuffixTokens: len(prompt.Suffixes[0]), DecodeTokens: decodeTokens,
+		Grid: v.Grid(), VideoTokens: v.Tokens(r.m.Preprocess)}
 	t0 := time.Now()
+	f, err := r.visionFeatures(v)
+	if err != nil {
+		return nil, err
+	}
+	f.Destroy()
+	res.VisionMS = ms(time.Since(t0))
+	t0 = time.Now()
 	p, err := r.Prefill(v, prompt)
 	if err != nil {
 		return nil, err
