@@ -33,11 +33,14 @@ func benchVLM(b *testing.B, manifest string, tokens int) {
 	b.Logf("%+v", *last)
 }
 
-// BenchmarkVLMTiny: the tiny fixture (models/videmo-tiny).
+// BenchmarkVLMTiny: the converted reference checkpoint (models/videmo-tiny).
 func BenchmarkVLMTiny(b *testing.B) { benchVLM(b, tinyManifest, 64) }
 
-// BenchmarkVLM3B: VidEmo-3B's text dimensions with random int4 weights;
-// generate first with /usr/bin/python3 scripts/make_synthetic_videmo.py.
+// BenchmarkVLM3B: VidEmo-3B's real architecture with random bf16 weights,
+// converted (int4 decoder). Make it first (7.5 GB + 5.3 GB under deps/):
+//
+//	/usr/bin/python3 scripts/make_synthetic_checkpoint.py --out deps/videmo-3b-synthetic/checkpoint
+//	bin/edgemo convert videmo --from deps/videmo-3b-synthetic/checkpoint --out deps/videmo-3b-synthetic/model
 func BenchmarkVLM3B(b *testing.B) {
-	benchVLM(b, "deps/videmo-synthetic/videmo-synthetic.manifest.json", 16)
+	benchVLM(b, "deps/videmo-3b-synthetic/model/videmo.manifest.json", 16)
 }
