@@ -23,6 +23,7 @@ type modelFlags struct {
 	manifest, ortLib, providers, cascade, logLevel string
 	engine, tokenizer                              string
 	threads, detectWidth, questionBatch            int
+	captionTokens                                  int
 	detector, heads                                string
 	optionalHeads                                  bool
 }
@@ -32,6 +33,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.manifest, "model", "", "model manifest: the emotion head's for --engine fast (default models/emotion.manifest.json), VidEmo's for videmo/tiered")
 	fs.StringVar(&m.tokenizer, "tokenizer", "", "VidEmo: tokenizer.json (default: beside the manifest)")
 	fs.IntVar(&m.questionBatch, "question-batch", 1, "VidEmo: closed-set questions per decoder Run (1: one each; more pays on a GPU, see `edgemo bench vlm`)")
+	fs.IntVar(&m.captionTokens, "caption-tokens", 0, "VidEmo: the caption's (rationale's) budget in new tokens, up to 4096 (0: the manifest's max_new_tokens; VidEmo's evaluation uses up to 2048)")
 	fs.StringVar(&m.ortLib, "ort-lib", "", "ONNX Runtime library (default $EDGEMO_ORT_LIB, then deps/onnxruntime/libonnxruntime.so.1)")
 	fs.StringVar(&m.providers, "providers", "tensorrt,cuda,cpu", "execution providers, in order of preference")
 	fs.IntVar(&m.threads, "threads", 1, "ONNX Runtime intra-op threads")
@@ -52,7 +54,7 @@ func (m *modelFlags) options() app.Options {
 		}
 	}
 	if m.engine != app.EngineFast {
-		o.Manifest, o.VLM = "", app.VLMOptions{Manifest: m.manifest, Tokenizer: m.tokenizer, QuestionBatch: m.questionBatch}
+		o.Manifest, o.VLM = "", app.VLMOptions{Manifest: m.manifest, Tokenizer: m.tokenizer, QuestionBatch: m.questionBatch, CaptionTokens: m.captionTokens}
 	}
 	return o
 }

@@ -212,9 +212,13 @@ var _ engine.Analyzer = (*Tiered)(nil)
 //     rationale; trend and rationale taken from fast when slow lacks them
 //     and both name the same label); else fast's, with slow's rationale
 //     when it has one.
+//   - uncertain (expression, emotion): travels with the slow label it
+//     qualifies, wherever that label is taken.
 //   - source: fast's, and engine "<fast>+<slow>" when any slow value made
 //     it into the tree (model, provider, latency stay fast's: the schema's
-//     source.model names one model; the slow tree keeps its own provenance).
+//     source.model names one model; the slow tree keeps its own provenance),
+//     with slow's answers (how its closed-set answers were read) appended:
+//     they audit the slow levels the tree now carries.
 func Merge(fast, slow *tree.Tree, maxAge time.Duration) *tree.Tree {
 	out := *fast
 	if slow == nil || slow.Camera != fast.Camera || slow.TrackID != fast.TrackID {
@@ -229,6 +233,9 @@ func Merge(fast, slow *tree.Tree, maxAge time.Duration) *tree.Tree {
 	out.Emotion = mergeEmotion(fast.Emotion, slow.Emotion, &used)
 	if used {
 		out.Source.Engine = fast.Source.Engine + "+" + slow.Source.Engine
+		if len(slow.Source.Answers) > 0 {
+			out.Source.Answers = append(append([]tree.AnswerInfo(nil), fast.Source.Answers...), slow.Source.Answers...)
+		}
 	}
 	return &out
 }
@@ -317,7 +324,7 @@ func mergeExpression(f, s *tree.Expression, used *bool) *tree.Expression {
 	}
 	out := cloneExpression(f)
 	if out.Label == "" && s.Label != "" {
-		out.Label, out.Confidence = s.Label, s.Confidence
+		out.Label, out.Confidence, out.Uncertain = s.Label, s.Confidence, s.Uncertain
 		out.Scores = cloneExpression(s).Scores
 		*used = true
 	}

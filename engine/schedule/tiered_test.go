@@ -284,6 +284,21 @@ func TestMergeRules(t *testing.T) {
 		return &s
 	}
 	otherTrack := func() *tree.Tree { s := *slowFull; s.TrackID = 2; return &s }
+	// a VLM tree whose expression answer was a guess
+	uncertain := func() *tree.Tree {
+		s := *slowFull
+		e, em := *s.Expression, *s.Emotion
+		e.Uncertain, em.Uncertain = true, true
+		s.Expression, s.Emotion = &e, &em
+		s.Source.Answers = []tree.AnswerInfo{{Question: "emotion", LetterMass: 0.01, Method: tree.MethodUncertain},
+			{Question: "gender", LetterMass: 0.9, Method: tree.MethodOptionLogits}}
+		return &s
+	}
+	unlabelled := func() *tree.Tree { // fast expression with cues only
+		f := *fastFull
+		f.Expression = &tree.Expression{Cues: fastFull.Expression.Cues}
+		return &f
+	}
 	dupCue := func() *tree.Tree {
 		s := *slowFull
 		e := *s.Expression
@@ -338,6 +353,29 @@ func TestMergeRules(t *testing.T) {
 		{"other label takes no fast trend", fastFull, slowFull, time.Minute, func(t *testing.T, m *tree.Tree) {
 			if m.Emotion.Trend != "" {
 				t.Errorf("%+v", m.Emotion)
+			}
+		}},
+		{"no slow answers without slow levels", fastFull, nil, time.Minute, func(t *testing.T, m *tree.Tree) {
+			if m.Source.Answers != nil || m.Expression.Uncertain || m.Emotion.Uncertain {
+				t.Errorf("%+v", m)
+			}
+		}},
+		{"uncertain: slow emotion keeps its flag, fast expression has none; answers kept", fastFull, uncertain(), time.Minute, func(t *testing.T, m *tree.Tree) {
+			if m.Expression.Label != "neutral" || m.Expression.Uncertain || m.Emotion.Label != "happiness" || !m.Emotion.Uncertain {
+				t.Errorf("expression %+v, emotion %+v", m.Expression, m.Emotion)
+			}
+			if len(m.Source.Answers) != 2 || m.Source.Answers[0].Method != tree.MethodUncertain || m.Source.Answers[1].Question != "gender" {
+				t.Errorf("answers %+v", m.Source.Answers)
+			}
+		}},
+		{"uncertain: a slow label taken into a fast expression brings its flag", unlabelled(), uncertain(), time.Minute, func(t *testing.T, m *tree.Tree) {
+			if m.Expression.Label != "happy" || !m.Expression.Uncertain || len(m.Expression.Cues) != 2 {
+				t.Errorf("%+v", m.Expression)
+			}
+		}},
+		{"uncertain: a bare fast tree takes the flags and the answers", bare(), uncertain(), time.Minute, func(t *testing.T, m *tree.Tree) {
+			if !m.Expression.Uncertain || !m.Emotion.Uncertain || len(m.Source.Answers) != 2 {
+				t.Errorf("%+v", m)
 			}
 		}},
 		{"cues: videmo only, no duplicates", fastFull, dupCue(), time.Minute, func(t *testing.T, m *tree.Tree) {

@@ -34,9 +34,30 @@ type Manifest struct {
 	Questions  []Question        `json:"questions"`
 	Cues       []CuePhrase       `json:"cues"`
 	Category   map[string]string `json:"emotion_category"` // expression label -> emotion noun
+	// LetterMassThreshold: a closed-set answer is read from its option
+	// letters' distribution when the letters carry at least this much of
+	// the model's probability at the first answer position; below it, from
+	// the model's own text (Runner.Ask). Absent: DefaultLetterMassThreshold.
+	LetterMassThreshold *float64 `json:"letter_mass_threshold,omitempty"`
 
 	// Path is the manifest file it was loaded from.
 	Path string `json:"-"`
+}
+
+// DefaultLetterMassThreshold is one half. Below it the model would more
+// likely write something other than an option letter first, so the softmax
+// over the letters renormalises a minority of its belief: the letters'
+// arg max is then not what the model says, only what it says among letters.
+// At or above it, a letter is the model's most likely first token class and
+// the letter distribution is its answer.
+const DefaultLetterMassThreshold = 0.5
+
+// LetterMassMin is the manifest's letter_mass_threshold, or the default.
+func (m *Manifest) LetterMassMin() float64 {
+	if m.LetterMassThreshold != nil {
+		return *m.LetterMassThreshold
+	}
+	return DefaultLetterMassThreshold
 }
 
 // File is one file of the model set; Role is vision, embedding, decoder, or
@@ -123,7 +144,9 @@ func (g GenConfig) Greedy() bool { return g.TopK == 1 || g.Temperature <= 0 }
 //
 // Kind "choice": a closed-set question asked as Prompt, the lettered
 // options one per line ("A. happy"), then Instruction; answered by the
-// logits of the option letters at the first answer position. Target says
+// logits of the option letters at the first answer position (or, when the
+// letters carry less than letter_mass_threshold, by the model's own text:
+// Runner.Ask). Target says
 // where the distribution goes: "expression" (expression label/scores and
 // the emotion level via emotion_category), "attribute" (Attribute "gender"
 // fills attributes.gender, any other name attributes.other), "cue" (an
@@ -317,6 +340,9 @@ func (m *Manifest) validate() error {
 		default:
 			bad("questions[%d] (%s): kind must be choice or caption, got %q", i, q.ID, q.Kind)
 		}
+	}
+	if th := m.LetterMassThreshold; th != nil && !(*th >= 0 && *th <= 1) {
+		bad("letter_mass_threshold %g must be in [0, 1] (a probability; omit it for the default %g)", *th, DefaultLetterMassThreshold)
 	}
 	for i, c := range m.Cues {
 		if c.Phrase == "" || c.Name == "" || c.Phrase != strings.ToLower(c.Phrase) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/internal/tree"
@@ -18,12 +20,27 @@ import (
 // ChoiceResult is a closed-set answer: a distribution over the option
 // labels, softmax of the option letters' logits at the first answer
 // position (so it is always a valid label set, whatever the model would
-// have written).
+// have written), and how much that distribution can be trusted.
 type ChoiceResult struct {
 	Question *Question
 	Labels   []string
 	Logits   []float32
 	Probs    []float64
+	// LetterMass is the probability the option letters carry against the
+	// whole vocabulary at the first answer position (LetterMass): how much
+	// of the model's belief Probs renormalises.
+	LetterMass float64
+	// Method is how the answer was read: tree.MethodOptionLogits (letter
+	// mass at or above the manifest's threshold: the arg max of Probs),
+	// tree.MethodGeneratedText (below it, the model's own greedy text named
+	// option Mapped) or tree.MethodUncertain (below it, and the text named
+	// no single option: the arg max of Probs, a guess). Empty counts as
+	// option_logits.
+	Method string
+	// Text is the generated text of the fallback ("" when none ran).
+	Text string
+	// Mapped is the index of the option Text named (Method generated_text).
+	Mapped int
 }
 
 // Top is the most probable label and its probability.
@@ -35,6 +52,29 @@ func (c *ChoiceResult) Top() (string, float64) {
 		}
 	}
 	return c.Labels[b], c.Probs[b]
+}
+
+// Pick is the answer's label and its probability under the letter
+// distribution: the label the generated text named (generated_text), else
+// the most probable one (Top).
+func (c *ChoiceResult) Pick() (string, float64) {
+	if c.Method == tree.MethodGeneratedText && c.Mapped >= 0 && c.Mapped < len(c.Labels) {
+		return c.Labels[c.Mapped], c.Probs[c.Mapped]
+	}
+	return c.Top()
+}
+
+// Uncertain reports whether the answer is a guess (Method uncertain).
+func (c *ChoiceResult) Uncertain() bool { return c.Method == tree.MethodUncertain }
+
+// Discount is the factor on a level's confidence: the letter mass for a
+// guess (its probability as the model's whole belief, not as a share of
+// the letters'), else 1.
+func (c *ChoiceResult) Discount() float64 {
+	if c.Uncertain() {
+		return c.LetterMass
+	}
+	return 1
 }
 
 // Prob is the probability of label (0 if it is not an option).
@@ -53,15 +93,32 @@ type Result struct {
 	Caption       string         // caption question's text ("" if none)
 	CaptionTokens []int
 	CaptionStop   string
-	Answers       []*Answer // per question, plan order
+	// Answers: per question, plan order, the runner's last reading of it.
+	// For a closed-set question that fell back to generated text it is that
+	// generation (Tokens; First and LogSumExp read the same first position
+	// again), while its ChoiceResult keeps the first reading's letters.
+	Answers []*Answer
 
 	PrefixTokens int
 	Prefill      time.Duration // vision + prefix prefill
 	Questions    time.Duration // all questions off the prefix
 }
 
+// FallbackTokens is the generation budget of a closed-set question whose
+// option letters carry less than the threshold: enough for a letter and its
+// label ("C. middle-aged") or a short sentence naming one, little enough
+// that a rambling answer does not mention a second label (MapText then
+// gives up) nor cost more than 16 decoder steps per question.
+const FallbackTokens = 16
+
 // Ask prefills v once and answers every question of the manifest's plan
 // off the shared prefix. rng seeds sampling (nil: greedy).
+//
+// A closed-set question is first read from its option letters' logits. When
+// the letters carry less than the manifest's letter_mass_threshold of the
+// model's probability, the model's own answer is generated greedily
+// (FallbackTokens; greedy whatever rng, so the reading is reproducible) and
+// mapped to an option (MapText); the distribution stays the letters'.
 func (r *Runner) Ask(ctx context.Context, v *Video, rng *rand.Rand) (*Result, error) {
 	qs := r.m.Questions
 	texts := make([]string, len(qs))
@@ -107,7 +164,7 @@ func (r *Runner) Ask(ctx context.Context, v *Video, rng *rand.Rand) (*Result, er
 			return nil, err
 		}
 		if qs[i].Kind == "caption" {
-			a, err := r.Continue(prefix, prompt.Suffixes[i], first[i], qs[i].MaxNewTokens, rng)
+			a, err := r.Continue(prefix, prompt.Suffixes[i], first[i], r.CaptionBudget(&qs[i]), rng)
 			if err != nil {
 				return nil, fmt.Errorf("question %s: %w", qs[i].ID, err)
 			}
@@ -124,14 +181,30 @@ func (r *Runner) Ask(ctx context.Context, v *Video, rng *rand.Rand) (*Result, er
 	if err := flush(); err != nil {
 		return nil, err
 	}
+	threshold := r.m.LetterMassMin()
 	for i := range qs {
 		q, a := &qs[i], answers[i]
-		res.Answers = append(res.Answers, a)
 		switch q.Kind {
 		case "choice":
-			c := ChoiceResult{Question: q, Logits: a.First, Probs: Softmax(a.First)}
+			c := ChoiceResult{Question: q, Logits: a.First, Probs: Softmax(a.First), LetterMass: LetterMass(a.First, a.LogSumExp), Method: tree.MethodOptionLogits, Mapped: -1}
 			for _, o := range q.Options {
 				c.Labels = append(c.Labels, o.Label)
+			}
+			if c.LetterMass < threshold {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				g, err := r.Continue(prefix, prompt.Suffixes[i], first[i], FallbackTokens, nil)
+				if err != nil {
+					return nil, fmt.Errorf("question %s: generating its answer (letter mass %.3g < letter_mass_threshold %g): %w", q.ID, c.LetterMass, threshold, err)
+				}
+				a = g
+				c.Text = strings.TrimSpace(r.tok.Decode(g.Tokens, true))
+				c.Mapped = MapText(c.Text, q.Options)
+				c.Method = tree.MethodUncertain
+				if c.Mapped >= 0 {
+					c.Method = tree.MethodGeneratedText
+				}
 			}
 			res.Choices = append(res.Choices, c)
 		case "caption":
@@ -139,10 +212,135 @@ func (r *Runner) Ask(ctx context.Context, v *Video, rng *rand.Rand) (*Result, er
 			res.CaptionTokens = a.Tokens
 			res.CaptionStop = a.Stopped
 		}
+		res.Answers = append(res.Answers, a)
 	}
 	res.Questions = time.Since(t1)
 	return res, nil
 }
+
+// CaptionBudget is caption question q's generation budget in new tokens:
+// Options.CaptionTokens when set, else the manifest's max_new_tokens.
+func (r *Runner) CaptionBudget(q *Question) int {
+	if r.opts.CaptionTokens > 0 {
+		return r.opts.CaptionTokens
+	}
+	return q.MaxNewTokens
+}
+
+// MapText maps a model's free answer to a closed-set question onto its
+// options; -1 when it names none, or more than one.
+//
+//  1. A letter answer: after leading spaces, quotes, "(", "[" and "*"
+//     (markdown bold), an option's letter (any case) followed by the end,
+//     a line break, ".", ")", ":", "]", "*" or a quote ("A", "A.", "(B)",
+//     "b) sad", "**C**"). Followed by a space it counts only in the
+//     manifest's case and, for the letters that are English words ("A",
+//     "I"), only when the option's own label follows: "A happy" is option
+//     A, "A person who smiles" is an article.
+//  2. Else a label answer: exactly one option label occurs in the
+//     lower-cased text as a whole word (letters and digits on neither
+//     side, so "sad" is not read in "sadly" or "sadness": an inflection is
+//     not the label, and a wrong reading is worse than an uncertain one).
+//     Labels may have spaces or hyphens ("young adult"); an occurrence
+//     inside a longer label's occurrence counts only for the longer one.
+//     Negation is not understood ("not happy" names happy), which is why
+//     a text naming two labels maps to none.
+func MapText(text string, opts []Option) int {
+	s := strings.TrimLeftFunc(text, func(c rune) bool {
+		return unicode.IsSpace(c) || strings.ContainsRune("(*[\"'`\u201c\u2018", c)
+	})
+	if i := letterAnswer(s, opts); i >= 0 {
+		return i
+	}
+	return labelAnswer(strings.ToLower(text), opts)
+}
+
+func letterAnswer(s string, opts []Option) int {
+	for i, o := range opts {
+		l := o.Letter
+		if len(s) < len(l) || !strings.EqualFold(s[:len(l)], l) {
+			continue
+		}
+		rest := s[len(l):]
+		if rest == "" {
+			return i
+		}
+		c, _ := utf8.DecodeRuneInString(rest)
+		switch {
+		case c == '\n' || c == '\r' || strings.ContainsRune(".):]*\"'`\u201d\u2019", c):
+			return i
+		case c == ' ' || c == '\t':
+			if s[:len(l)] != l {
+				continue
+			}
+			if l != "A" && l != "I" {
+				return i
+			}
+			if j := wordAt(strings.ToLower(strings.TrimLeft(rest, " \t")), strings.ToLower(o.Label)); j == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// labelAnswer is the one option whose label occurs in lower-cased s as a
+// whole word (not only inside a longer label's occurrence), or -1.
+func labelAnswer(s string, opts []Option) int {
+	type span struct{ i, from, to int }
+	var spans []span
+	for i, o := range opts {
+		l := strings.ToLower(o.Label)
+		for off := 0; off < len(s); {
+			j := wordAt(s[off:], l)
+			if j < 0 {
+				break
+			}
+			spans = append(spans, span{i, off + j, off + j + len(l)})
+			off += j + len(l)
+		}
+	}
+	found := -1
+	for _, a := range spans {
+		inside := false
+		for _, b := range spans {
+			inside = inside || b.to-b.from > a.to-a.from && b.from <= a.from && a.to <= b.to
+		}
+		switch {
+		case inside:
+		case found < 0 || found == a.i:
+			found = a.i
+		default:
+			return -1 // two labels
+		}
+	}
+	return found
+}
+
+// wordAt is the index of the first occurrence of w in s with no letter or
+// digit right before or after it, or -1.
+func wordAt(s, w string) int {
+	if w == "" {
+		return -1
+	}
+	for off := 0; off <= len(s)-len(w); {
+		j := strings.Index(s[off:], w)
+		if j < 0 {
+			return -1
+		}
+		j += off
+		before, _ := utf8.DecodeLastRuneInString(s[:j])
+		after, _ := utf8.DecodeRuneInString(s[j+len(w):])
+		if (j == 0 || !isWordRune(before)) && (j+len(w) == len(s) || !isWordRune(after)) {
+			return j
+		}
+		_, n := utf8.DecodeRuneInString(s[j:])
+		off = j + n
+	}
+	return -1
+}
+
+func isWordRune(c rune) bool { return unicode.IsLetter(c) || unicode.IsDigit(c) }
 
 func questionIDs(qs []Question, idx []int) string {
 	var ids []string
@@ -184,18 +382,30 @@ func Softmax(x []float32) []float64 {
 
 // Fill writes the answers into t's attributes, expression and emotion
 // levels (tree.md: the VLM fills them from closed-set distributions and its
-// caption).
+// caption), and the audit of each closed-set answer into t.Source.Answers.
 //
 //   - target "expression": expression.label/confidence/scores; emotion
 //     label via the manifest's emotion_category, same confidence;
 //   - target "attribute": "gender" -> attributes.gender, others ->
-//     attributes.other (name = attribute, value = top label);
+//     attributes.other (name = attribute, value = the answer's label);
 //   - target "cue": an action unit; a cue {name, au, intensity = P(yes)}
-//     when P(yes) >= 0.5 or the caption mentions it;
+//     when the answer is yes (P(yes) >= 0.5; read from the text: the text
+//     said yes) or the caption mentions it;
 //   - the caption -> emotion.rationale; cue phrases found in it (the
 //     manifest's cue vocabulary, case-insensitive substrings) add cues.
 //     A caption-only cue whose AU was not asked has intensity 0: mentioned,
 //     not measured.
+//
+// How each answer was read (ChoiceResult.Method) sets its label and
+// confidence. option_logits: the most probable label, its probability.
+// generated_text: the label the text named, with the letter distribution's
+// probability of that label (the only calibrated number there is; it may
+// be below another label's). uncertain: the most probable label, kept so
+// the level is not lost, with confidence p × letter_mass (the probability
+// the model gives that letter against its whole vocabulary, not among the
+// letters only), and the expression and emotion levels marked uncertain;
+// cues' intensities are P(yes) × letter_mass. Scores are the letter
+// distribution in every case, and the caption's rationale is unchanged.
 //
 // Every cue has evidence "videmo".
 func (res *Result) Fill(t *tree.Tree, m *Manifest) {
@@ -209,6 +419,7 @@ func (res *Result) Fill(t *tree.Tree, m *Manifest) {
 	var expr *tree.Expression
 	var emo *tree.Emotion
 	var attrs *tree.Attributes
+	var audit []tree.AnswerInfo
 	cues := map[string]*tree.Cue{}
 	var order []string
 	addCue := func(name, au string, intensity float64) {
@@ -222,32 +433,47 @@ func (res *Result) Fill(t *tree.Tree, m *Manifest) {
 	for i := range res.Choices {
 		c := &res.Choices[i]
 		q := c.Question
-		label, p := c.Top()
+		method := c.Method
+		if method == "" {
+			method = tree.MethodOptionLogits
+		}
+		audit = append(audit, tree.AnswerInfo{Question: q.ID, LetterMass: mass(c.LetterMass), Method: method})
+		label, p := c.Pick()
+		conf := prob(p * c.Discount())
 		switch q.Target {
 		case "expression":
 			scores := map[string]float64{}
 			for j, l := range c.Labels {
 				scores[l] = prob(c.Probs[j])
 			}
-			expr = &tree.Expression{Label: label, Confidence: prob(p), Scores: scores}
+			expr = &tree.Expression{Label: label, Confidence: conf, Scores: scores, Uncertain: c.Uncertain()}
 			cat := m.Category[label]
 			if cat == "" {
 				cat = label
 			}
-			emo = &tree.Emotion{Label: cat, Confidence: prob(p)}
+			emo = &tree.Emotion{Label: cat, Confidence: conf, Uncertain: c.Uncertain()}
 		case "attribute":
 			if attrs == nil {
 				attrs = &tree.Attributes{}
 			}
 			if q.Attribute == "gender" {
-				attrs.Gender = &tree.LabelValue{Value: label, Confidence: prob(p)}
+				attrs.Gender = &tree.LabelValue{Value: label, Confidence: conf}
 			} else {
-				attrs.Other = append(attrs.Other, tree.NamedValue{Name: q.Attribute, Value: label, Confidence: prob(p)})
+				attrs.Other = append(attrs.Other, tree.NamedValue{Name: q.Attribute, Value: label, Confidence: conf})
 			}
 		case "cue":
 			py := c.Prob(q.Yes)
-			if py >= 0.5 || mentioned[q.Cue] {
-				addCue(q.Cue, q.AU, prob(py))
+			yes := py >= 0.5
+			switch method {
+			case tree.MethodGeneratedText:
+				yes = label == q.Yes
+			case tree.MethodUncertain:
+				// a guess is not evidence: the cue comes only from a caption
+				// mention (intensity 0, "mentioned, not measured")
+				yes = false
+			}
+			if yes || mentioned[q.Cue] {
+				addCue(q.Cue, q.AU, prob(py*c.Discount()))
 			}
 		}
 	}
@@ -271,6 +497,7 @@ func (res *Result) Fill(t *tree.Tree, m *Manifest) {
 		}
 	}
 	t.Attributes, t.Expression, t.Emotion = attrs, expr, emo
+	t.Source.Answers = audit
 }
 
 // prob is a probability as trees carry it: in [0, 1], 4 decimals.
@@ -279,6 +506,18 @@ func prob(x float64) float64 {
 		return 0
 	}
 	return math.Round(min(max(x, 0), 1)*1e4) / 1e4
+}
+
+// mass is a letter mass as trees carry it: in [0, 1], 4 significant digits
+// (not decimals: how far below the threshold a guess was is the point of
+// the audit, and an untrained model's 1e-5 would round to 0).
+func mass(x float64) float64 {
+	x = min(max(x, 0), 1)
+	if math.IsNaN(x) || x == 0 {
+		return 0
+	}
+	s := math.Pow(10, 3-math.Floor(math.Log10(x)))
+	return math.Min(math.Round(x*s)/s, 1)
 }
 
 // Analyzer is the engine.Analyzer of the VLM tier: each window is

@@ -12,6 +12,7 @@ import (
 	"github.com/edgemo/edgemo/engine/schedule"
 	"github.com/edgemo/edgemo/engine/tokenizer"
 	"github.com/edgemo/edgemo/engine/videmo"
+	"github.com/edgemo/edgemo/internal/config"
 	"github.com/edgemo/edgemo/internal/tree"
 )
 
@@ -33,6 +34,9 @@ type VLMOptions struct {
 	// QuestionBatch: closed-set questions per decoder Run (0 or 1: one
 	// each; see videmo.Options.QuestionBatch).
 	QuestionBatch int
+	// CaptionTokens: the caption's budget in new tokens (0: the
+	// manifest's; see videmo.Options.CaptionTokens).
+	CaptionTokens int
 }
 
 // FindTokenizer resolves the tokenizer.json for a VidEmo manifest: the
@@ -64,6 +68,9 @@ func FindTokenizer(configured, manifest string) (string, error) {
 
 // loadVidEmo opens the VidEmo runner on rt as an engine.Analyzer.
 func loadVidEmo(rt *engine.Runtime, o Options, log *slog.Logger) (*videmo.Analyzer, error) {
+	if n := o.VLM.CaptionTokens; n < 0 || n > config.MaxCaptionTokens {
+		return nil, fmt.Errorf("VidEmo caption budget %d tokens: must be between 0 (the manifest's max_new_tokens) and %d; fix --caption-tokens / models.videmo_caption_tokens", n, config.MaxCaptionTokens)
+	}
 	tp, err := FindTokenizer(o.VLM.Tokenizer, o.VLM.Manifest)
 	if err != nil {
 		return nil, err
@@ -72,12 +79,17 @@ func loadVidEmo(rt *engine.Runtime, o Options, log *slog.Logger) (*videmo.Analyz
 	if err != nil {
 		return nil, err
 	}
-	r, err := videmo.NewRunner(rt, o.VLM.Manifest, tok, videmo.Options{Logger: log.With("component", "videmo"), QuestionBatch: o.VLM.QuestionBatch})
+	r, err := videmo.NewRunner(rt, o.VLM.Manifest, tok, runnerOptions(o.VLM, log))
 	if err != nil {
 		return nil, err
 	}
 	log.Info("VidEmo ready", "manifest", o.VLM.Manifest, "provider", r.Provider(), "tokenizer", tp)
 	return videmo.NewAnalyzer(r, o.VLM.Seed), nil
+}
+
+// runnerOptions are the videmo.Options the VLM settings ask for.
+func runnerOptions(v VLMOptions, log *slog.Logger) videmo.Options {
+	return videmo.Options{Logger: log.With("component", "videmo"), QuestionBatch: v.QuestionBatch, CaptionTokens: v.CaptionTokens}
 }
 
 // withVLM wraps the fast analyzer per o.Engine. It owns fast from here on.

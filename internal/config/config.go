@@ -68,7 +68,15 @@ type ModelsConfig struct {
 	// VidEmoQuestionBatch: VidEmo's closed-set questions per decoder Run
 	// (default 1; more pays on a GPU: measure with `edgemo bench vlm`).
 	VidEmoQuestionBatch int `yaml:"videmo_question_batch"`
+	// VidEmoCaptionTokens: the caption's (rationale's) budget in new tokens;
+	// 0: the manifest's max_new_tokens. Bounded by MaxCaptionTokens.
+	VidEmoCaptionTokens int `yaml:"videmo_caption_tokens"`
 }
+
+// MaxCaptionTokens bounds models.videmo_caption_tokens: twice VidEmo's own
+// evaluation budget (2048), so a typo cannot ask the VLM for a caption
+// that would hold the GPU for minutes and grow the KV cache without bound.
+const MaxCaptionTokens = 4096
 
 // MQTTConfig follows shared/design/mqtt.md.
 type MQTTConfig struct {
@@ -510,6 +518,9 @@ func (c *Config) validate() error {
 	}
 	if c.Models.VidEmoQuestionBatch < 0 {
 		bad("models.videmo_question_batch", "must be >= 0 (0 or 1: one question per Run)")
+	}
+	if n := c.Models.VidEmoCaptionTokens; n < 0 || n > MaxCaptionTokens {
+		bad("models.videmo_caption_tokens", "%d: must be between 0 (the manifest's max_new_tokens) and %d (VidEmo's own evaluation uses up to 2048)", n, MaxCaptionTokens)
 	}
 	if c.Engine.Threads < 0 {
 		bad("engine.threads", "must be >= 0")

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -233,4 +234,29 @@ func TestVidEmoQuestionBatch(t *testing.T) {
 	}
 	_, err = parse(t, "models: {videmo_question_batch: -1}\ncameras:\n  a: {source: 0}\n")
 	mustErr(t, err, "test.yaml:1", "models.videmo_question_batch", ">= 0")
+}
+
+// models.videmo_caption_tokens: 0 (the manifest's) by default, any budget
+// in [0, 4096] kept, outside it an error naming the key and the bounds.
+func TestVidEmoCaptionTokens(t *testing.T) {
+	c, err := parse(t, "cameras:\n  a: {source: 0}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Models.VidEmoCaptionTokens != 0 {
+		t.Errorf("default models.videmo_caption_tokens = %d, want 0 (the manifest's)", c.Models.VidEmoCaptionTokens)
+	}
+	for _, n := range []int{0, 1, 2048, MaxCaptionTokens} {
+		c, err := parse(t, fmt.Sprintf("models: {videmo_caption_tokens: %d}\ncameras:\n  a: {source: 0}\n", n))
+		if err != nil {
+			t.Fatalf("videmo_caption_tokens %d: %v", n, err)
+		}
+		if c.Models.VidEmoCaptionTokens != n {
+			t.Errorf("models.videmo_caption_tokens = %d, want %d", c.Models.VidEmoCaptionTokens, n)
+		}
+	}
+	for _, n := range []int{-1, MaxCaptionTokens + 1} {
+		_, err := parse(t, fmt.Sprintf("models:\n  videmo_caption_tokens: %d\ncameras:\n  a: {source: 0}\n", n))
+		mustErr(t, err, "test.yaml:2", "models.videmo_caption_tokens", fmt.Sprint(n), "between 0", "4096")
+	}
 }

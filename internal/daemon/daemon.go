@@ -302,7 +302,7 @@ func modelOptions(cfg *config.Config) app.Options {
 		// VidEmo's own trees are not published: the merged trees carry its
 		// levels from the next window on, and a late tree of an older
 		// window must not flip the retained emotion topic.
-		VLM: app.VLMOptions{Manifest: cfg.Models.VidEmo, Tokenizer: cfg.Models.Tokenizer, QuestionBatch: cfg.Models.VidEmoQuestionBatch},
+		VLM: app.VLMOptions{Manifest: cfg.Models.VidEmo, Tokenizer: cfg.Models.Tokenizer, QuestionBatch: cfg.Models.VidEmoQuestionBatch, CaptionTokens: cfg.Models.VidEmoCaptionTokens},
 	}
 	if cfg.Engine.Heads != nil {
 		o.Heads = append([]string{}, *cfg.Engine.Heads...)

@@ -99,6 +99,11 @@ type Expression struct {
 	Cues       []Cue              `json:"cues,omitempty"`
 	Valence    *float64           `json:"valence,omitempty"`
 	Arousal    *float64           `json:"arousal,omitempty"`
+	// Uncertain: the label is a guess. A VLM read it from option letters
+	// the model itself would probably not have written first, and its own
+	// text named no option (Source.Answers says how each answer was read);
+	// Confidence is discounted accordingly.
+	Uncertain bool `json:"uncertain,omitempty"`
 }
 
 // Evidence values for Cue.Evidence.
@@ -122,6 +127,8 @@ type Emotion struct {
 	Confidence float64 `json:"confidence,omitempty"`
 	Trend      string  `json:"trend,omitempty"`
 	Rationale  string  `json:"rationale,omitempty"`
+	// Uncertain: as Expression.Uncertain, for the label derived from it.
+	Uncertain bool `json:"uncertain,omitempty"`
 }
 
 type Source struct {
@@ -129,6 +136,32 @@ type Source struct {
 	Model     string  `json:"model"` // <manifest name>@<sha256 prefix>
 	Provider  string  `json:"provider,omitempty"`
 	LatencyMS float64 `json:"latency_ms"`
+	// Answers audit how each closed-set VLM answer was read (absent for
+	// engines without closed-set questions).
+	Answers []AnswerInfo `json:"answers,omitempty"`
+}
+
+// Answer reading methods (AnswerInfo.Method).
+const (
+	// MethodOptionLogits: the option letters carried enough of the model's
+	// probability at the first answer position to read the answer from
+	// their distribution.
+	MethodOptionLogits = "option_logits"
+	// MethodGeneratedText: they did not; the model's own greedy text named
+	// one option, which is the answer.
+	MethodGeneratedText = "generated_text"
+	// MethodUncertain: neither; the letters' arg max is kept as a guess and
+	// its confidence discounted by the letter mass.
+	MethodUncertain = "uncertain"
+)
+
+// AnswerInfo is the audit of one closed-set answer: the question's id, the
+// probability the option letters carried against the whole vocabulary at
+// the first answer position, and how the answer was read.
+type AnswerInfo struct {
+	Question   string  `json:"question"`
+	LetterMass float64 `json:"letter_mass"`
+	Method     string  `json:"method"`
 }
 
 // MakeID builds the tree id "<camera>-<track>-<window seq>".

@@ -56,6 +56,15 @@ func TestSchemaRejectsBrokenTrees(t *testing.T) {
 		"model without hash":   func(t *Tree) { t.Source.Model = "emotion" },
 		"zero frames":          func(t *Tree) { t.Window.Frames = 0 },
 		"valence out of range": func(t *Tree) { v := 2.0; t.Expression.Valence = &v },
+		"unknown answer method": func(t *Tree) {
+			t.Source.Answers = []AnswerInfo{{Question: "emotion", LetterMass: 0.9, Method: "vibes"}}
+		},
+		"letter mass above 1": func(t *Tree) {
+			t.Source.Answers = []AnswerInfo{{Question: "emotion", LetterMass: 1.2, Method: MethodOptionLogits}}
+		},
+		"answer without question": func(t *Tree) {
+			t.Source.Answers = []AnswerInfo{{LetterMass: 0.2, Method: MethodUncertain}}
+		},
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -86,5 +95,33 @@ func TestNonUTCTimeRejected(t *testing.T) {
 	s := strings.Replace(string(b), `"2026-11-23T10:00:01.200Z"`, `"2026-11-23T11:00:01.200+01:00"`, 1)
 	if err := ValidateJSON([]byte(s)); err == nil {
 		t.Fatal("non-UTC time validated")
+	}
+}
+
+// The VLM's audit fields are optional and additive: a tree carrying them
+// validates as v1, serialises them under their schema names, and a tree
+// without them serialises none of them.
+func TestAnswerAuditValidates(t *testing.T) {
+	tr := example()
+	b, _ := json.Marshal(tr)
+	for _, k := range []string{`"answers"`, `"uncertain"`} {
+		if strings.Contains(string(b), k) {
+			t.Errorf("a tree without audit fields serialises %s: %s", k, b)
+		}
+	}
+	tr.Expression.Uncertain, tr.Emotion.Uncertain = true, true
+	tr.Source.Answers = []AnswerInfo{
+		{Question: "emotion", LetterMass: 0.0001, Method: MethodUncertain},
+		{Question: "gender", LetterMass: 0.3, Method: MethodGeneratedText},
+		{Question: "age", LetterMass: 0.97, Method: MethodOptionLogits},
+	}
+	if err := tr.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = json.Marshal(tr)
+	for _, k := range []string{`"answers":[{"question":"emotion","letter_mass":0.0001,"method":"uncertain"}`, `"arousal":0.4,"uncertain":true`, `"rationale":"Sustained smile.","uncertain":true`} {
+		if !strings.Contains(string(b), k) {
+			t.Errorf("serialised tree lacks %s: %s", k, b)
+		}
 	}
 }
