@@ -36,25 +36,11 @@ func cmdBenchVLM(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	log := newLogger(stderr, "warn")
-	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: *ortLib, Providers: splitList(*providers), Logger: log})
+	r, closeRunner, err := openVidEmo(*manifest, *tokPath, *ortLib, *providers, videmo.Options{}, stderr)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	tp, err := app.FindTokenizer(*tokPath, *manifest)
-	if err != nil {
-		return err
-	}
-	tok, err := tokenizer.Load(tp)
-	if err != nil {
-		return err
-	}
-	r, err := videmo.NewRunner(rt, *manifest, tok, videmo.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer r.Close()
+	defer closeRunner()
 	v, err := videmo.PreprocessWindow(gradientWindow(*frames, *side, *fps), r.Manifest().Preprocess)
 	if err != nil {
 		return err
@@ -96,4 +82,28 @@ func gradientWindow(n, side int, fps float64) window.Window {
 		w.End = at
 	}
 	return w
+}
+
+// openVidEmo opens a VidEmo runner for a command: ONNX Runtime with the
+// given providers, the manifest's tokenizer, warnings on stderr. The
+// returned func closes the runner, then the runtime.
+func openVidEmo(manifest, tokPath, ortLib, providers string, opts videmo.Options, stderr io.Writer) (*videmo.Runner, func(), error) {
+	log := newLogger(stderr, "warn")
+	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: ortLib, Providers: splitList(providers), Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	tp, err := app.FindTokenizer(tokPath, manifest)
+	if err == nil {
+		var tok *tokenizer.Tokenizer
+		if tok, err = tokenizer.Load(tp); err == nil {
+			opts.Logger = log
+			var r *videmo.Runner
+			if r, err = videmo.NewRunner(rt, manifest, tok, opts); err == nil {
+				return r, func() { r.Close(); rt.Close() }, nil
+			}
+		}
+	}
+	rt.Close()
+	return nil, nil, err
 }

@@ -18,11 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/engine/tokenizer"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/window"
 )
 
@@ -105,26 +102,13 @@ func cmdVLM(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, "warn")
-	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: *ortLib, Providers: splitList(*providers), Logger: log})
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	tp, err := app.FindTokenizer(*tokPath, *manifest)
-	if err != nil {
-		return err
-	}
-	tok, err := tokenizer.Load(tp)
-	if err != nil {
-		return err
-	}
 	gen := videmo.GenConfig{TopK: 1, RepetitionPenalty: *penalty}
-	r, err := videmo.NewRunner(rt, *manifest, tok, videmo.Options{Logger: log, Generation: &gen, TraceTop: *topK})
+	r, closeRunner, err := openVidEmo(*manifest, *tokPath, *ortLib, *providers, videmo.Options{Generation: &gen, TraceTop: *topK}, stderr)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer closeRunner()
+	tok := r.Tokenizer()
 	m := r.Manifest()
 	qi := slices.IndexFunc(m.Questions, func(q videmo.Question) bool { return q.ID == *question })
 	if qi < 0 {

@@ -339,9 +339,12 @@ type preprocessCase struct {
 }
 
 // preprocessCases lists golden/preprocess/.
-func preprocessCases(t testing.TB) []string {
+func preprocessCases(t testing.TB) []string { return goldenCases(t, "golden/preprocess") }
+
+// goldenCases lists the case folders under rel.
+func goldenCases(t testing.TB, rel string) []string {
 	t.Helper()
-	es, err := os.ReadDir(goldenPath(t, "golden/preprocess"))
+	es, err := os.ReadDir(goldenPath(t, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +355,7 @@ func preprocessCases(t testing.TB) []string {
 		}
 	}
 	if len(names) == 0 {
-		t.Fatal("golden/preprocess has no cases")
+		t.Fatalf("%s has no cases", rel)
 	}
 	return names
 }
@@ -380,23 +383,7 @@ type modelCase struct {
 }
 
 // modelCases lists golden/model/.
-func modelCases(t testing.TB) []string {
-	t.Helper()
-	es, err := os.ReadDir(goldenPath(t, "golden/model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		if e.IsDir() {
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) == 0 {
-		t.Fatal("golden/model has no cases")
-	}
-	return names
-}
+func modelCases(t testing.TB) []string { return goldenCases(t, "golden/model") }
 
 // loadModelCase reads golden/model/<name>/case.json.
 func loadModelCase(t testing.TB, name string) *modelCase {

@@ -1,13 +1,10 @@
 package videmo
 
 import (
-	"encoding/json"
 	"log/slog"
 	"maps"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -15,7 +12,6 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/edgemo/edgemo/internal/testenv"
 )
 
 // Qwen2.5-VL's geometry: merge 2, patch 14, window 112 px (4 merged tokens).
@@ -433,28 +429,11 @@ func TestVisionTensors(t *testing.T) {
 func TestVisionInputsByName(t *testing.T) {
 	rt := testRuntime(t)
 	tk := testTokenizer(t)
-	src := testenv.Path(t, tinyManifest)
 	dir := t.TempDir()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	write := func(name string, inputs []string) string {
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range m["files"].([]any) {
-			f := f.(map[string]any)
-			f["path"], _ = filepath.Rel(dir, filepath.Join(filepath.Dir(src), f["path"].(string)))
-		}
-		m["io"].(map[string]any)["vision"].(map[string]any)["inputs"] = inputs
-		out, _ := json.Marshal(m)
-		p := filepath.Join(dir, name+".json")
-		if err := os.WriteFile(p, out, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return manifestCopy(t, dir, name+".json", func(m map[string]any) {
+			m["io"].(map[string]any)["vision"].(map[string]any)["inputs"] = inputs
+		})
 	}
 	// the converter's inputs, in its order
 	all := []string{"pixel_values", "vision_pos_ids", "window_index", "window_mask", "window_inverse", "frame_index", "frame_mask", "frame_inverse"}
