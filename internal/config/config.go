@@ -98,7 +98,27 @@ type MQTTConfig struct {
 // Embedded is the built-in broker used when no broker is configured.
 type Embedded struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:1883
+	// Username and Password, when set, are required of every client (the
+	// daemon's own uses them); unset, the broker takes anonymous clients
+	// on its listener, so keep that listener on loopback.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// MaxPacketSize bounds one MQTT packet, in bytes (default
+	// DefaultEmbeddedMaxPacket): a tree is a few KB, a face JPEG tens.
+	MaxPacketSize int `yaml:"max_packet_size"`
+	// MaxRetained bounds the retained messages the broker keeps (default
+	// DefaultEmbeddedMaxRetained): edgemo retains a handful per camera.
+	MaxRetained int `yaml:"max_retained"`
 }
+
+// Embedded broker limits: defaults and bounds.
+const (
+	DefaultEmbeddedMaxPacket   = 256 << 10
+	MinEmbeddedMaxPacket       = 4 << 10
+	MaxEmbeddedMaxPacket       = 256 << 20 // MQTT's own limit is 256 MB
+	DefaultEmbeddedMaxRetained = 1024
+	MaxEmbeddedMaxRetained     = 1 << 20
+)
 
 // TLS for the MQTT connection.
 type TLS struct {
@@ -435,6 +455,12 @@ func (c *Config) applyDefaults() {
 	if m.Embedded.Listen == "" {
 		m.Embedded.Listen = "127.0.0.1:1883"
 	}
+	if m.Embedded.MaxPacketSize == 0 {
+		m.Embedded.MaxPacketSize = DefaultEmbeddedMaxPacket
+	}
+	if m.Embedded.MaxRetained == 0 {
+		m.Embedded.MaxRetained = DefaultEmbeddedMaxRetained
+	}
 	if m.TopicPrefix == "" {
 		m.TopicPrefix = "edgemo"
 	}
@@ -537,6 +563,15 @@ func (c *Config) validate() error {
 	}
 	if m.QueueSize < 0 {
 		bad("mqtt.queue_size", "must be >= 0")
+	}
+	if n := m.Embedded.MaxPacketSize; n < MinEmbeddedMaxPacket || n > MaxEmbeddedMaxPacket {
+		bad("mqtt.embedded.max_packet_size", "%d: must be between %d and %d bytes", n, MinEmbeddedMaxPacket, MaxEmbeddedMaxPacket)
+	}
+	if n := m.Embedded.MaxRetained; n < 16 || n > MaxEmbeddedMaxRetained {
+		bad("mqtt.embedded.max_retained", "%d: must be between 16 and %d", n, MaxEmbeddedMaxRetained)
+	}
+	if (m.Embedded.Username == "") != (m.Embedded.Password == "") {
+		bad("mqtt.embedded.username", "set both mqtt.embedded.username and mqtt.embedded.password, or neither")
 	}
 	for key, addr := range map[string]string{"mqtt.embedded.listen": m.Embedded.Listen, "http.listen": c.HTTP.Listen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
