@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/edgemo/edgemo/internal/registry"
 )
 
 // EnvORTLib names the environment variable that overrides the ONNX Runtime
@@ -23,22 +25,17 @@ const (
 	ProviderCPU      = "CPUExecutionProvider"
 )
 
-// DefaultProviders is tried in order when RuntimeConfig.Providers is empty.
-var DefaultProviders = []string{"tensorrt", "cuda", "cpu"}
+// DefaultProviders is tried in order when RuntimeConfig.Providers is empty
+// (internal/registry holds the one list of providers).
+var DefaultProviders = registry.Providers.Defaults()
 
-var providerNames = map[string]string{
-	"tensorrt": ProviderTensorRT, "trt": ProviderTensorRT, strings.ToLower(ProviderTensorRT): ProviderTensorRT,
-	"cuda": ProviderCUDA, strings.ToLower(ProviderCUDA): ProviderCUDA,
-	"cpu": ProviderCPU, strings.ToLower(ProviderCPU): ProviderCPU,
-}
-
-// ProviderName maps a configured provider ("tensorrt", "cuda", "cpu" or
-// ORT's own name) to ORT's name.
+// ProviderName maps a configured provider ("tensorrt", "cuda", "cpu", an
+// alias or ORT's own name) to ORT's name.
 func ProviderName(p string) (string, error) {
-	if n, ok := providerNames[strings.ToLower(strings.TrimSpace(p))]; ok {
-		return n, nil
+	if part, ok := registry.Providers.Get(p); ok {
+		return part.ORT, nil
 	}
-	return "", fmt.Errorf("unknown execution provider %q (want tensorrt, cuda or cpu)", p)
+	return "", fmt.Errorf("unknown execution provider %q (want %s)", p, registry.Providers.OrNames())
 }
 
 // RuntimeConfig configures the ONNX Runtime.
@@ -436,7 +433,8 @@ func ORTInfo(cfg RuntimeConfig) (*ORTReport, error) {
 	}
 	defer r.Close()
 	rep := &ORTReport{Library: r.lib, Version: ort.GetVersion()}
-	for _, p := range []string{ProviderTensorRT, ProviderCUDA, ProviderCPU} {
+	for _, part := range registry.Providers.Parts {
+		p := part.ORT
 		st := ProviderStatus{Name: p}
 		opts, err := ort.NewSessionOptions()
 		if err == nil {

@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgemo/edgemo/internal/registry"
 )
 
 // DefaultHaarCascade is the frontal-face cascade shipped by Debian's
@@ -205,7 +207,7 @@ func checkCascadeFile(path string) error {
 }
 
 // Name implements Detector.
-func (h *Haar) Name() string { return "haar" }
+func (h *Haar) Name() string { return registry.DetectorHaar }
 
 // Config returns the effective configuration (defaults filled in).
 func (h *Haar) Config() HaarConfig { return h.cfg }

@@ -8,12 +8,17 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/pipeline"
 	"github.com/edgemo/edgemo/internal/progress"
+	"github.com/edgemo/edgemo/internal/registry"
+	"github.com/edgemo/edgemo/internal/tree"
 	"github.com/edgemo/edgemo/publish"
 	"github.com/edgemo/edgemo/window"
 )
@@ -35,14 +40,49 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&m.questionBatch, "question-batch", 1, "VidEmo: closed-set questions per decoder Run (1: one each; more pays on a GPU, see `edgemo bench vlm`)")
 	fs.IntVar(&m.captionTokens, "caption-tokens", 0, "VidEmo: the caption's (rationale's) budget in new tokens, up to 4096 (0: the manifest's max_new_tokens; VidEmo's evaluation uses up to 2048)")
 	fs.StringVar(&m.ortLib, "ort-lib", "", "ONNX Runtime library (default $EDGEMO_ORT_LIB, then deps/onnxruntime/libonnxruntime.so.1)")
-	fs.StringVar(&m.providers, "providers", "tensorrt,cuda,cpu", "execution providers, in order of preference")
+	m.providers = strings.Join(registry.Providers.Defaults(), ",")
+	fs.Var(partFlag{&m.providers, registry.Providers, true}, "providers", "execution `providers`, in order of preference: "+registry.Providers.Help())
 	fs.IntVar(&m.threads, "threads", 1, "ONNX Runtime intra-op threads")
 	fs.StringVar(&m.cascade, "cascade", "", "Haar cascade file (default Debian opencv-data's frontal face)")
 	fs.IntVar(&m.detectWidth, "detect-width", 640, "downscale wider frames to this width for face detection (smaller: faster, misses small faces)")
 	fs.StringVar(&m.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&m.detector, "detector", "", "face detector: blazeface-back (default; far and near faces), blazeface-front (near faces, cheaper) or haar (default when --cascade is given)")
-	fs.StringVar(&m.heads, "heads", "mesh,age-gender,liveness", "face heads beside the emotion head (comma-separated; none for no heads)")
+	fs.Var(partFlag{&m.detector, registry.Detectors, false}, "detector", "face `detector`: "+registry.Detectors.Help())
+	m.heads = strings.Join(registry.Heads.Defaults(), ",")
+	fs.Var(partFlag{&m.heads, registry.Heads, true}, "heads", "face `heads` beside the emotion head, comma-separated (none for no heads): "+registry.Heads.Help())
 	fs.BoolVar(&m.optionalHeads, "optional-heads", false, "disable a face head whose model is missing or broken (with a warning) instead of failing")
+}
+
+// partFlag is a flag naming registered parts (one, or a comma-separated
+// list): an unknown name fails flag parsing, for every command that shares
+// modelFlags, with the known names and their help.
+type partFlag struct {
+	p     *string
+	list  registry.List
+	multi bool // comma-separated; "none" for no parts
+}
+
+func (f partFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+
+func (f partFlag) Set(v string) error {
+	names := []string{v}
+	if f.multi {
+		names = splitList(v)
+	}
+	for _, n := range names {
+		if f.multi && n == "none" {
+			continue
+		}
+		if err := f.list.Check(n); err != nil {
+			return err
+		}
+	}
+	*f.p = v
+	return nil
 }
 
 func (m *modelFlags) options() app.Options {
@@ -133,13 +173,14 @@ func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer stack.Close()
 
-	var sink *publish.JSONL
+	var jsonl *publish.JSONL
 	if *out == "-" {
-		sink = publish.NewJSONL(stdout, "stdout")
-	} else if sink, err = publish.OpenJSONL(*out); err != nil {
+		jsonl = publish.NewJSONL(stdout, "stdout")
+	} else if jsonl, err = publish.OpenJSONL(*out); err != nil {
 		return err
 	}
-	defer sink.Close()
+	sink := &lossCounter{JSONL: jsonl}
+	defer sink.Close() // again after the explicit close below: a no-op then
 
 	cfg := pf.config(src)
 	cfg.Offline = !pf.realtime
@@ -168,9 +209,68 @@ func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"fps", fmt.Sprintf("%.1f", float64(p.Stats.Frames.Load())/el), "out", sink.Name())
 	if errors.Is(err, context.Canceled) {
 		log.Info("interrupted: trees written so far are kept", "trees", p.Stats.Trees.Load())
-		return nil
+		err = nil
+	}
+	// A tree that did not reach the output is a failed run, whatever else
+	// went well: a script must be able to tell (issue 10).
+	return errors.Join(err, sink.finish(p.Stats.Trees.Load()))
+}
+
+// lossCounter counts the trees the output could not take and keeps the
+// first error, so analyze can say how many were lost and why.
+type lossCounter struct {
+	*publish.JSONL
+	lost   atomic.Uint64
+	mu     sync.Mutex
+	first  error
+	closed bool
+}
+
+func (l *lossCounter) Publish(ctx context.Context, t *tree.Tree) error {
+	err := l.JSONL.Publish(ctx, t)
+	if err != nil {
+		l.lost.Add(1)
+		l.mu.Lock()
+		if l.first == nil {
+			l.first = err
+		}
+		l.mu.Unlock()
 	}
 	return err
+}
+
+// Close closes the output once. fsync of a character device or a pipe
+// (/dev/null, a FIFO) is EINVAL and loses nothing, so that is not an error.
+func (l *lossCounter) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if err := l.JSONL.Close(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
+}
+
+// finish closes the output and reports lost trees: "12 of 40 trees could
+// not be written to out.jsonl: no space left on device".
+func (l *lossCounter) finish(produced uint64) error {
+	cerr := l.Close()
+	lost := l.lost.Load()
+	if lost == 0 {
+		if cerr != nil {
+			return fmt.Errorf("%d trees may not have reached %s: %w", produced, l.Name(), cerr)
+		}
+		return nil
+	}
+	cause := l.first
+	var pe *os.PathError
+	if errors.As(cause, &pe) {
+		cause = pe.Err // the path is in the message already
+	}
+	return fmt.Errorf("%d of %d trees could not be written to %s: %v (free space or choose another --out)", lost, produced, l.Name(), cause)
 }
 
 // splitSource takes the first non-flag argument as the source so that flags

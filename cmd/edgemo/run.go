@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 
 	"github.com/edgemo/edgemo/internal/config"
 	"github.com/edgemo/edgemo/internal/daemon"
+	"github.com/edgemo/edgemo/internal/doctor"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -30,8 +32,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if *check {
-		fmt.Fprintf(stdout, "%s: ok (%d cameras: %v)\n", cfg.Path(), len(cfg.CameraNames()), cfg.CameraNames())
-		return nil
+		return checkConfig(cfg, stdout)
 	}
 	lvl := cfg.LogLevel
 	if *level != "" {
@@ -39,4 +40,24 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	d = daemon.New(daemon.Options{ConfigPath: *path, Version: version, Logger: newLogger(stderr, lvl)})
 	return d.Run(ctx)
+}
+
+// checkConfig is --check past parsing: every manifest and model file the
+// config names is loaded as the daemon would load it, and each failure is
+// an error at its key's line with the fix.
+func checkConfig(cfg *config.Config, stdout io.Writer) error {
+	var errs []error
+	for _, c := range doctor.ConfigModels(cfg) {
+		switch c.Status {
+		case doctor.Fail:
+			errs = append(errs, cfg.Errorf(c.Key, "%s; fix: %s", c.Detail, c.Fix))
+		case doctor.Warn:
+			fmt.Fprintf(stdout, "warn: %v\n", cfg.Errorf(c.Key, "%s; it will be disabled (fix: %s)", c.Detail, c.Fix))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s: %d model check(s) failed:\n%w", cfg.Path(), len(errs), errors.Join(errs...))
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d cameras: %v; models loaded and verified)\n", cfg.Path(), len(cfg.CameraNames()), cfg.CameraNames())
+	return nil
 }

@@ -12,13 +12,14 @@ import (
 
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/facetrack"
+	"github.com/edgemo/edgemo/internal/registry"
 )
 
 // Options are the user-facing knobs shared by commands.
 type Options struct {
 	Manifest    string   // emotion model manifest (default models/emotion.manifest.json)
 	ORTLib      string   // libonnxruntime path (default: $EDGEMO_ORT_LIB, then deps/)
-	Providers   []string // execution providers in order (default tensorrt, cuda, cpu)
+	Providers   []string // execution providers in order (default registry.Providers.Defaults())
 	Threads     int      // intra-op threads (default 1: the fast head is small, cameras run in parallel)
 	Cascade     string   // Haar cascade (default Debian's frontal face)
 	DetectWidth int      // frames wider than this are downscaled for detection (default 640; smaller is faster, misses small faces)
@@ -26,15 +27,14 @@ type Options struct {
 	Engine      string     // fast (default), videmo or tiered; see vlm.go
 	VLM         VLMOptions // the VidEmo model, for engine videmo or tiered
 
-	// Detector is blazeface-back (default: far and near faces),
-	// blazeface-front (near faces, kiosks; 4x cheaper) or haar (no model).
-	// Empty with a Cascade set means haar: naming a cascade asks for it.
+	// Detector is a registry.Detectors name; empty: its default, or haar
+	// with a Cascade set (naming a cascade asks for it).
 	Detector string
 	// ModelsDir holds the face models' manifests (default: the directory
 	// of DefaultManifest(), i.e. models/).
 	ModelsDir string
-	// Heads are the fast analyzer's face heads: any of mesh (landmark cues,
-	// head pose), age-gender, liveness. nil: all of them; empty: none.
+	// Heads are the fast analyzer's face heads (registry.Heads names).
+	// nil: all of them; empty: none.
 	Heads []string
 	// OptionalHeads: a head whose model is missing, truncated or does not
 	// match its manifest is disabled with a warning instead of failing
@@ -42,25 +42,22 @@ type Options struct {
 	OptionalHeads bool
 }
 
-// Detector names.
+// Detector names (internal/registry holds the one list, with help).
 const (
-	DetectorBlazeFaceBack  = "blazeface-back"
-	DetectorBlazeFaceFront = "blazeface-front"
-	DetectorHaar           = "haar"
+	DetectorBlazeFaceBack  = registry.DetectorBlazeFaceBack
+	DetectorBlazeFaceFront = registry.DetectorBlazeFaceFront
+	DetectorHaar           = registry.DetectorHaar
 )
 
 // Face head names for Options.Heads.
 const (
-	HeadMesh      = "mesh"
-	HeadAgeGender = "age-gender"
-	HeadLiveness  = "liveness"
+	HeadMesh      = registry.HeadMesh
+	HeadAgeGender = registry.HeadAgeGender
+	HeadLiveness  = registry.HeadLiveness
 )
 
 // AllHeads are the face heads in the order they run.
-var AllHeads = []string{HeadMesh, HeadAgeGender, HeadLiveness}
-
-// headManifests: the manifest each head loads from ModelsDir.
-var headManifests = map[string]string{HeadMesh: "facemesh", HeadAgeGender: "faceres", HeadLiveness: "antispoof"}
+var AllHeads = registry.Heads.Defaults()
 
 func (o Options) modelsDir() string {
 	if o.ModelsDir != "" {
@@ -106,18 +103,18 @@ func NewDetector(o Options) (facetrack.Detector, error) {
 	if o.Detector == "" && o.Cascade != "" {
 		o.Detector = DetectorHaar
 	}
-	switch o.Detector {
-	case DetectorHaar:
-		return facetrack.NewHaar(facetrack.HaarConfig{Cascade: o.Cascade, MaxWidth: o.DetectWidth})
-	case "", DetectorBlazeFaceBack, DetectorBlazeFaceFront:
-	default:
-		return nil, fmt.Errorf("unknown detector %q (want %s, %s or %s)", o.Detector, DetectorBlazeFaceBack, DetectorBlazeFaceFront, DetectorHaar)
-	}
 	name := o.Detector
 	if name == "" {
-		name = DetectorBlazeFaceBack
+		name = registry.Detectors.Default()
 	}
-	m, err := engine.LoadManifest(o.FaceManifest(name))
+	part, ok := registry.Detectors.Get(name)
+	if !ok {
+		return nil, registry.Detectors.Check(name)
+	}
+	if part.Manifest == "" { // haar: OpenCV's cascade, no ONNX model
+		return facetrack.NewHaar(facetrack.HaarConfig{Cascade: o.Cascade, MaxWidth: o.DetectWidth})
+	}
+	m, err := engine.LoadManifest(o.FaceManifest(part.Manifest))
 	if err != nil {
 		return nil, fmt.Errorf("detector %s: %w (or choose --detector haar)", name, err)
 	}
@@ -164,11 +161,12 @@ func loadHeads(rt *engine.Runtime, o Options, log *slog.Logger) (engine.FaceHead
 		heads = AllHeads
 	}
 	for _, h := range heads {
-		mname, ok := headManifests[h]
+		part, ok := registry.Heads.Get(h)
 		if !ok {
 			fh.Close()
-			return engine.FaceHeads{}, fmt.Errorf("unknown face head %q (want %s, %s or %s)", h, HeadMesh, HeadAgeGender, HeadLiveness)
+			return engine.FaceHeads{}, fmt.Errorf("face %w", registry.Heads.Check(h))
 		}
+		mname := part.Manifest
 		err := func() error {
 			m, err := engine.LoadManifest(o.FaceManifest(mname))
 			if err != nil {

@@ -233,7 +233,7 @@ func TestVidEmoQuestionBatch(t *testing.T) {
 		t.Errorf("models.videmo_question_batch = %d, want 6", c.Models.VidEmoQuestionBatch)
 	}
 	_, err = parse(t, "models: {videmo_question_batch: -1}\ncameras:\n  a: {source: 0}\n")
-	mustErr(t, err, "test.yaml:1", "models.videmo_question_batch", ">= 0")
+	mustErr(t, err, "test.yaml:1", "models.videmo_question_batch", "-1", "between 0 and 32")
 }
 
 // models.videmo_caption_tokens: 0 (the manifest's) by default, any budget

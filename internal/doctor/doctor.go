@@ -13,6 +13,7 @@ import (
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/registry"
 )
 
 // Status of one check.
@@ -30,6 +31,7 @@ type Check struct {
 	Status Status
 	Detail string
 	Fix    string // what to do when not OK
+	Key    string // the config key it checks, if any (ConfigModels)
 }
 
 // Run performs every check; it never aborts early, so one run shows all problems.
@@ -74,11 +76,17 @@ func Run(o app.Options, log *slog.Logger) []Check {
 	} else {
 		add(Check{Name: "model " + m.Name, Status: OK, Detail: m.Ref() + " " + m.ModelPath()})
 	}
-	// Face models: the detector and the heads (issue 5).
-	for _, name := range []string{"blazeface-back", "blazeface-front", "facemesh", "faceres", "antispoof"} {
+	// Face models: every detector's and head's in the registry.
+	for _, part := range append(append([]registry.Part{}, registry.Detectors.Parts...), registry.Heads.Parts...) {
+		if part.Manifest == "" {
+			continue // haar: checked above
+		}
+		name := part.Manifest
 		path := o.FaceManifest(name)
 		if m, err := engine.LoadManifest(path); err != nil {
 			add(Check{Name: "model " + name, Status: Fail, Detail: err.Error(), Fix: "run scripts/setup.sh (scripts/models.sh converts it), or use --detector haar / --heads to do without it"})
+		} else if m.Task != part.Task {
+			add(Check{Name: "model " + name, Status: Fail, Detail: fmt.Sprintf("%s is a %q model, want %q", path, m.Task, part.Task), Fix: "run scripts/setup.sh to restore models/"})
 		} else {
 			add(Check{Name: "model " + m.Name, Status: OK, Detail: m.Ref() + " " + m.ModelPath()})
 		}

@@ -1,0 +1,116 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/edgemo/edgemo/capture"
+	"github.com/edgemo/edgemo/internal/registry"
+)
+
+// Camera defaults the pipeline and detector would otherwise fill in; the
+// config fills them itself so --check bounds the values that are used.
+const (
+	DefaultCropSize    = 192  // facemesh's input: no resampling for the mesh
+	DefaultCropMargin  = 0.25 // context around the face box, per side
+	DefaultDetectWidth = 640  // the Haar detector's downscale width
+)
+
+func boolp(b bool) *bool { return &b }
+
+// On reports a *bool with its default.
+func On(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}
+
+func (c *Config) applyDefaults() {
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if len(c.Engine.Providers) == 0 {
+		c.Engine.Providers = registry.Providers.Defaults()
+	}
+	if c.Engine.Threads == 0 {
+		c.Engine.Threads = 1
+	}
+	if c.Engine.TensorRT.FP16 == nil {
+		c.Engine.TensorRT.FP16 = boolp(true)
+	}
+	if c.Engine.TensorRT.EngineCache == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			c.Engine.TensorRT.EngineCache = filepath.Join(dir, "edgemo", "trt")
+		}
+	}
+	m := &c.MQTT
+	if m.Embedded.Listen == "" {
+		m.Embedded.Listen = "127.0.0.1:1883"
+	}
+	if m.Embedded.MaxPacketSize == 0 {
+		m.Embedded.MaxPacketSize = DefaultEmbeddedMaxPacket
+	}
+	if m.Embedded.MaxRetained == 0 {
+		m.Embedded.MaxRetained = DefaultEmbeddedMaxRetained
+	}
+	if m.TopicPrefix == "" {
+		m.TopicPrefix = "edgemo"
+	}
+	if m.QoS == nil {
+		q := 1
+		m.QoS = &q
+	}
+	if m.DiscoveryPrefix == "" {
+		m.DiscoveryPrefix = "homeassistant"
+	}
+	if m.StatsInterval == 0 {
+		m.StatsInterval = Duration(10 * time.Second)
+	}
+	if m.QueueSize == 0 {
+		m.QueueSize = 1000
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:8080"
+	}
+	if c.Metrics.Listen == "" {
+		c.Metrics.Listen = "127.0.0.1:9108"
+	}
+	for name, cam := range c.Cameras {
+		if cam.Detector == "" {
+			cam.Detector = registry.Detectors.Default()
+			if cam.Cascade != "" {
+				cam.Detector = registry.DetectorHaar // naming a cascade asks for Haar
+			}
+		}
+		if cam.Realtime == nil {
+			cam.Realtime = boolp(true) // a daemon follows the clock, even on files
+		}
+		if cam.CropSize == 0 {
+			cam.CropSize = DefaultCropSize
+		}
+		if cam.CropMargin == 0 {
+			cam.CropMargin = DefaultCropMargin
+		}
+		if cam.DetectWidth == 0 {
+			cam.DetectWidth = DefaultDetectWidth
+		}
+		if cam.DetectEvery == 0 {
+			cam.DetectEvery = 1
+		}
+		if cam.ReadTimeout == 0 {
+			cam.ReadTimeout = Duration(capture.DefaultReadTimeout)
+		}
+		if cam.Window.FPS == 0 {
+			cam.Window.FPS = 4
+		}
+		if cam.Window.Length == 0 {
+			cam.Window.Length = 8
+		}
+		if cam.Window.Stride == 0 {
+			cam.Window.Stride = max(1, cam.Window.Length/2)
+		}
+		c.Cameras[name] = cam
+	}
+}

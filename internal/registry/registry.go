@@ -1,0 +1,156 @@
+// Package registry is the one list of edgemo's named parts: face detectors,
+// face heads and ONNX Runtime execution providers, each with its default
+// and a line of help. Config validation, the analyze/bench/doctor flags,
+// doctor's model checks and the engine read it, so a part is added or
+// renamed in one place. It imports nothing of edgemo's, so every package
+// may import it.
+package registry
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Part is one named, selectable part.
+type Part struct {
+	Name    string
+	Help    string // one line: what it is for
+	Default bool   // chosen when the user names none of this kind
+	// Manifest is the face model's manifest base name in models/
+	// (models/<Manifest>.manifest.json); empty for a part with no model.
+	// Task is the "task" that manifest declares, so a wrong model is named.
+	Manifest, Task string
+	// ORT is ONNX Runtime's provider name (providers only).
+	ORT string
+	// Aliases are other accepted spellings (compared case-insensitively).
+	Aliases []string
+}
+
+// List is the parts of one kind, in their documented order.
+type List struct {
+	Kind  string // "detector", "head", "provider": used in messages
+	Parts []Part
+	// Fold: names are matched case-insensitively (providers: "CUDA" works).
+	Fold bool
+}
+
+// Detectors are the face detectors (cameras.<name>.detector, --detector).
+var Detectors = List{Kind: "detector", Parts: []Part{
+	{Name: "blazeface-back", Default: true, Manifest: "blazeface-back", Task: "face-detection", Help: "far and near faces"},
+	{Name: "blazeface-front", Manifest: "blazeface-front", Task: "face-detection", Help: "near faces, kiosks; 4x cheaper"},
+	{Name: "haar", Help: "OpenCV Haar cascade, no model; chosen when a cascade is named"},
+}}
+
+// Heads are the fast tier's face heads (engine.heads, --heads), in the
+// order they run.
+var Heads = List{Kind: "head", Parts: []Part{
+	{Name: "mesh", Default: true, Manifest: "facemesh", Task: "face-landmarks-468", Help: "landmark cues, head pose"},
+	{Name: "age-gender", Default: true, Manifest: "faceres", Task: "face-age-gender", Help: "apparent age and gender"},
+	{Name: "liveness", Default: true, Manifest: "antispoof", Task: "face-anti-spoofing", Help: "real face or a photo/screen"},
+}}
+
+// Providers are ONNX Runtime's execution providers (engine.providers,
+// --providers); the defaults are tried in this order.
+var Providers = List{Kind: "provider", Fold: true, Parts: []Part{
+	{Name: "tensorrt", Default: true, ORT: "TensorrtExecutionProvider", Aliases: []string{"trt"}, Help: "NVIDIA TensorRT: Jetson, GPUs; engines are cached"},
+	{Name: "cuda", Default: true, ORT: "CUDAExecutionProvider", Help: "NVIDIA CUDA"},
+	{Name: "cpu", Default: true, ORT: "CPUExecutionProvider", Help: "any machine; the last fallback"},
+}}
+
+// The tasks the other model manifests declare (models.emotion,
+// models.videmo).
+const (
+	TaskEmotion = "expression-classification"
+	TaskVidEmo  = "video-emotion-vlm"
+)
+
+// Detector, head and provider names, for code that picks one by name.
+const (
+	DetectorBlazeFaceBack  = "blazeface-back"
+	DetectorBlazeFaceFront = "blazeface-front"
+	DetectorHaar           = "haar"
+	HeadMesh               = "mesh"
+	HeadAgeGender          = "age-gender"
+	HeadLiveness           = "liveness"
+)
+
+// Names are the parts' names in order.
+func (l List) Names() []string {
+	out := make([]string, len(l.Parts))
+	for i, p := range l.Parts {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// Defaults are the names of the default parts, in order.
+func (l List) Defaults() []string {
+	var out []string
+	for _, p := range l.Parts {
+		if p.Default {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// Default is the first default part's name.
+func (l List) Default() string {
+	if d := l.Defaults(); len(d) > 0 {
+		return d[0]
+	}
+	return ""
+}
+
+// Get finds a part by its name or an alias (and, for a Fold list, its ORT
+// name), case-insensitively where the list folds.
+func (l List) Get(name string) (Part, bool) {
+	eq := func(a, b string) bool { return a == b || l.Fold && strings.EqualFold(a, b) }
+	name = strings.TrimSpace(name)
+	for _, p := range l.Parts {
+		if eq(p.Name, name) || p.ORT != "" && eq(p.ORT, name) {
+			return p, true
+		}
+		for _, a := range p.Aliases {
+			if eq(a, name) {
+				return p, true
+			}
+		}
+	}
+	return Part{}, false
+}
+
+// Check is nil for a known name, else an error that lists the known ones.
+func (l List) Check(name string) error {
+	if _, ok := l.Get(name); ok {
+		return nil
+	}
+	return fmt.Errorf("unknown %s %q: use %s", l.Kind, name, l.Help())
+}
+
+// Help lists the parts with their help, for flag usage and errors:
+// "a (default; x), b (y) or c (z)".
+func (l List) Help() string {
+	items := make([]string, len(l.Parts))
+	for i, p := range l.Parts {
+		h := p.Help
+		if p.Default && len(l.Defaults()) == 1 {
+			h = "default; " + h
+		}
+		items[i] = fmt.Sprintf("%s (%s)", p.Name, h)
+	}
+	return orList(items)
+}
+
+// OrNames is the names alone: "a, b or c".
+func (l List) OrNames() string { return orList(l.Names()) }
+
+func orList(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
