@@ -23,9 +23,21 @@ const (
 	DefaultQueueSize       = 1000
 	DefaultStatsInterval   = 10 * time.Second
 	DefaultConnectTimeout  = 5 * time.Second
-	DefaultMaxReconnect    = 30 * time.Second
-	DefaultCloseTimeout    = 2 * time.Second
+	// DefaultMaxReconnect caps the reconnect backoff: a broker that comes
+	// back is used again within about a second (one refused connection
+	// attempt a second is cheap; 30 s used to cost that much in lost time).
+	DefaultMaxReconnect = 1 * time.Second
+	DefaultCloseTimeout = 2 * time.Second
+	// DefaultTrackUpdateInterval is the minimum time between two "update"
+	// track events of one track: the tracker emits one per frame (25/s),
+	// which would otherwise fill the outage queue in seconds.
+	DefaultTrackUpdateInterval = 1 * time.Second
 )
+
+// TrackShareDivisor: track events (all kinds) hold at most 1/TrackShareDivisor
+// of QueueSize; trees may use the whole queue, pushing track events out
+// (oldest updates first) when it is full.
+const TrackShareDivisor = 4
 
 // Environment variables read when Username / Password are empty.
 const (
@@ -80,12 +92,23 @@ type Config struct {
 	Stats func() any
 
 	// QueueSize bounds the trees and track events held while the broker is
-	// away (or slower than the engine); the oldest are dropped beyond it and
-	// counted. Default 1000.
+	// away (or slower than the engine). Default 1000. Track events hold at
+	// most QueueSize/TrackShareDivisor of it; a tree arriving at a full
+	// queue pushes out the oldest track update (then the oldest other track
+	// event), and only a queue of nothing but trees drops its oldest tree.
+	// Every drop is counted.
 	QueueSize int
 
+	// TrackUpdateInterval is the minimum time between two "update" track
+	// events of one track (default 1s; negative: every update is sent).
+	// Updates in between are coalesced: the latest one is sent when the
+	// interval has passed, or is superseded by the track's next lifecycle
+	// event. "new", "lost" and "end" are always sent at once.
+	TrackUpdateInterval time.Duration
+
 	// ConnectTimeout per connection attempt (default 5s); MaxReconnectInterval
-	// caps the exponential reconnect backoff (default 30s); CloseTimeout is how
+	// caps the exponential reconnect backoff (default 1s, so a broker that
+	// returns is reached again within about a second); CloseTimeout is how
 	// long Close keeps flushing the queue to a connected broker (default 2s).
 	ConnectTimeout       time.Duration
 	MaxReconnectInterval time.Duration
@@ -183,6 +206,9 @@ func (c *Config) normalize() (*tls.Config, error) {
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = DefaultCloseTimeout
 	}
+	if c.TrackUpdateInterval == 0 {
+		c.TrackUpdateInterval = DefaultTrackUpdateInterval
+	}
 	if c.Username == "" {
 		c.Username = os.Getenv(EnvUsername)
 	}
@@ -240,4 +266,21 @@ func defaultClientID() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return "edgemo-" + host + "-" + hex.EncodeToString(b[:])
+}
+
+// OwnedTopics are the topic filters a sink with this prefix, discovery
+// prefix and node id publishes on (defaults as in Config): every topic under
+// the prefix, and its Home Assistant discovery configs. The embedded broker
+// lets only edgemo's own client write them.
+func OwnedTopics(topicPrefix, discoveryPrefix, nodeID string) []string {
+	if topicPrefix == "" {
+		topicPrefix = DefaultTopicPrefix
+	}
+	if discoveryPrefix == "" {
+		discoveryPrefix = DefaultDiscoveryPrefix
+	}
+	if nodeID == "" {
+		nodeID = safeName(topicPrefix)
+	}
+	return []string{topicPrefix + "/#", discoveryPrefix + "/+/" + nodeID + "/#"}
 }

@@ -245,6 +245,11 @@ func (s *Sink) serve(ctx context.Context, cl paho.Client, lost <-chan error) err
 	if err := wait(cl.Publish(s.AvailableTopic(), 1, true, AvailableOnline), time.Now().Add(ackTimeout)); err != nil {
 		return err
 	}
+	s.watchAvail.Store(true)
+	defer s.watchAvail.Store(false)
+	if err := p.watchRetained(ctx, lost); err != nil {
+		return err
+	}
 	s.connected.Store(true)
 	var stats <-chan time.Time
 	if s.cfg.StatsInterval > 0 {
@@ -256,6 +261,7 @@ func (s *Sink) serve(ctx context.Context, cl paho.Client, lost <-chan error) err
 		if err := p.reap(); err != nil {
 			return err
 		}
+		p.reassertAvailable()
 		p.sendRetained()
 		p.fill()
 		p.sendFaces()
@@ -270,6 +276,7 @@ func (s *Sink) serve(ctx context.Context, cl paho.Client, lost <-chan error) err
 
 	// ctx ended: flush what is queued while the broker still answers.
 	s.connected.Store(false)
+	s.watchAvail.Store(false) // "stopped" follows: no more re-asserting "online"
 	deadline := time.Now().Add(s.cfg.CloseTimeout)
 	never := context.Background()
 	for time.Now().Before(deadline) {
@@ -289,4 +296,100 @@ func (s *Sink) serve(ctx context.Context, cl paho.Client, lost <-chan error) err
 		return fmt.Errorf("mqtt: broker %s: %d trees/track events still unacknowledged after the close timeout (%v)", s.cfg.Broker, s.QueueLen(), s.cfg.CloseTimeout)
 	}
 	return wait(cl.Publish(s.AvailableTopic(), 1, true, AvailableStopped), time.Now().Add(time.Second))
+}
+
+// watchRetained subscribes to the retained topics the sink owns (available,
+// camera status/emotion/faces, its discovery configs), so that a value
+// another client writes over ours is noticed and ours published again
+// (onRetained). It waits for the broker's SUBACK; a refused subscription
+// (an ACL on an external broker) is logged, not fatal: only the
+// re-assertion is lost.
+func (p *pipe) watchRetained(ctx context.Context, lost <-chan error) error {
+	s := p.s
+	filters := map[string]byte{
+		s.AvailableTopic():      1,
+		s.topic("+", "status"):  1,
+		s.topic("+", "emotion"): 1,
+		s.topic("+", "faces"):   1,
+		s.cfg.DiscoveryPrefix + "/+/" + s.cfg.NodeID + "/+/config": 1,
+	}
+	tok := p.cl.SubscribeMultiple(filters, s.onRetained)
+	select {
+	case <-tok.Done():
+	case err := <-lost:
+		return err
+	case <-ctx.Done():
+		return nil
+	case <-time.After(ackTimeout):
+		return fmt.Errorf("subscribe to edgemo's retained topics: %w", errAckTimeout)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("subscribe to edgemo's retained topics: %w", err)
+	}
+	if st, ok := tok.(*paho.SubscribeToken); ok {
+		for f, code := range st.Result() {
+			if code == 0x80 {
+				s.log.Warn("MQTT broker refused a subscription: edgemo cannot notice another client overwriting these retained topics (allow edgemo to read its own topics in the broker's ACL)", "filter", f)
+			}
+		}
+	}
+	return nil
+}
+
+// onRetained runs on paho's goroutines for every message on edgemo's
+// retained topics, echoes of its own publishes included. A payload that is
+// not the sink's current value makes the serve loop publish that value again.
+// One of the sink's two previous values is taken for a late echo of its own
+// (paho may hand echoes over out of order) and ignored, so fast changes cause
+// no extra publishes; a foreign write of exactly such a value is corrected at
+// the next change or reconnect. Two daemons sharing a topic prefix would keep
+// overwriting each other; the warning names the likely cause.
+func (s *Sink) onRetained(_ paho.Client, m paho.Message) {
+	topic, payload := m.Topic(), m.Payload()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if topic == s.AvailableTopic() {
+		if !s.watchAvail.Load() || string(payload) == AvailableOnline {
+			return
+		}
+		s.reassertAvail = true
+	} else {
+		r := s.state[topic]
+		if r == nil || string(r.payload) == string(payload) {
+			return
+		}
+		if r.isRecent(payload) {
+			return // a late echo of one of our previous values: ours went out after it
+		}
+		s.seq++
+		r.ver = s.seq // not acknowledged on this connection any more: sendRetained publishes it again
+	}
+	s.reasserted.Add(1)
+	if now := time.Now(); now.Sub(s.lastReassert) >= dropLogEvery {
+		s.lastReassert = now
+		s.log.Warn("MQTT: another client overwrote a retained edgemo topic; publishing edgemo's value again (a second edgemo with the same mqtt.topic_prefix? a client writing to edgemo's topics?)",
+			"topic", topic, "payload", truncate(payload, 64))
+	}
+	s.notify()
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// reassertAvailable publishes "online" again after another client overwrote
+// <prefix>/available (see onRetained). The acknowledgement is not awaited:
+// a connection that fails shows up as lost.
+func (p *pipe) reassertAvailable() {
+	s := p.s
+	s.mu.Lock()
+	again := s.reassertAvail
+	s.reassertAvail = false
+	s.mu.Unlock()
+	if again {
+		p.cl.Publish(s.AvailableTopic(), 1, true, AvailableOnline)
+	}
 }

@@ -5,8 +5,9 @@
 // Publishing never blocks the engine: trees and track events go into a
 // bounded in-order queue that one goroutine drains to the broker, removing a
 // message only once the broker has acknowledged it (PUBACK/PUBCOMP at QoS 1/2).
-// While the broker is away the queue holds them; when it is full the oldest
-// is dropped and counted. Retained state (camera status, face count, salient
+// While the broker is away the queue holds them; track events have a bounded
+// share and are pushed out (oldest updates first) before any tree is, and
+// per-frame track updates are rate-limited per track. Every drop is counted. Retained state (camera status, face count, salient
 // emotion, discovery) is kept as latest-value-per-topic and re-published on
 // every (re)connect, before <prefix>/available goes online.
 package mqtt
@@ -81,12 +82,36 @@ type Sink struct {
 
 	faces []item // face images waiting for the connection, oldest first; at most maxFaces
 
-	wake         chan struct{}
-	connected    atomic.Bool
-	sent         atomic.Uint64
-	dropped      atomic.Uint64
-	facesSent    atomic.Uint64
-	facesDropped atomic.Uint64
+	upd           map[trackKey]*updState // rate limit of "update" track events
+	reassertAvail bool                   // another client overwrote <prefix>/available while connected
+	watchAvail    atomic.Bool            // "online" is on the broker on this connection: keep it there
+	lastReassert  time.Time              // last re-assertion log line
+
+	wake          chan struct{}
+	updKick       chan struct{} // a coalesced update is waiting: the pump picks its due time
+	pumpDone      chan struct{}
+	connected     atomic.Bool
+	sent          atomic.Uint64
+	dropped       atomic.Uint64
+	treesDropped  atomic.Uint64
+	tracksDropped atomic.Uint64
+	suppressed    atomic.Uint64
+	reasserted    atomic.Uint64
+	facesSent     atomic.Uint64
+	facesDropped  atomic.Uint64
+}
+
+// trackKey names one track of one camera.
+type trackKey struct {
+	cam string
+	id  int
+}
+
+// updState is the rate limit of one track's "update" events: when the last
+// track event went into the queue, and the latest update held back since.
+type updState struct {
+	last    time.Time
+	pending *item
 }
 
 // retained is the latest value of one retained topic. An empty payload is
@@ -94,9 +119,10 @@ type Sink struct {
 // acknowledged it, the topic is forgotten.
 type retained struct {
 	payload []byte
-	ver     uint64 // new on every change, from the sink-wide seq (so an ack for a forgotten topic's value never counts for a later one)
-	sentVer uint64 // ver the broker acknowledged on this connection
-	pendVer uint64 // ver in flight on this connection
+	prev    [2][]byte // the two values before payload: an echo of them is ours, late
+	ver     uint64    // new on every change, from the sink-wide seq (so an ack for a forgotten topic's value never counts for a later one)
+	sentVer uint64    // ver the broker acknowledged on this connection
+	pendVer uint64    // ver in flight on this connection
 }
 
 // New validates cfg (TLS files are loaded here, so a bad path fails now) and
@@ -117,6 +143,10 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		state:  map[string]*retained{},
 		cams:   map[string]*camState{},
 		wake:   make(chan struct{}, 1),
+		upd:    map[trackKey]*updState{},
+
+		updKick:  make(chan struct{}, 1),
+		pumpDone: make(chan struct{}),
 	}
 	s.mu.Lock()
 	for _, c := range cfg.Cameras {
@@ -141,6 +171,7 @@ func (s *Sink) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.done = make(chan struct{})
 	go s.run(ctx)
+	go s.pumpUpdates(ctx)
 	return nil
 }
 
@@ -160,6 +191,7 @@ func (s *Sink) Close() error {
 	}
 	cancel()
 	<-done
+	<-s.pumpDone
 	return nil
 }
 
@@ -174,9 +206,26 @@ func (s *Sink) QueueLen() int {
 	return s.q.len() + s.inflight
 }
 
-// Dropped counts trees and track events lost to queue overflow (oldest
-// first) or left undelivered at Close.
+// Dropped counts trees and track events lost to queue overflow or left
+// undelivered at Close: TreesDropped plus TrackEventsDropped.
 func (s *Sink) Dropped() uint64 { return s.dropped.Load() }
+
+// TreesDropped counts the trees among Dropped: only a queue holding nothing
+// but trees (QueueSize of them) drops one, or a Close that cannot deliver.
+func (s *Sink) TreesDropped() uint64 { return s.treesDropped.Load() }
+
+// TrackEventsDropped counts the track events among Dropped (pushed out by
+// trees, over their share of the queue, or left at Close).
+func (s *Sink) TrackEventsDropped() uint64 { return s.tracksDropped.Load() }
+
+// TrackUpdatesSuppressed counts "update" track events never queued because
+// of TrackUpdateInterval (a later update or a lifecycle event of the same
+// track superseded them). They are not in Sent or Dropped.
+func (s *Sink) TrackUpdatesSuppressed() uint64 { return s.suppressed.Load() }
+
+// Reasserted counts retained values (available, camera state, discovery)
+// published again because another client overwrote them.
+func (s *Sink) Reasserted() uint64 { return s.reasserted.Load() }
 
 // Sent counts trees and track events the broker acknowledged (at QoS 0:
 // written to the connection).
@@ -232,7 +281,7 @@ func (s *Sink) Publish(_ context.Context, t *tree.Tree) error {
 		s.mu.Unlock()
 		return fmt.Errorf("mqtt: broker %s: sink closed, tree %s not sent", s.cfg.Broker, t.ID)
 	}
-	s.enqueueLocked(item{topic: s.topic(cam, strconv.Itoa(t.TrackID), "tree"), payload: b})
+	s.enqueueLocked(item{topic: s.topic(cam, strconv.Itoa(t.TrackID), "tree"), payload: b, kind: kindTree})
 	s.treeLocked(cam, t)
 	s.mu.Unlock()
 	s.notify()
@@ -324,6 +373,11 @@ func (s *Sink) CameraRemoved(camera string) {
 		}
 	}
 	topics = append(topics, s.topic(cam, "status"), s.topic(cam, "emotion"), s.topic(cam, "faces"))
+	for k := range s.upd {
+		if k.cam == cam {
+			delete(s.upd, k) // its tracks are gone; a held-back update is not worth sending
+		}
+	}
 	changed := false
 	for _, t := range topics {
 		changed = s.setLocked(t, []byte{}) || changed
@@ -342,7 +396,12 @@ type trackMessage struct {
 
 // Track queues ev for <prefix>/<camera>/tracks (in order with the trees) and
 // keeps the salient emotion current: the box of a live track counts, an
-// ended track no longer does.
+// ended track no longer does. "update" events are rate-limited per track
+// (TrackUpdateInterval): one within the interval of the track's last queued
+// event is held back, replaced by a later one (the latest wins), queued when
+// the interval has passed, or dropped when a lifecycle event of the track
+// comes first (that event carries the newer box). Salience follows every
+// event either way.
 func (s *Sink) Track(ev publish.TrackEvent) {
 	cam := safeName(ev.Camera)
 	b, err := json.Marshal(trackMessage{Type: ev.Type, Track: ev})
@@ -355,10 +414,111 @@ func (s *Sink) Track(ev publish.TrackEvent) {
 		s.mu.Unlock()
 		return
 	}
-	s.enqueueLocked(item{topic: s.topic(cam, "tracks"), payload: b})
 	s.trackLocked(cam, ev)
+	it := item{topic: s.topic(cam, "tracks"), payload: b, kind: kindTrack}
+	if ev.Type == "update" {
+		it.kind = kindUpdate
+	}
+	if s.cfg.TrackUpdateInterval > 0 && !s.rateLimitLocked(trackKey{cam, ev.TrackID}, ev.Type, it) {
+		s.mu.Unlock()
+		return
+	}
+	s.enqueueLocked(it)
 	s.mu.Unlock()
 	s.notify()
+}
+
+// rateLimitLocked applies TrackUpdateInterval; it reports whether it goes
+// into the queue now.
+func (s *Sink) rateLimitLocked(k trackKey, typ string, it item) bool {
+	now := time.Now()
+	u := s.upd[k]
+	if typ != "update" {
+		if u != nil && u.pending != nil {
+			s.suppressed.Add(1) // superseded by this lifecycle event
+		}
+		if typ == "end" {
+			delete(s.upd, k)
+		} else {
+			s.upd[k] = &updState{last: now}
+		}
+		return true
+	}
+	if u == nil {
+		s.upd[k] = &updState{last: now}
+		return true
+	}
+	if now.Sub(u.last) >= s.cfg.TrackUpdateInterval && u.pending == nil {
+		u.last = now
+		return true
+	}
+	if u.pending != nil {
+		s.suppressed.Add(1) // the latest wins
+	} else {
+		select { // a first held-back update: the pump sets its timer
+		case s.updKick <- struct{}{}:
+		default:
+		}
+	}
+	u.pending = &it
+	return false
+}
+
+// pumpUpdates queues held-back track updates once their track's interval
+// has passed, so the latest position of a track arrives even when its
+// updates stop. It sleeps while nothing is held back.
+func (s *Sink) pumpUpdates(ctx context.Context) {
+	defer close(s.pumpDone)
+	for {
+		s.mu.Lock()
+		next := s.duePendingLocked(time.Now())
+		s.mu.Unlock()
+		var timer <-chan time.Time
+		var t *time.Timer
+		if !next.IsZero() {
+			t = time.NewTimer(time.Until(next))
+			timer = t.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.updKick:
+		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// duePendingLocked queues the held-back updates that are due and returns
+// when the next one is (zero: none held back).
+func (s *Sink) duePendingLocked(now time.Time) time.Time {
+	var next time.Time
+	queued := false
+	for _, u := range s.upd {
+		if u.pending == nil {
+			continue
+		}
+		due := u.last.Add(s.cfg.TrackUpdateInterval)
+		if !due.After(now) {
+			if !s.closed {
+				s.enqueueLocked(*u.pending)
+				queued = true
+			}
+			u.pending, u.last = nil, now
+			continue
+		}
+		if next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	if queued {
+		s.notify()
+	}
+	return next
 }
 
 func (s *Sink) notify() {
@@ -374,28 +534,54 @@ func (s *Sink) enqueueLocked(it item) {
 	s.trimLocked()
 }
 
-// trimLocked drops the oldest queued items beyond QueueSize and counts them.
+// trackShare is the most track events the queue holds.
+func (s *Sink) trackShare() int { return max(1, s.cfg.QueueSize/TrackShareDivisor) }
+
+// trimLocked enforces the queue's shares and counts what it drops: track
+// events beyond their share go, oldest updates first; beyond QueueSize the
+// oldest track update goes, else the oldest other track event, and only a
+// queue of nothing but trees drops its oldest tree. Trees stay in order.
 func (s *Sink) trimLocked() {
-	n := 0
-	for s.q.len() > s.cfg.QueueSize {
-		s.q.popFront()
-		n++
+	trees, tracks := 0, 0
+	evictTrack := func() bool {
+		if s.q.removeOldest(kindUpdate) || s.q.removeOldest(kindTrack) {
+			tracks++
+			return true
+		}
+		return false
 	}
-	if n == 0 {
+	for s.q.count(kindUpdate)+s.q.count(kindTrack) > s.trackShare() && evictTrack() {
+	}
+	for s.q.len() > s.cfg.QueueSize {
+		if !evictTrack() {
+			s.q.removeOldest(kindTree)
+			trees++
+		}
+	}
+	if trees+tracks == 0 {
 		return
 	}
-	total := s.dropped.Add(uint64(n))
+	s.treesDropped.Add(uint64(trees))
+	s.tracksDropped.Add(uint64(tracks))
+	total := s.dropped.Add(uint64(trees + tracks))
 	if now := time.Now(); now.Sub(s.lastDropLog) >= dropLogEvery {
 		s.lastDropLog = now
-		s.log.Warn("MQTT queue full: dropping the oldest trees/track events (raise mqtt.queue_size, or bring the broker back)",
-			"queue_size", s.cfg.QueueSize, "dropped_total", total, "connected", s.connected.Load())
+		msg := "MQTT queue: track events over their share dropped, oldest updates first (trees are kept; raise mqtt.queue_size for more, or bring the broker back)"
+		if s.treesDropped.Load() > 0 {
+			msg = "MQTT queue full of trees: dropping the oldest trees (raise mqtt.queue_size, or bring the broker back)"
+		}
+		s.log.Warn(msg, "queue_size", s.cfg.QueueSize, "track_share", s.trackShare(), "dropped_total", total,
+			"trees_dropped_total", s.treesDropped.Load(), "connected", s.connected.Load())
 	}
 }
 
 func (s *Sink) discardQueue() int {
 	s.mu.Lock()
+	trees := s.q.count(kindTree)
 	n := s.q.clear()
 	s.mu.Unlock()
+	s.treesDropped.Add(uint64(trees))
+	s.tracksDropped.Add(uint64(n - trees))
 	s.dropped.Add(uint64(n))
 	return n
 }
@@ -410,10 +596,16 @@ func (s *Sink) setLocked(topic string, payload []byte) bool {
 	} else if string(r.payload) == string(payload) {
 		return false
 	}
+	r.prev[1], r.prev[0] = r.prev[0], r.payload
 	r.payload = payload
 	s.seq++
 	r.ver = s.seq
 	return true
+}
+
+// isRecent reports whether payload is one of the values before r's current.
+func (r *retained) isRecent(payload []byte) bool {
+	return (r.prev[0] != nil && string(r.prev[0]) == string(payload)) || (r.prev[1] != nil && string(r.prev[1]) == string(payload))
 }
 
 // forgetLocked drops a retained topic whose deletion the broker has
@@ -587,6 +779,8 @@ func (s *Sink) publishStats(cl paho.Client) {
 	} else {
 		v = map[string]any{"mqtt": map[string]any{
 			"connected": s.Connected(), "queued": s.QueueLen(), "sent": s.Sent(), "dropped": s.Dropped(),
+			"trees_dropped": s.TreesDropped(), "track_events_dropped": s.TrackEventsDropped(),
+			"track_updates_suppressed": s.TrackUpdatesSuppressed(), "retained_reasserted": s.Reasserted(),
 		}}
 	}
 	b, err := json.Marshal(v)
