@@ -79,7 +79,7 @@ func TestConfigValidation(t *testing.T) {
 	}
 	c, err := Config{Source: "x"}.withDefaults()
 	if err != nil || c.Buffer != 4 || c.StillDuration != 5*time.Second || c.StillFPS != 10 ||
-		c.ReconnectMin != 500*time.Millisecond || c.ReconnectMax != 30*time.Second {
+		c.ReconnectMin != 500*time.Millisecond || c.ReconnectMax != 2*time.Second {
 		t.Errorf("defaults = %+v, %v", c, err)
 	}
 }

@@ -22,28 +22,48 @@ func liveHint(k Kind) string {
 	return ""
 }
 
-// connect opens a live source once.
-func (s *Source) connect() (*gocv.VideoCapture, error) {
+// videoCapture is what a Source reads from: a *gocv.VideoCapture (files,
+// devices, GStreamer) or a *netCapture (RTSP, HTTP; see netopen.go).
+type videoCapture interface {
+	Read(m *gocv.Mat) bool
+	Get(prop gocv.VideoCaptureProperties) float64
+	IsOpened() bool
+	Close() error
+}
+
+// connect opens a live source once. For RTSP and HTTP it returns early
+// when ctx ends.
+func (s *Source) connect(ctx context.Context) (videoCapture, error) {
 	var (
-		vc  *gocv.VideoCapture
+		vc  videoCapture
 		err error
 	)
 	switch s.kind {
 	case KindDevice:
+		var gc *gocv.VideoCapture
 		if n, ok := deviceIndex(s.name); ok {
-			vc, err = gocv.VideoCaptureDeviceWithAPI(n, gocv.VideoCaptureV4L2)
+			gc, err = gocv.VideoCaptureDeviceWithAPI(n, gocv.VideoCaptureV4L2)
 		} else {
-			vc, err = gocv.VideoCaptureFileWithAPI(s.name, gocv.VideoCaptureV4L2)
+			gc, err = gocv.VideoCaptureFileWithAPI(s.name, gocv.VideoCaptureV4L2)
 		}
+		if err != nil || !gc.IsOpened() {
+			gc.Close()
+			// gocv's own message repeats the source: not wrapped.
+			return nil, fmt.Errorf("capture: cannot open %s source %q: %s", s.kind, redact(s.name), liveHint(s.kind))
+		}
+		vc = gc
 	case KindGStreamer:
-		vc, err = gocv.VideoCaptureFileWithAPI(s.name, gocv.VideoCaptureGstreamer)
+		gc, err := gocv.VideoCaptureFileWithAPI(s.name, gocv.VideoCaptureGstreamer)
+		if err != nil || !gc.IsOpened() {
+			gc.Close()
+			return nil, fmt.Errorf("capture: cannot open %s source %q: %s", s.kind, redact(s.name), liveHint(s.kind))
+		}
+		vc = gc
 	default: // RTSP, HTTP
-		vc, err = s.openNetwork()
-	}
-	if err != nil || !vc.IsOpened() {
-		vc.Close()
-		// gocv's own message repeats the URL with its password: not wrapped.
-		return nil, fmt.Errorf("capture: cannot open %s source %q: %s", s.kind, redact(s.name), liveHint(s.kind))
+		if vc, err = s.openNetwork(ctx); err != nil {
+			// The probe never sees the password and OpenCV's text is scrubbed of it.
+			return nil, fmt.Errorf("capture: cannot open %s source %q: %w; %s", s.kind, redact(s.name), err, liveHint(s.kind))
+		}
 	}
 	s.mu.Lock()
 	s.info.Width = int(vc.Get(gocv.VideoCaptureFrameWidth))
@@ -77,7 +97,10 @@ func (s *Source) runLive(ctx context.Context) {
 				return
 			}
 			s.setState(StateReconnecting)
-			vc, err := s.connect()
+			vc, err := s.connect(ctx)
+			if err != nil && ctx.Err() != nil {
+				return // stopped during the attempt: not a camera failure
+			}
 			if err != nil {
 				s.connectFailures.Add(1)
 				s.log.Warn("reconnect failed", "err", err, "failures", s.connectFailures.Load())

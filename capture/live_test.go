@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -46,6 +45,9 @@ func startMJPEG(t *testing.T, addr string, jpg []byte) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Built once: appending to jpg in the handler would race between
+	// connections (the probe's and OpenCV's overlap) when jpg has spare capacity.
+	part := append(slices.Clip(jpg), '\r', '\n')
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary=frame")
 		tick := time.NewTicker(20 * time.Millisecond)
@@ -54,7 +56,7 @@ func startMJPEG(t *testing.T, addr string, jpg []byte) *httptest.Server {
 			if _, err := fmt.Fprintf(w, "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", len(jpg)); err != nil {
 				return
 			}
-			if _, err := w.Write(append(jpg, '\r', '\n')); err != nil {
+			if _, err := w.Write(part); err != nil {
 				return
 			}
 			w.(http.Flusher).Flush()
@@ -265,13 +267,14 @@ func TestLiveCancel(t *testing.T) {
 // (if there is room) and then holds until the server stops.
 func startSilentMJPEG(t *testing.T, jpg []byte, frames int, silent chan<- time.Time) *httptest.Server {
 	t.Helper()
+	part := append(slices.Clip(jpg), '\r', '\n') // once: see startMJPEG
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary=frame")
 		for i := 0; i < frames; i++ {
 			if _, err := fmt.Fprintf(w, "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", len(jpg)); err != nil {
 				return
 			}
-			if _, err := w.Write(append(jpg, '\r', '\n')); err != nil {
+			if _, err := w.Write(part); err != nil {
 				return
 			}
 			w.(http.Flusher).Flush()
@@ -291,9 +294,6 @@ func startSilentMJPEG(t *testing.T, jpg []byte, frames int, silent chan<- time.T
 // attempt) within a small multiple of it, not after OpenCV's 30s; and Close
 // during such a stuck read must return as quickly.
 func TestLiveHTTPSilentCamera(t *testing.T) {
-	if _, set := os.LookupEnv(ffmpegOptionsEnv); set {
-		t.Logf("%s=%q is set; the test's options are merged with it", ffmpegOptionsEnv, os.Getenv(ffmpegOptionsEnv))
-	}
 	jpg := testJPEG(t)
 	check := leakCheck(t)
 	silent := make(chan time.Time, 1)

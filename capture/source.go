@@ -46,20 +46,26 @@ type Config struct {
 	StillFPS      float64
 
 	// ReconnectMin and ReconnectMax bound the exponential backoff between
-	// connection attempts of a live source (defaults 500ms and 30s).
+	// connection attempts of a live source (defaults 500ms and 2s). Each
+	// wait is drawn between half and all of the current step, so with the
+	// defaults the waits are 0.25–0.5 s, 0.5–1 s, then 1–2 s for as long as
+	// the source stays away: a camera whose source returns is online again
+	// within about 2 s plus its open time, at under one attempt a second.
 	ReconnectMin, ReconnectMax time.Duration
 	// RequireOnline makes Open fail when a live source cannot be opened at
 	// once (doctor, one-shot commands). By default Open succeeds and the
 	// source keeps retrying in the background, so a daemon survives a camera
 	// that boots after it.
 	RequireOnline bool
-	// ReadTimeout bounds every network read of an RTSP or HTTP source
-	// (FFmpeg's rw_timeout, and RTSP's socket timeout): a camera that stops
-	// sending but keeps its connection open is declared lost, and the
+	// ReadTimeout bounds, per camera, each step of an RTSP or HTTP source
+	// that waits on the network: the probe that checks the camera answers
+	// before OpenCV opens it, OpenCV's open (CAP_PROP_OPEN_TIMEOUT_MSEC)
+	// and every frame read (CAP_PROP_READ_TIMEOUT_MSEC). A camera that
+	// stops sending but keeps its connection open is declared lost, and the
 	// source reconnects, after this long instead of OpenCV's built-in 30s;
-	// Close returns as quickly. Default 5s. Set it above the longest gap
-	// the camera leaves between packets; values above 30s have no effect
-	// (OpenCV's own interrupt fires first). Other kinds ignore it.
+	// Close returns as quickly. Default 5s. Set it above the camera's open
+	// time and the longest gap it leaves between frames. Other kinds
+	// ignore it.
 	ReadTimeout time.Duration
 
 	// OnState, if set, is called on every state change, from the source's
@@ -69,6 +75,12 @@ type Config struct {
 
 // DefaultReadTimeout is Config.ReadTimeout's default.
 const DefaultReadTimeout = 5 * time.Second
+
+// DefaultReconnectMax is Config.ReconnectMax's default: low enough that a
+// camera whose source returns is back within 5 s (one capped wait, 1–2 s,
+// plus the open), high enough that a dead camera costs under one
+// connection attempt a second.
+const DefaultReconnectMax = 2 * time.Second
 
 func (c Config) withDefaults() (Config, error) {
 	switch {
@@ -81,7 +93,7 @@ func (c Config) withDefaults() (Config, error) {
 	case c.ReadTimeout < 0:
 		return c, fmt.Errorf("capture: ReadTimeout %v: use 0 for the default (5s) or a positive timeout", c.ReadTimeout)
 	case c.ReconnectMin < 0 || c.ReconnectMax < 0:
-		return c, fmt.Errorf("capture: negative reconnect backoff (%v, %v): use 0 for the defaults (500ms, 30s)", c.ReconnectMin, c.ReconnectMax)
+		return c, fmt.Errorf("capture: negative reconnect backoff (%v, %v): use 0 for the defaults (500ms, 2s)", c.ReconnectMin, c.ReconnectMax)
 	}
 	if c.Buffer == 0 {
 		c.Buffer = 4
@@ -99,7 +111,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.ReconnectMin = 500 * time.Millisecond
 	}
 	if c.ReconnectMax == 0 {
-		c.ReconnectMax = 30 * time.Second
+		c.ReconnectMax = max(DefaultReconnectMax, c.ReconnectMin)
 	}
 	if c.ReconnectMax < c.ReconnectMin {
 		return c, fmt.Errorf("capture: ReconnectMax %v is below ReconnectMin %v: raise ReconnectMax", c.ReconnectMax, c.ReconnectMin)
@@ -174,7 +186,7 @@ type Source struct {
 	reconnects, connectFailures, repaired   atomic.Uint64
 
 	// Owned by Open, then by the goroutine.
-	vc       *gocv.VideoCapture
+	vc       videoCapture
 	pending  gocv.Mat // files: the first frame, decoded by Open; images: the picture
 	firstPos float64  // files: CAP_PROP_POS_MSEC after the first frame
 }
@@ -212,8 +224,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 	case KindImage:
 		err = s.openImage()
 	default:
-		var vc *gocv.VideoCapture
-		vc, err = s.connect()
+		var vc videoCapture
+		vc, err = s.connect(ctx)
 		if err != nil && !cfg.RequireOnline {
 			s.connectFailures.Add(1)
 			s.log.Warn("source not reachable yet; retrying in the background", "err", err)
