@@ -42,7 +42,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGINT and SIGTERM stop cleanly. SIGHUP (a closed terminal, or an
+	// operator's "reload") is never the abrupt default exit: `run` reloads
+	// its config on it (the daemon takes it once it has started; until then
+	// it is dropped, as the config is being read anyway), and the other
+	// commands stop cleanly as on SIGTERM, so a hang-up still flushes
+	// their output.
+	stopOn := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if args[0] == "run" {
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP) // held for the process's life: SIGHUP never kills `run`
+	} else {
+		stopOn = append(stopOn, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), stopOn...)
 	defer stop()
 	var err error
 	switch args[0] {

@@ -22,10 +22,12 @@ import (
 type camera struct {
 	name   string
 	cfg    config.Camera
-	log    *slog.Logger // with camera=name
-	base   *slog.Logger // without: for the pipeline, which names its camera itself
-	cancel context.CancelFunc
+	log    *slog.Logger       // with camera=name
+	base   *slog.Logger       // without: for the pipeline, which names its camera itself
+	cancel context.CancelFunc // set by start
 	done   chan struct{}
+	det    facetrack.Detector // owned: closed when the loop ends, or by discard
+	deps   cameraDeps
 
 	pipe   atomic.Pointer[pipeline.Pipeline] // the current run, for metrics
 	prev   CameraStats                       // totals of finished runs (looping files); written under mu
@@ -43,29 +45,92 @@ type cameraDeps struct {
 	metrics *metrics
 	// faceImages is the privacy gate (privacy.face_images), read per tree.
 	faceImages func() bool
+	// ids carries each camera's next track ID across its restarts.
+	ids *trackIDs
 }
 
-func startCamera(parent context.Context, name string, cfg config.Camera, deps cameraDeps, log *slog.Logger) (*camera, error) {
+// trackIDs is the next track ID per camera name, kept by the daemon for the
+// life of the process: a camera restarted by a reload (or removed and added
+// again) goes on numbering where its predecessor stopped, so tree ids
+// (<camera>-<track>-<window>) never repeat within a process.
+type trackIDs struct {
+	mu   sync.Mutex
+	next map[string]int
+}
+
+func newTrackIDs() *trackIDs { return &trackIDs{next: map[string]int{}} }
+
+// A nil *trackIDs (a camera built without a daemon, in tests) numbers each
+// pipeline run from 1.
+func (t *trackIDs) get(camera string) int {
+	if t == nil {
+		return 1
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return max(1, t.next[camera])
+}
+
+// advance never goes back: a run that saw no track reports where it began.
+func (t *trackIDs) advance(camera string, next int) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.next[camera] = max(t.next[camera], next)
+}
+
+// prepareCamera builds what a camera needs that can fail (its detector)
+// without starting it, so a reload can refuse a bad camera before it stops
+// the running one. Either start or discard it.
+func prepareCamera(name string, cfg config.Camera, deps cameraDeps, log *slog.Logger) (*camera, error) {
 	o := deps.opts
 	o.Detector, o.Cascade, o.DetectWidth = cfg.Detector, cfg.Cascade, cfg.DetectWidth
 	det, err := app.NewDetector(o)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(parent)
-	c := &camera{name: name, cfg: cfg, log: log.With("camera", name), base: log, cancel: cancel, done: make(chan struct{}), visible: map[int]bool{}}
+	c := &camera{name: name, cfg: cfg, log: log.With("camera", name), base: log, det: det, deps: deps, done: make(chan struct{}), visible: map[int]bool{}}
 	c.status.Store(publish.StatusOffline)
-	go func() {
-		defer close(c.done)
-		defer det.Close()
-		c.loop(ctx, det, deps)
-	}()
 	return c, nil
 }
 
+// start runs the camera until stop or parent ends. deps.models may have
+// changed since prepare (a reload that also loads new models): the
+// caller passes the ones to use.
+func (c *camera) start(parent context.Context, models *app.Models) {
+	ctx, cancel := context.WithCancel(parent)
+	c.cancel = cancel
+	c.deps.models = models
+	go func() {
+		defer close(c.done)
+		defer c.det.Close()
+		c.loop(ctx, c.det, c.deps)
+	}()
+}
+
+// discard frees a prepared camera that is not going to start.
+func (c *camera) discard() { c.det.Close() }
+
+func startCamera(parent context.Context, name string, cfg config.Camera, deps cameraDeps, log *slog.Logger) (*camera, error) {
+	c, err := prepareCamera(name, cfg, deps, log)
+	if err != nil {
+		return nil, err
+	}
+	c.start(parent, deps.models)
+	return c, nil
+}
+
+// stop ends the pipeline and waits for it. The camera is then offline in
+// metrics and /readyz (a camera with no pipeline is not up); the sinks are
+// not told: a replaced camera's successor reports its own state, a removed
+// one is cleared by CameraRemoved, and at shutdown the MQTT sink's
+// "stopped" availability covers every camera.
 func (c *camera) stop() {
 	c.cancel()
 	<-c.done
+	c.status.Store(publish.StatusOffline)
 }
 
 func (c *camera) Status() string { return c.status.Load().(string) }
@@ -78,10 +143,11 @@ func (c *camera) setStatus(sink *fanout, s string) {
 
 func (c *camera) loop(ctx context.Context, det facetrack.Detector, deps cameraDeps) {
 	backoff := time.Second
-	nextID := 1
 	for ctx.Err() == nil {
 		pc := c.pipelineConfig(deps)
-		pc.Tracker.FirstID = nextID                                                         // IDs continue across loops and retries: tree ids stay unique
+		// IDs continue across loops, retries and restarts of this camera:
+		// tree ids stay unique.
+		pc.Tracker.FirstID = deps.ids.get(c.name)
 		p := pipeline.New(pc, det, deps.models.Analyzer, []publish.Sink{deps.sink}, c.base) // the pipeline adds camera=
 		c.mu.Lock()
 		c.pipe.Store(p)
@@ -89,9 +155,7 @@ func (c *camera) loop(ctx context.Context, det facetrack.Detector, deps cameraDe
 		start := time.Now()
 		err := p.Run(ctx)
 		c.accumulate(p)
-		if n := p.NextTrackID(); n > nextID {
-			nextID = n
-		}
+		deps.ids.advance(c.name, p.NextTrackID())
 		switch {
 		case ctx.Err() != nil:
 			return

@@ -1,7 +1,10 @@
 // Package daemon is `edgemo run`: several cameras, each a pipeline, feeding
 // shared sinks (MQTT, WebRTC + dashboard), with metrics and health on their
-// own listener. The config file is watched; a change is applied by diffing
-// old and new, so only the cameras and sinks whose settings changed restart.
+// own listener. The config is reloaded when its file changes and on SIGHUP;
+// a reload is a transaction (see apply): the new parts are built first, and
+// only the cameras, models, listeners and sinks whose settings changed are
+// replaced; if anything fails, the running parts stay and reload_failed is
+// reported.
 package daemon
 
 import (
@@ -9,13 +12,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"os/signal"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -28,8 +34,8 @@ import (
 // ShutdownTimeout bounds a clean stop (drain, publish "stopped", exit).
 const ShutdownTimeout = 5 * time.Second
 
-// Daemon owns the running parts. Fields are guarded by mu; apply is the only
-// writer.
+// Daemon owns the running parts. Fields are guarded by mu; apply and
+// shutdown are the only writers.
 type Daemon struct {
 	log     *slog.Logger
 	path    string
@@ -37,20 +43,27 @@ type Daemon struct {
 	fan     *fanout
 	metrics *metrics
 	lat     *latencies
+	ids     *trackIDs // next track ID per camera, across its restarts
 	// faceImages is privacy.face_images, read by every pipeline after each
 	// tree: a reload flips it without restarting cameras.
 	faceImages atomic.Bool
 
-	mu      sync.Mutex
-	cfg     *config.Config
-	models  *app.Models
-	cams    map[string]*camera
-	mqtt    *mqttPart
-	rtc     *rtcPart
-	httpSrv *server
-	metSrv  *server
-	ready   bool
-	reloads int
+	mu       sync.Mutex
+	cfg      *config.Config // what is running (not always the file: see apply)
+	models   *app.Models
+	cams     map[string]*camera
+	mqtt     *mqttPart
+	rtc      *rtcPart
+	httpSrv  *server
+	metSrv   *server
+	ready    bool
+	stopping bool // set by shutdown: a late reload must not start anything
+	reloads  int
+
+	// The outcome of config reloads, for /readyz, the stats topic and
+	// metrics. reloadErr is "" after a good reload (or none yet).
+	reloadsOK, reloadsFailed atomic.Uint64
+	reloadErr                atomic.Value // string
 
 	view      atomic.Value  // *view, see stats.go
 	finalCams []CameraStats // the cameras' totals at shutdown
@@ -71,7 +84,8 @@ func New(o Options) *Daemon {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Daemon{log: log, path: o.ConfigPath, version: o.Version, fan: newFanout(), cams: map[string]*camera{}, lat: newLatencies(256)}
+	d := &Daemon{log: log, path: o.ConfigPath, version: o.Version, fan: newFanout(), cams: map[string]*camera{}, lat: newLatencies(256), ids: newTrackIDs()}
+	d.reloadErr.Store("")
 	d.metrics = newMetrics(d)
 	d.publishView()
 	return d
@@ -87,9 +101,18 @@ func (d *Daemon) LoadConfig() (*config.Config, error) {
 
 // Run starts everything from the config and runs until ctx ends, then stops
 // within ShutdownTimeout. A config that cannot be loaded or a listener that
-// cannot bind at start is an error; after start, a bad reload is logged and
-// the running config kept.
+// cannot bind at start is an error; after start, a bad reload is logged,
+// reported as reload_failed, and the running config kept. The config is
+// reloaded when the file changes and on SIGHUP.
 func (d *Daemon) Run(ctx context.Context) error {
+	// SIGHUP is the operator's "reload now" (also after an edit the watcher
+	// cannot see, or to retry a reload that failed on something outside the
+	// file, such as a busy port). Taken before anything starts, so from here
+	// on it never kills the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	cfg, err := d.LoadConfig()
 	if err != nil {
 		return err
@@ -109,22 +132,40 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	d.logURLs(cfg)
 
+	var changed <-chan struct{}
 	if d.path != "" {
 		w, err := watch(runCtx, d.path, 300*time.Millisecond, d.log.With("component", "config"))
 		if err != nil {
-			d.log.Warn("config hot reload off", "err", err)
+			d.log.Warn("config hot reload off (SIGHUP still reloads)", "err", err)
 		} else {
-			go func() {
-				for range w {
-					d.reload(runCtx)
-				}
-			}()
+			changed = w
 		}
 	}
+	// One goroutine applies reloads, one at a time; it ends with ctx, and
+	// shutdown waits for a reload in progress to finish first.
+	reloader := make(chan struct{})
+	go func() {
+		defer close(reloader)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-changed:
+				if !ok {
+					changed = nil
+					continue
+				}
+				d.reload(runCtx)
+			case <-hup:
+				d.log.Info("SIGHUP: reloading the config", "path", d.path)
+				d.reload(runCtx)
+			}
+		}
+	}()
 	<-ctx.Done()
 	d.log.Info("stopping")
 	done := make(chan struct{})
-	go func() { d.shutdown(); close(done) }()
+	go func() { <-reloader; d.shutdown(); close(done) }()
 	select {
 	case <-done:
 		d.log.Info("stopped")
@@ -143,150 +184,311 @@ func (d *Daemon) logURLs(c *config.Config) {
 	}
 }
 
-// reload applies the file's new content; on error the running config stays.
-func (d *Daemon) reload(ctx context.Context) {
+// Reload re-reads the config and applies it, as SIGHUP does. On error the
+// running config stays and the daemon reports reload_failed until a
+// reload succeeds.
+func (d *Daemon) Reload(ctx context.Context) error { return d.reload(ctx) }
+
+func (d *Daemon) reload(ctx context.Context) error {
 	cfg, err := d.LoadConfig()
+	if err == nil {
+		err = d.apply(ctx, cfg)
+	}
 	if err != nil {
-		d.log.Error("config change ignored: the running config stays", "err", err)
-		return
+		d.reloadsFailed.Add(1)
+		d.reloadErr.Store(err.Error())
+		d.log.Error("config reload failed: the running config stays; fix the file (or what it names) and save it again, or send SIGHUP", "err", err)
+		return err
 	}
-	if err := d.apply(ctx, cfg); err != nil {
-		d.log.Error("config change partly applied", "err", err)
-	}
+	d.reloadsOK.Add(1)
+	d.reloadErr.Store("")
 	d.mu.Lock()
 	d.reloads++
 	d.mu.Unlock()
+	d.log.Info("config reloaded")
+	return nil
 }
 
-// Reloads is how many config changes were applied (for tests and stats).
+// Reloads is how many config reloads were applied (for tests and stats).
 func (d *Daemon) Reloads() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.reloads
 }
 
-// apply moves the running state to cfg, restarting only what changed.
+// ReloadError is the error of the latest reload, "" when it succeeded.
+func (d *Daemon) ReloadError() string { return d.reloadErr.Load().(string) }
+
+// errStopping refuses a reload that arrives during shutdown.
+var errStopping = errors.New("the daemon is stopping")
+
+// staged is what a reload builds before it touches anything running. Each
+// field is nil (or empty) when that part stays as it is.
+type staged struct {
+	models     *app.Models        // new models: every camera restarts on them
+	metSrv     *server            // bound, not yet serving (metrics.listen moved)
+	metOff     bool               // metrics.listen became "off"
+	metHandler http.Handler       // for the running metrics listener (pprof changed)
+	rtc        *rtcPart           // new WebRTC sink (webrtc settings changed)
+	rtcOff     bool               // webrtc disabled
+	httpSrv    *server            // bound, not yet serving (http.listen moved)
+	httpH      http.Handler       // for the running HTTP listener
+	cams       map[string]*camera // prepared, not started (new, changed, or all on a model change)
+	stop       []string           // running cameras to stop: changed, removed, or all on a model change
+}
+
+// discard frees what a reload built when it is abandoned.
+func (s *staged) discard() {
+	s.models.Close()
+	s.metSrv.close()
+	s.httpSrv.close()
+	s.rtc.close()
+	for _, c := range s.cams {
+		c.discard()
+	}
+}
+
+// apply moves the running state to cfg as one transaction, restarting only
+// what changed (as MediaMTX does):
+//
+//   - models (models.*, engine.*): loaded anew only when their settings
+//     change; then every camera restarts on the new ones.
+//   - a camera: restarts when its own settings change (or the models do);
+//     the others keep their pipelines.
+//   - a listener: rebinds only when its address changes; a change in what
+//     it serves (dashboard, WebRTC, pprof, the Host check) swaps the handler
+//     on the same socket.
+//   - WebRTC: a new sink when webrtc.* changes.
+//   - MQTT: restarts when mqtt.* or privacy.* changes.
+//
+// First everything that can fail is built beside the running parts (models
+// loaded, detectors made, listeners bound, the WebRTC sink made); if any of
+// it fails, all of it is discarded and nothing running is touched. Only then
+// are the parts swapped. MQTT cannot run twice side by side (the embedded
+// broker's port, the client ID, the retained "online"/"stopped"), so it is
+// restarted last, in place; if the new settings fail to start, the previous
+// ones are started again and the error is returned, with the rest of the
+// reload applied.
 func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.stopping {
+		return errStopping
+	}
 	old := d.cfg
 	if old == nil {
 		old = &config.Config{}
 	}
-	var errs []error
+	st, err := d.stage(old, cfg)
+	if err != nil {
+		st.discard()
+		return err
+	}
+	err = d.commit(ctx, old, cfg, st)
+	d.publishView()
+	return err
+}
+
+// stage builds the new parts; it changes nothing running. Called with d.mu
+// held.
+func (d *Daemon) stage(old, cfg *config.Config) (*staged, error) {
+	st := &staged{cams: map[string]*camera{}}
 	log := d.log
 
-	// Listeners first: a port in use is the most likely start-up failure.
-	if d.metSrv == nil || old.Metrics != cfg.Metrics {
-		d.metSrv.close()
-		d.metSrv = nil
-		if cfg.Metrics.Listen != "off" {
-			s, err := listen("metrics.listen", cfg.Metrics.Listen, d.metricsHandler(cfg.Metrics.Pprof), log)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			d.metSrv = s
-		}
-	}
-
-	modelsChanged := d.models == nil || !reflect.DeepEqual(old.Engine, cfg.Engine) || old.Models != cfg.Models
-	if modelsChanged {
-		for name, c := range d.cams { // cameras hold the old analyzer
-			c.stop()
-			delete(d.cams, name)
-		}
-		d.models.Close()
-		d.models = nil
+	if d.models == nil || !reflect.DeepEqual(old.Engine, cfg.Engine) || !reflect.DeepEqual(old.Models, cfg.Models) {
 		ms, err := app.LoadModels(modelOptions(cfg), log)
 		if err != nil {
-			return errors.Join(append(errs, err)...)
+			return st, fmt.Errorf("models: %w", err)
 		}
-		d.models = ms
+		st.models = ms
 	}
 
-	// The MQTT sink announces cameras it first sees later by itself, so a
-	// changed camera list does not restart it.
-	camNames := cfg.CameraNames()
-	// Privacy first: images stop (or start) with the next tree. The MQTT
-	// sink restarts on a change so its Home Assistant camera entity comes
-	// or goes with it.
+	switch {
+	case cfg.Metrics.Listen == "off":
+		st.metOff = d.metSrv != nil
+	case d.metSrv == nil || old.Metrics.Listen != cfg.Metrics.Listen:
+		s, err := bind("metrics.listen", cfg.Metrics.Listen, d.metricsHandler(cfg.Metrics.Pprof), log)
+		if err != nil {
+			return st, err
+		}
+		st.metSrv = s
+		warnExposure(log, "metrics.listen", cfg.Metrics.Listen, "", cfg.Metrics.Pprof)
+	case old.Metrics.Pprof != cfg.Metrics.Pprof:
+		st.metHandler = d.metricsHandler(cfg.Metrics.Pprof)
+		warnExposure(log, "metrics.listen", cfg.Metrics.Listen, "", cfg.Metrics.Pprof)
+	}
+
+	rtc := d.rtc
+	if d.httpSrv == nil || !reflect.DeepEqual(old.WebRTC, cfg.WebRTC) {
+		if config.On(cfg.WebRTC.Enabled, true) {
+			r, err := startWebRTC(cfg.WebRTC, log.With("component", "webrtc"))
+			if err != nil {
+				return st, fmt.Errorf("webrtc: %w", err)
+			}
+			st.rtc, rtc = r, r
+		} else {
+			st.rtcOff, rtc = d.rtc != nil, nil
+		}
+	}
+	if d.httpSrv == nil || old.HTTP.Listen != cfg.HTTP.Listen {
+		s, err := bind("http.listen", cfg.HTTP.Listen, httpHandler(cfg, rtc), log)
+		if err != nil {
+			return st, err
+		}
+		st.httpSrv = s
+		warnExposure(log, "http.listen", cfg.HTTP.Listen, cfg.WebRTC.Token, false)
+	} else if st.rtc != nil || st.rtcOff || !reflect.DeepEqual(old.HTTP, cfg.HTTP) || !reflect.DeepEqual(old.WebRTC, cfg.WebRTC) {
+		st.httpH = httpHandler(cfg, rtc)
+		if old.WebRTC.Token != cfg.WebRTC.Token {
+			warnExposure(log, "http.listen", cfg.HTTP.Listen, cfg.WebRTC.Token, false)
+		}
+	}
+
+	// Cameras: prepare new and changed ones (and all of them when the
+	// models change: they hold the analyzer); the rest keep running
+	// untouched.
+	want := map[string]config.Camera{}
+	for _, n := range cfg.CameraNames() {
+		want[n] = cfg.Cameras[n]
+	}
+	for name, c := range d.cams {
+		if w, ok := want[name]; !ok || st.models != nil || !reflect.DeepEqual(w, c.cfg) {
+			st.stop = append(st.stop, name)
+		}
+	}
+	sort.Strings(st.stop)
+	deps := cameraDeps{models: d.models, opts: modelOptions(cfg), sink: d.fan, metrics: d.metrics, faceImages: d.faceImages.Load, ids: d.ids}
+	for _, name := range cfg.CameraNames() {
+		if c, running := d.cams[name]; running && !slices.Contains(st.stop, c.name) {
+			continue
+		}
+		c, err := prepareCamera(name, want[name], deps, log)
+		if err != nil {
+			return st, fmt.Errorf("cameras.%s: %w", name, err)
+		}
+		st.cams[name] = c
+	}
+	return st, nil
+}
+
+// commit swaps the staged parts in. Called with d.mu held.
+func (d *Daemon) commit(ctx context.Context, old, cfg *config.Config, st *staged) error {
+	log := d.log
+	running := *cfg // what is running when this returns
+
+	// Listeners: the new one serves before the old one closes.
+	if st.metSrv != nil || st.metOff {
+		if st.metSrv != nil {
+			st.metSrv.serve()
+		}
+		d.metSrv.close()
+		d.metSrv = st.metSrv
+	} else if st.metHandler != nil {
+		d.metSrv.setHandler(st.metHandler)
+	}
+	if st.rtc != nil || st.rtcOff {
+		d.fan.set("webrtc", nil)
+	}
+	oldRTC := d.rtc
+	if st.rtc != nil || st.rtcOff {
+		d.rtc = st.rtc
+	}
+	if st.httpSrv != nil {
+		st.httpSrv.serve()
+		d.httpSrv.close()
+		d.httpSrv = st.httpSrv
+	} else if st.httpH != nil {
+		d.httpSrv.setHandler(st.httpH)
+	}
+	if st.rtc != nil || st.rtcOff {
+		oldRTC.close() // after the handler that used it is gone
+		if d.rtc != nil {
+			d.fan.set("webrtc", d.rtc.sink)
+		}
+	}
+
+	// Cameras that go: stopped together (each drains its queued windows).
+	var wg sync.WaitGroup
+	for _, name := range st.stop {
+		c := d.cams[name]
+		reason := "removed"
+		switch {
+		case st.models != nil:
+			reason = "models changed"
+		case slices.Contains(cfg.CameraNames(), name):
+			reason = "changed"
+		}
+		log.Info("camera stopping", "camera", name, "reason", reason)
+		delete(d.cams, name)
+		wg.Add(1)
+		go func() { defer wg.Done(); c.stop() }()
+	}
+	wg.Wait()
+	if st.models != nil { // no camera holds the old analyzer any more
+		d.models.Close()
+		d.models = st.models
+	}
+
+	// MQTT. Privacy first: images stop (or start) with the next tree. The
+	// sink restarts on a privacy change so its Home Assistant camera entity
+	// comes or goes with it. It announces cameras it first sees later by
+	// itself, so a changed camera list does not restart it.
+	var errs []error
 	d.faceImages.Store(cfg.Privacy.FaceImages)
 	if d.mqtt == nil && config.On(cfg.MQTT.Enabled, true) || !reflect.DeepEqual(old.MQTT, cfg.MQTT) || old.Privacy != cfg.Privacy {
 		d.fan.set("mqtt", nil)
 		d.mqtt.close()
 		d.mqtt = nil
-		if config.On(cfg.MQTT.Enabled, true) {
-			m, err := startMQTT(ctx, cfg.MQTT, cfg.Privacy, camNames, d.version, d.statsJSON, log)
-			if err != nil {
-				errs = append(errs, err)
-			} else {
-				d.mqtt = m
-				d.fan.set("mqtt", m.sink)
+		if err := d.startMQTT(ctx, cfg); err != nil {
+			errs = append(errs, fmt.Errorf("mqtt: %w", err))
+			if d.cfg != nil && config.On(old.MQTT.Enabled, true) { // a reload: bring the previous settings back
+				log.Error("mqtt: the new settings failed; restarting with the previous ones", "err", err)
+				if err := d.startMQTT(ctx, old); err != nil {
+					errs = append(errs, fmt.Errorf("mqtt: the previous settings failed too: %w", err))
+				}
 			}
+			running.MQTT, running.Privacy = old.MQTT, old.Privacy
+			d.faceImages.Store(old.Privacy.FaceImages)
 		}
-	}
-	if d.httpSrv == nil || !reflect.DeepEqual(old.WebRTC, cfg.WebRTC) || old.HTTP != cfg.HTTP {
-		d.fan.set("webrtc", nil)
-		d.httpSrv.close()
-		d.httpSrv = nil
-		d.rtc.close()
-		d.rtc = nil
-		if config.On(cfg.WebRTC.Enabled, true) {
-			r, err := startWebRTC(cfg.WebRTC, log.With("component", "webrtc"))
-			if err != nil {
-				errs = append(errs, err)
-			} else {
-				d.rtc = r
-				d.fan.set("webrtc", r.sink)
-			}
-		}
-		s, err := listen("http.listen", cfg.HTTP.Listen, d.httpHandler(cfg), log)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		d.httpSrv = s
 	}
 
-	// Cameras: stop removed and changed ones, start new and changed ones;
-	// the rest keep running untouched (and keep their track IDs).
-	want := map[string]config.Camera{}
-	for _, n := range camNames {
-		want[n] = cfg.Cameras[n]
-	}
-	for name, c := range d.cams {
-		if w, ok := want[name]; !ok || !reflect.DeepEqual(w, c.cfg) {
-			log.Info("camera stopping", "camera", name, "reason", map[bool]string{true: "changed", false: "removed"}[ok])
-			c.stop()
-			delete(d.cams, name)
-		}
-	}
 	// Cameras that left the running set (removed or disabled): the sinks
 	// drop what they keep for them (MQTT clears their retained topics and
 	// Home Assistant entities). Their pipelines have stopped, so no event
 	// of theirs follows. A changed camera is not removed: it keeps its
 	// entities.
+	want := cfg.CameraNames()
 	for _, name := range old.CameraNames() {
-		if _, ok := want[name]; !ok {
+		if !slices.Contains(want, name) {
 			log.Info("camera removed: clearing its retained state in the sinks", "camera", name)
 			d.fan.CameraRemoved(name)
 		}
 	}
-	deps := cameraDeps{models: d.models, opts: modelOptions(cfg), sink: d.fan, metrics: d.metrics, faceImages: d.faceImages.Load}
-	for _, name := range camNames {
-		if _, running := d.cams[name]; running {
+	for _, name := range want {
+		c, ok := st.cams[name]
+		if !ok {
 			continue
 		}
-		c, err := startCamera(ctx, name, want[name], deps, log)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cameras.%s: %w", name, err))
-			continue
-		}
+		c.start(ctx, d.models)
 		d.cams[name] = c
-		log.Info("camera started", "camera", name, "source", want[name].Source)
+		log.Info("camera started", "camera", name, "source", c.cfg.Source)
 	}
-	d.cfg = cfg
-	d.publishView()
+	d.cfg = &running
 	return errors.Join(errs...)
+}
+
+// startMQTT starts the MQTT part for c, when enabled. Called with d.mu held.
+func (d *Daemon) startMQTT(ctx context.Context, c *config.Config) error {
+	if !config.On(c.MQTT.Enabled, true) {
+		return nil
+	}
+	m, err := startMQTT(ctx, c.MQTT, c.Privacy, c.CameraNames(), d.version, d.statsJSON, d.log)
+	if err != nil {
+		return err
+	}
+	d.mqtt = m
+	d.fan.set("mqtt", m.sink)
+	return nil
 }
 
 // modelOptions are the engine settings every model load uses (the shared
@@ -324,6 +526,7 @@ func engineMode(c *config.Config) string {
 func (d *Daemon) shutdown() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.stopping = true
 	var wg sync.WaitGroup
 	for name, c := range d.cams {
 		wg.Add(1)
@@ -358,12 +561,19 @@ func (d *Daemon) metricsHandler(withPprof bool) http.Handler {
 }
 
 // readyz is 200 once models are loaded, listeners bound and every camera is
-// online; otherwise 503 with the reasons.
+// online; otherwise 503 with the reasons, one a line. A failed reload is one
+// of them ("reload_failed: <error>") until a reload succeeds: the daemon
+// still serves, on the previous config, so /healthz (liveness) stays 200 and
+// nothing restarts it, but it is not running what the operator configured,
+// and readiness is where a check or an orchestrator looks for that.
 func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 	s := d.snapshot()
 	var why []string
 	if !s.Ready {
 		why = append(why, "starting")
+	}
+	if s.Reload.Error != "" {
+		why = append(why, "reload_failed: "+s.Reload.Error)
 	}
 	for _, c := range s.Cameras {
 		if c.Status != "online" {
@@ -378,47 +588,6 @@ func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ready")
-}
-
-// server is one HTTP listener.
-type server struct {
-	srv *http.Server
-	ln  net.Listener
-}
-
-// listen binds addr now (so a port in use fails at start, naming the key)
-// and serves in the background.
-func listen(key, addr string, h http.Handler, log *slog.Logger) (*server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w: another program (or another edgemo) is using it; stop it or set %s to a free port", key, addr, err, key)
-	}
-	s := &server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
-	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("listener failed", "key", key, "addr", addr, "err", err)
-		}
-	}()
-	return s, nil
-}
-
-// Addr is where the server listens (useful with port 0).
-func (s *server) Addr() string {
-	if s == nil {
-		return ""
-	}
-	return s.ln.Addr().String()
-}
-
-func (s *server) close() {
-	if s == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil {
-		s.srv.Close()
-	}
 }
 
 // HTTPAddr and MetricsAddr report the bound addresses.

@@ -34,12 +34,23 @@ type running struct {
 // and waits until it is ready.
 func start(t testing.TB, cfgYAML string) (*running, string) {
 	t.Helper()
+	return startLogged(t, cfgYAML, nil)
+}
+
+// startLogged is start with the daemon's log records also handed to also
+// (when not nil), for tests that check what is logged.
+func startLogged(t testing.TB, cfgYAML string, also slog.Handler) (*running, string) {
+	t.Helper()
 	t.Chdir(testenv.Root()) // sources and models are given relative to the repository
 	path := filepath.Join(t.TempDir(), "edgemo.yaml")
 	if err := os.WriteFile(path, []byte(cfgYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(uniqueKeys{t: t, h: slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})})
+	var h slog.Handler = slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})
+	if also != nil {
+		h = slog.NewMultiHandler(h, also)
+	}
+	log := slog.New(uniqueKeys{t: t, h: h})
 	d := New(Options{ConfigPath: path, Version: "test", Logger: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{d: d, cancel: cancel, done: make(chan error, 1)}

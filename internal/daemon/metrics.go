@@ -56,33 +56,35 @@ func (m *metrics) error(camera, stage string) { m.errors.WithLabelValues(camera,
 type collector struct{ d *Daemon }
 
 var (
-	descFrames   = prometheus.NewDesc("edgemo_frames_total", "Frames processed (detect+track) per camera; rate() is the pipeline's frames/s.", []string{"camera"}, nil)
-	descRead     = prometheus.NewDesc("edgemo_capture_frames_total", "Frames decoded by the source.", []string{"camera"}, nil)
-	descDets     = prometheus.NewDesc("edgemo_detections_total", "Face detections.", []string{"camera"}, nil)
-	descWindows  = prometheus.NewDesc("edgemo_windows_total", "Windows sent to the engine.", []string{"camera"}, nil)
-	descTrees    = prometheus.NewDesc("edgemo_trees_total", "Trees published.", []string{"camera"}, nil)
-	descDropped  = prometheus.NewDesc("edgemo_dropped_total", "Dropped items by stage and reason.", []string{"camera", "stage", "reason"}, nil)
-	descQueue    = prometheus.NewDesc("edgemo_queue_depth", "Items waiting between stages.", []string{"camera", "queue"}, nil)
-	descFaces    = prometheus.NewDesc("edgemo_faces", "Faces seen in the latest detection frame.", []string{"camera"}, nil)
-	descUp       = prometheus.NewDesc("edgemo_camera_up", "1 when the camera's source is online.", []string{"camera"}, nil)
-	descProvider = prometheus.NewDesc("edgemo_engine_provider_info", "Execution provider in use (value 1).", []string{"provider", "model"}, nil)
-	descMQTTUp   = prometheus.NewDesc("edgemo_mqtt_connected", "1 when connected to the MQTT broker.", nil, nil)
-	descMQTTQ    = prometheus.NewDesc("edgemo_mqtt_queue_length", "Messages held while the broker is away.", nil, nil)
-	descMQTTDrop = prometheus.NewDesc("edgemo_mqtt_dropped_total", "Messages dropped because the outage queue overflowed.", nil, nil)
-	descMQTTSent = prometheus.NewDesc("edgemo_mqtt_sent_total", "Messages delivered to the broker.", nil, nil)
-	descFaceImgs = prometheus.NewDesc("edgemo_mqtt_face_images_total", "Face images (privacy.face_images) by outcome: sent, or dropped because the connection could not keep up.", []string{"outcome"}, nil)
-	descViewers  = prometheus.NewDesc("edgemo_webrtc_viewers", "Connected WebRTC viewers.", nil, nil)
-	descRTCDrop  = prometheus.NewDesc("edgemo_webrtc_dropped_total", "Messages dropped for slow viewers.", nil, nil)
-	descVLMQ     = prometheus.NewDesc("edgemo_vlm_queue_depth", "VidEmo windows waiting for the model.", nil, nil)
-	descVLMRuns  = prometheus.NewDesc("edgemo_vlm_runs_total", "VidEmo runs by outcome.", []string{"outcome"}, nil)
-	descVLMDrop  = prometheus.NewDesc("edgemo_vlm_dropped_total", "VidEmo windows dropped before running, by reason.", []string{"reason"}, nil)
-	descVLMRun   = prometheus.NewDesc("edgemo_vlm_run_seconds", "VidEmo run time over recent runs.", []string{"quantile"}, nil)
+	descFrames    = prometheus.NewDesc("edgemo_frames_total", "Frames processed (detect+track) per camera; rate() is the pipeline's frames/s.", []string{"camera"}, nil)
+	descRead      = prometheus.NewDesc("edgemo_capture_frames_total", "Frames decoded by the source.", []string{"camera"}, nil)
+	descDets      = prometheus.NewDesc("edgemo_detections_total", "Face detections.", []string{"camera"}, nil)
+	descWindows   = prometheus.NewDesc("edgemo_windows_total", "Windows sent to the engine.", []string{"camera"}, nil)
+	descTrees     = prometheus.NewDesc("edgemo_trees_total", "Trees published.", []string{"camera"}, nil)
+	descDropped   = prometheus.NewDesc("edgemo_dropped_total", "Dropped items by stage and reason.", []string{"camera", "stage", "reason"}, nil)
+	descQueue     = prometheus.NewDesc("edgemo_queue_depth", "Items waiting between stages.", []string{"camera", "queue"}, nil)
+	descFaces     = prometheus.NewDesc("edgemo_faces", "Faces seen in the latest detection frame.", []string{"camera"}, nil)
+	descUp        = prometheus.NewDesc("edgemo_camera_up", "1 when the camera's pipeline runs and its source is online.", []string{"camera"}, nil)
+	descProvider  = prometheus.NewDesc("edgemo_engine_provider_info", "Execution provider in use (value 1).", []string{"provider", "model"}, nil)
+	descMQTTUp    = prometheus.NewDesc("edgemo_mqtt_connected", "1 when connected to the MQTT broker.", nil, nil)
+	descMQTTQ     = prometheus.NewDesc("edgemo_mqtt_queue_length", "Messages held while the broker is away.", nil, nil)
+	descMQTTDrop  = prometheus.NewDesc("edgemo_mqtt_dropped_total", "Messages dropped because the outage queue overflowed.", nil, nil)
+	descMQTTSent  = prometheus.NewDesc("edgemo_mqtt_sent_total", "Messages delivered to the broker.", nil, nil)
+	descFaceImgs  = prometheus.NewDesc("edgemo_mqtt_face_images_total", "Face images (privacy.face_images) by outcome: sent, or dropped because the connection could not keep up.", []string{"outcome"}, nil)
+	descViewers   = prometheus.NewDesc("edgemo_webrtc_viewers", "Connected WebRTC viewers.", nil, nil)
+	descRTCDrop   = prometheus.NewDesc("edgemo_webrtc_dropped_total", "Messages dropped for slow viewers.", nil, nil)
+	descVLMQ      = prometheus.NewDesc("edgemo_vlm_queue_depth", "VidEmo windows waiting for the model.", nil, nil)
+	descVLMRuns   = prometheus.NewDesc("edgemo_vlm_runs_total", "VidEmo runs by outcome.", []string{"outcome"}, nil)
+	descVLMDrop   = prometheus.NewDesc("edgemo_vlm_dropped_total", "VidEmo windows dropped before running, by reason.", []string{"reason"}, nil)
+	descReloadBad = prometheus.NewDesc("edgemo_config_reload_failed", "1 from a failed config reload until a good one: the daemon runs the previous config (see /readyz for the error).", nil, nil)
+	descReloads   = prometheus.NewDesc("edgemo_config_reloads_total", "Config reloads (file changes and SIGHUP) by result: ok, or failed (the running config stayed).", []string{"result"}, nil)
+	descVLMRun    = prometheus.NewDesc("edgemo_vlm_run_seconds", "VidEmo run time over recent runs.", []string{"quantile"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descWindows, descTrees, descDropped, descQueue,
 		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descFaceImgs, descViewers, descRTCDrop,
-		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun} {
+		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun, descReloadBad, descReloads} {
 		ch <- d
 	}
 }
@@ -112,6 +114,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descUp, up, cs.Name)
 	}
+	failed := 0.0
+	if s.Reload.Error != "" {
+		failed = 1
+	}
+	gauge(descReloadBad, failed)
+	counter(descReloads, s.Reload.OK, "ok")
+	counter(descReloads, s.Reload.Failed, "failed")
 	if s.Provider != "" {
 		gauge(descProvider, 1, s.Provider, s.Model)
 	}

@@ -26,11 +26,20 @@ type mqttPart struct {
 func startMQTT(ctx context.Context, c config.MQTTConfig, priv config.PrivacyConfig, cameras []string, version string, stats func() any, log *slog.Logger) (*mqttPart, error) {
 	p := &mqttPart{}
 	url := c.Broker
+	user, pass := c.Username, c.Password
 	if url == "" {
-		b, err := broker.Start(ctx, c.Embedded.Listen, log)
+		b, err := broker.StartWith(ctx, broker.Options{
+			Listen:        c.Embedded.Listen,
+			MaxPacketSize: c.Embedded.MaxPacketSize,
+			MaxRetained:   c.Embedded.MaxRetained,
+			Username:      c.Embedded.Username,
+			Password:      c.Embedded.Password,
+			Owned:         mqtt.OwnedTopics(c.TopicPrefix, c.DiscoveryPrefix, ""),
+		}, log)
 		if err != nil {
 			return nil, err
 		}
+		user, pass = b.Owner() // the embedded login, or the in-process one that alone writes edgemo's topics
 		p.broker = b
 		url = "tcp://" + b.Addr()
 		host, port, _ := net.SplitHostPort(b.Addr())
@@ -41,8 +50,8 @@ func startMQTT(ctx context.Context, c config.MQTTConfig, priv config.PrivacyConf
 		Broker:          url,
 		ClientID:        c.ClientID,
 		TopicPrefix:     c.TopicPrefix,
-		Username:        c.Username,
-		Password:        c.Password,
+		Username:        user,
+		Password:        pass,
 		TLS:             mqtt.TLS{CAFile: c.TLS.CA, CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, InsecureSkipVerify: c.TLS.InsecureSkipVerify},
 		QoS:             c.QoS,
 		HADiscovery:     config.On(c.HADiscovery, true),
@@ -97,17 +106,17 @@ func (p *rtcPart) close() {
 	}
 }
 
-// httpHandler serves the dashboard and WebRTC signalling. Called with d.mu
-// held, after d.rtc is set.
-func (d *Daemon) httpHandler(c *config.Config) http.Handler {
+// httpHandler serves the dashboard and WebRTC signalling (rtc, nil when
+// WebRTC is off), behind the Host check while no token is set.
+func httpHandler(c *config.Config, rtc *rtcPart) http.Handler {
 	mux := http.NewServeMux()
-	if d.rtc != nil {
-		h := d.rtc.sink.Handler()
+	if rtc != nil {
+		h := rtc.sink.Handler()
 		mux.Handle(webrtc.Path, h)
 		mux.Handle(webrtc.Path+"/", h)
 	}
 	if config.On(c.HTTP.Dashboard, true) {
 		mux.Handle("/", web.Handler())
 	}
-	return mux
+	return hostGuard(c.HTTP.Listen, c.WebRTC.Token, mux)
 }

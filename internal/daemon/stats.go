@@ -66,6 +66,17 @@ type Snapshot struct {
 	MQTT     *MQTTStats    `json:"mqtt,omitempty"`
 	WebRTC   *WebRTCStats  `json:"webrtc,omitempty"`
 	VLM      *VLMStats     `json:"vlm,omitempty"` // when VidEmo is configured (tiered engine)
+	Reload   ReloadStats   `json:"reload"`
+}
+
+// ReloadStats is the outcome of config reloads (file changes and SIGHUP).
+type ReloadStats struct {
+	// State is "ok", or "reload_failed" from a failed reload until a good
+	// one: the daemon then runs the previous config (see Daemon.apply).
+	State  string `json:"state"`
+	Error  string `json:"error,omitempty"` // the failed reload's error
+	OK     uint64 `json:"ok"`              // reloads applied
+	Failed uint64 `json:"failed"`          // reloads refused
 }
 
 // VLMStats are the VidEmo scheduler's counters.
@@ -101,6 +112,10 @@ type WebRTCStats struct {
 
 func (d *Daemon) snapshot() Snapshot {
 	s := Snapshot{Time: time.Now()}
+	s.Reload = ReloadStats{State: "ok", OK: d.reloadsOK.Load(), Failed: d.reloadsFailed.Load()}
+	if e, _ := d.reloadErr.Load().(string); e != "" {
+		s.Reload.State, s.Reload.Error = "reload_failed", e
+	}
 	v, _ := d.view.Load().(*view)
 	if v == nil {
 		return s
