@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
-
 )
 
 // Qwen2.5-VL's geometry: merge 2, patch 14, window 112 px (4 merged tokens).
