@@ -2,55 +2,13 @@ package capture
 
 import (
 	"context"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// silentServer accepts TCP connections and never sends a byte, like a
-// camera whose firmware hangs after accept, or an RTSP/HTTP server gone
-// silent. Connections stay open until stop (also run at cleanup).
-func silentServer(t testing.TB) (addr string, stop func()) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			ln.Close()
-			wg.Wait()
-			mu.Lock()
-			defer mu.Unlock()
-			for _, c := range conns {
-				c.Close()
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return ln.Addr().String(), stop
-}
+	"github.com/edgemo/edgemo/capture/capturetest"
+)
 
 // Two silent cameras (one HTTP, one RTSP) and one good HTTP MJPEG camera,
 // all with the default ReadTimeout (5 s) and backoff. The good camera's
@@ -86,8 +44,8 @@ func TestCamerasIndependent(t *testing.T) {
 	// The silent cameras open (and keep reopening) in the background: Open
 	// itself waits for the first attempt, which is what a daemon does per
 	// camera goroutine.
-	silentHTTP, stopHTTP := silentServer(t)
-	silentRTSP, stopRTSP := silentServer(t)
+	silentHTTP, stopHTTP := capturetest.SilentServer(t)
+	silentRTSP, stopRTSP := capturetest.SilentServer(t)
 	silent := make([]*Source, 2)
 	var opened sync.WaitGroup
 	for i, url := range []string{"http://" + silentHTTP + "/video.mjpg", "rtsp://" + silentRTSP + "/stream"} {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgemo/edgemo/capture/capturetest"
 )
 
 // rtspServer answers every request line it reads with reply (nothing when
@@ -83,7 +85,7 @@ func TestProbe(t *testing.T) {
 	defer httpSrv.Close()
 	rtspOK, rtspLines := rtspServer(t, "RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\n\r\n")
 	rtspHTTP, _ := rtspServer(t, "HTTP/1.1 400 Bad Request\r\n\r\n")
-	silent, stopSilent := silentServer(t)
+	silent, stopSilent := capturetest.SilentServer(t)
 	refused := func() string { // a port nobody listens on
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
 		defer ln.Close()

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgemo/edgemo/capture/capturetest"
 )
 
 // mjpegServer serves an endless MJPEG stream (multipart/x-mixed-replace,
@@ -72,44 +74,6 @@ func (m *mjpegServer) stop() {
 	m.wg.Wait()
 }
 
-// silentListener accepts connections and never sends a byte: a camera, or
-// an RTSP/HTTP server, gone silent.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 func cameraStatus(r *running, name string) string {
 	for _, c := range r.d.Snapshot().Cameras {
 		if c.Name == name {
@@ -147,7 +111,7 @@ func TestCamerasAreIndependent(t *testing.T) {
     source: http://%s/video.mjpg
   silentrtsp:
     source: rtsp://%s/stream
-`, goodAddr, silentListener(t), silentListener(t))
+`, goodAddr, silentAddr(t), silentAddr(t))
 	r, _ := start(t, daemonConfig(t, "  embedded: {listen: "+freeAddr(t)+"}", cameras))
 	online := func(s string) bool { return s == "online" }
 	awaitStatus(t, r, "good", 15*time.Second, online, "online")
@@ -175,4 +139,10 @@ func TestCamerasAreIndependent(t *testing.T) {
 	if took > ShutdownTimeout {
 		t.Errorf("shutdown took %v, want within %v", took, ShutdownTimeout)
 	}
+}
+
+// silentAddr is a camera that accepts and never sends.
+func silentAddr(t *testing.T) string {
+	addr, _ := capturetest.SilentServer(t)
+	return addr
 }
