@@ -6,7 +6,7 @@ package engine
 import (
 	"context"
 
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

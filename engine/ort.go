@@ -11,7 +11,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/edgemo/edgemo/internal/registry"
+	"github.com/edgemo/edgemo/engine/registry"
 )
 
 // EnvORTLib names the environment variable that overrides the ONNX Runtime
@@ -26,7 +26,7 @@ const (
 )
 
 // DefaultProviders is tried in order when RuntimeConfig.Providers is empty
-// (internal/registry holds the one list of providers).
+// (engine/registry holds the one list of providers).
 var DefaultProviders = registry.Providers.Defaults()
 
 // ProviderName maps a configured provider ("tensorrt", "cuda", "cpu", an

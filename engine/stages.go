@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

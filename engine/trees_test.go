@@ -10,7 +10,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

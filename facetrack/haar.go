@@ -15,7 +15,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/edgemo/edgemo/internal/registry"
+	"github.com/edgemo/edgemo/engine/registry"
 )
 
 // DefaultHaarCascade is the frontal-face cascade shipped by Debian's

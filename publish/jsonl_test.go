@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 )
 
 func testTree(i int) *tree.Tree {

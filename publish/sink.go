@@ -4,7 +4,7 @@ package publish
 import (
 	"context"
 
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 )
 
 // Sink consumes trees. Publish must not block the engine for long: a slow

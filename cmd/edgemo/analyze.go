@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/capture"
+	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/pipeline"
 	"github.com/edgemo/edgemo/internal/progress"
-	"github.com/edgemo/edgemo/internal/registry"
-	"github.com/edgemo/edgemo/internal/tree"
 	"github.com/edgemo/edgemo/publish"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

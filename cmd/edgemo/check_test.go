@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/internal/daemon"
-	"github.com/edgemo/edgemo/internal/registry"
 	"github.com/edgemo/edgemo/internal/testenv"
 )
 

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/internal/testenv"
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 )
 
 func TestMain(m *testing.M) {

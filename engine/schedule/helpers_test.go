@@ -13,13 +13,13 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 
 // slowStandIn stands in for the GPU model (the VidEmo VLM runner): it takes
 // a fixed time per window (or waits on a gate), honours its context, and
-// returns schema-valid trees built with internal/tree. It checks the
+// returns schema-valid trees built with tree. It checks the
 // scheduler's promises from the runner's side: per-track and total
 // in-flight counts.
 type slowStandIn struct {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

@@ -18,7 +18,7 @@ import (
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/testenv"
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

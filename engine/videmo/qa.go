@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

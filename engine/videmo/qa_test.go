@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/internal/testenv"
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 )
 
 func opts(labels ...string) []Option {

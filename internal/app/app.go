@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 
 	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/registry"
 )
 
 // Options are the user-facing knobs shared by commands.
@@ -42,7 +42,7 @@ type Options struct {
 	OptionalHeads bool
 }
 
-// Detector names (internal/registry holds the one list, with help).
+// Detector names (engine/registry holds the one list, with help).
 const (
 	DetectorBlazeFaceBack  = registry.DetectorBlazeFaceBack
 	DetectorBlazeFaceFront = registry.DetectorBlazeFaceFront

@@ -13,7 +13,7 @@ import (
 	"github.com/edgemo/edgemo/engine/tokenizer"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/internal/config"
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 )
 
 // Engine modes (Options.Engine).

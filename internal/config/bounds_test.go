@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgemo/edgemo/internal/registry"
+	"github.com/edgemo/edgemo/engine/registry"
 )
 
 // Every bounded key: a value just outside (and a negative, a NaN where it

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/capture"
-	"github.com/edgemo/edgemo/internal/registry"
+	"github.com/edgemo/edgemo/engine/registry"
 )
 
 // Camera defaults the pipeline and detector would otherwise fill in; the

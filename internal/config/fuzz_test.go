@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/capture"
-	"github.com/edgemo/edgemo/internal/registry"
+	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/internal/testenv"
 	"github.com/edgemo/edgemo/window"
 )

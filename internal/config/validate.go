@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/capture"
-	"github.com/edgemo/edgemo/internal/registry"
+	"github.com/edgemo/edgemo/engine/registry"
 )
 
 var cameraName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

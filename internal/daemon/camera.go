@@ -12,8 +12,8 @@ import (
 	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/config"
 	"github.com/edgemo/edgemo/internal/pipeline"
-	"github.com/edgemo/edgemo/internal/tree"
 	"github.com/edgemo/edgemo/publish"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/internal/testenv"
-	"github.com/edgemo/edgemo/internal/tree"
 	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
+	"github.com/edgemo/edgemo/tree"
 )
 
 type running struct {

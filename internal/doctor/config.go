@@ -4,11 +4,11 @@ import (
 	"fmt"
 
 	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/config"
-	"github.com/edgemo/edgemo/internal/registry"
 )
 
 // ConfigModels loads every manifest and model file cfg names, with the

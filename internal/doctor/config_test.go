@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/internal/config"
-	"github.com/edgemo/edgemo/internal/registry"
 	"github.com/edgemo/edgemo/internal/testenv"
 )
 

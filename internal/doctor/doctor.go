@@ -11,9 +11,9 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/app"
-	"github.com/edgemo/edgemo/internal/registry"
 )
 
 // Status of one check.

@@ -13,8 +13,8 @@ import (
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/testenv"
-	"github.com/edgemo/edgemo/internal/tree"
 	"github.com/edgemo/edgemo/publish"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

@@ -20,8 +20,8 @@ import (
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/tree"
 	"github.com/edgemo/edgemo/publish"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/testenv"
-	"github.com/edgemo/edgemo/internal/tree"
+	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

@@ -32,8 +32,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
-	"github.com/edgemo/edgemo/internal/tree"
 	"github.com/edgemo/edgemo/publish"
+	"github.com/edgemo/edgemo/tree"
 )
 
 // Payloads of <prefix>/available.

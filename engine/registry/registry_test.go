@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/internal/registry"
+	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/internal/testenv"
 )
 
