@@ -2,8 +2,9 @@
 // RTSP/HTTP streams, GStreamer pipelines) with GoCV and delivers decoded
 // frames on a bounded channel, with timestamps, an optional frame-rate cap,
 // drop-oldest back-pressure for live sources and reconnection with backoff.
-// See README.md for the source strings, the Mat ownership rule and the drop
-// policy.
+// FrameSource is what the pipeline reads; *Source is the OpenCV one, and a
+// source from elsewhere implements the same interface. See README.md for
+// the source strings, the Mat ownership rule and the drop policy.
 package capture
 
 import (

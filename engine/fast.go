@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 
@@ -404,4 +404,8 @@ func clamp01(x float64) float64 {
 	return min(max(x, 0), 1)
 }
 
-var _ Analyzer = (*FastAnalyzer)(nil)
+var (
+	_ Analyzer       = (*FastAnalyzer)(nil)
+	_ BatchAnalyzer  = (*FastAnalyzer)(nil)
+	_ TrackForgetter = (*FastAnalyzer)(nil)
+)

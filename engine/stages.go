@@ -5,8 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 
@@ -55,6 +55,8 @@ func (a *FastAnalyzer) StageCosts() []StageCost {
 	sort.Slice(out, func(i, j int) bool { return out[i].Stage < out[j].Stage })
 	return out
 }
+
+var _ StageCoster = (*FastAnalyzer)(nil)
 
 // headResults are the optional heads' outputs for a batch of new samples.
 type headResults struct {

@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/tree"
+	"github.com/edgemo/edgemo/engine/ring"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/window"
 )
 
@@ -137,28 +138,27 @@ type Latency struct {
 }
 
 type latencyRing struct {
-	n    uint64
 	sum  time.Duration
 	max  time.Duration
-	last [1024]time.Duration
+	last *ring.Ring[time.Duration] // the most recent 1024; nil until the first add
 }
 
 func (l *latencyRing) add(d time.Duration) {
-	l.last[l.n%uint64(len(l.last))] = d
-	l.n++
+	if l.last == nil {
+		l.last = ring.New[time.Duration](1024)
+	}
+	l.last.Add(d)
 	l.sum += d
 	l.max = max(l.max, d)
 }
 
 func (l *latencyRing) summary() Latency {
-	if l.n == 0 {
+	if l.last == nil {
 		return Latency{}
 	}
-	k := min(l.n, uint64(len(l.last)))
-	v := slices.Clone(l.last[:k])
-	slices.Sort(v)
-	q := func(p float64) time.Duration { return v[int(math.Ceil(p*float64(k)))-1] }
-	return Latency{Count: l.n, Mean: l.sum / time.Duration(l.n), P50: q(0.5), P95: q(0.95), Max: l.max}
+	n, v := l.last.Count(), l.last.Sorted()
+	q := func(p float64) time.Duration { return v[int(math.Ceil(p*float64(len(v))))-1] }
+	return Latency{Count: n, Mean: l.sum / time.Duration(n), P50: q(0.5), P95: q(0.95), Max: l.max}
 }
 
 // job is one queued or running window.
@@ -316,6 +316,8 @@ func (s *Scheduler) Forget(camera string, trackID int) {
 	}
 	s.notifyLocked()
 }
+
+var _ engine.TrackForgetter = (*Scheduler)(nil)
 
 // Known reports whether the scheduler holds live state for the track (it
 // has a window queued or running, or was served, and was not forgotten).

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/tree"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/window"
 )
 
@@ -94,6 +94,53 @@ func (t *Tiered) Analyze(ctx context.Context, w window.Window) (*tree.Tree, erro
 	if err != nil {
 		return nil, err
 	}
+	return t.tier(w, ft), nil
+}
+
+// AnalyzeBatch is Analyze over several windows, with the fast analyzer run
+// once over all of them when it is an engine.BatchAnalyzer (FastAnalyzer
+// is: one ORT Run per head), else window by window. Each window is then
+// submitted and merged as in Analyze, in the order of ws; the trees come
+// back in that order. An error of the fast analyzer fails the batch: no
+// window is submitted and no tree returned.
+func (t *Tiered) AnalyzeBatch(ctx context.Context, ws []window.Window) ([]*tree.Tree, error) {
+	fts, err := t.fastBatch(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*tree.Tree, len(ws))
+	for i, w := range ws {
+		out[i] = t.tier(w, fts[i])
+	}
+	return out, nil
+}
+
+// fastBatch is the fast analyzer's trees of ws, in order.
+func (t *Tiered) fastBatch(ctx context.Context, ws []window.Window) ([]*tree.Tree, error) {
+	if ba, ok := t.fast.(engine.BatchAnalyzer); ok {
+		fts, err := ba.AnalyzeBatch(ctx, ws)
+		if err != nil {
+			return nil, err
+		}
+		if len(fts) != len(ws) {
+			return nil, fmt.Errorf("tiered analyzer: fast analyzer returned %d trees for %d windows", len(fts), len(ws))
+		}
+		return fts, nil
+	}
+	fts := make([]*tree.Tree, len(ws))
+	for i, w := range ws {
+		ft, err := t.fast.Analyze(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+		fts[i] = ft
+	}
+	return fts, nil
+}
+
+// tier submits w to the slow analyzer's scheduler and returns its fast tree
+// ft merged with the track's latest slow tree.
+func (t *Tiered) tier(w window.Window, ft *tree.Tree) *tree.Tree {
 	t.sched.Submit(w, t.cfg.Salience(w))
 	t.mu.Lock()
 	st := t.latest[TrackKey{w.Camera, w.TrackID}]
@@ -103,7 +150,7 @@ func (t *Tiered) Analyze(ctx context.Context, w window.Window) (*tree.Tree, erro
 	if out.Source.Engine != ft.Source.Engine {
 		t.merged.Add(1)
 	}
-	return out, nil
+	return out
 }
 
 // land takes a slow result: a valid tree of a live track becomes the
@@ -138,10 +185,6 @@ func (t *Tiered) land(r Result) {
 	}
 }
 
-type forgetter interface {
-	Forget(camera string, trackID int)
-}
-
 // Forget drops the track's state here, in the scheduler, and in both
 // analyzers when they keep any (engine.FastAnalyzer does).
 func (t *Tiered) Forget(camera string, trackID int) {
@@ -149,12 +192,21 @@ func (t *Tiered) Forget(camera string, trackID int) {
 	t.sched.Forget(camera, trackID)
 	delete(t.latest, TrackKey{camera, trackID})
 	t.mu.Unlock()
-	if f, ok := t.fast.(forgetter); ok {
+	if f, ok := t.fast.(engine.TrackForgetter); ok {
 		f.Forget(camera, trackID)
 	}
-	if f, ok := t.slow.(forgetter); ok {
+	if f, ok := t.slow.(engine.TrackForgetter); ok {
 		f.Forget(camera, trackID)
 	}
+}
+
+// StageCosts is the fast analyzer's per-stage costs (nil when it keeps
+// none), so that the bench reports the fast heads with the slow tier on.
+func (t *Tiered) StageCosts() []engine.StageCost {
+	if sc, ok := t.fast.(engine.StageCoster); ok {
+		return sc.StageCosts()
+	}
+	return nil
 }
 
 // Scheduler is the scheduler of the slow tier (for stats and Drain).
@@ -192,7 +244,12 @@ func (t *Tiered) Close() error {
 	return nil
 }
 
-var _ engine.Analyzer = (*Tiered)(nil)
+var (
+	_ engine.Analyzer       = (*Tiered)(nil)
+	_ engine.BatchAnalyzer  = (*Tiered)(nil)
+	_ engine.TrackForgetter = (*Tiered)(nil)
+	_ engine.StageCoster    = (*Tiered)(nil)
+)
 
 // Merge is the fast tree of a window with the levels of the track's latest
 // slow tree (README.md, "Merge"). It returns a new tree and changes neither

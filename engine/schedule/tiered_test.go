@@ -16,9 +16,9 @@ import (
 	"log/slog"
 
 	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/testenv"
-	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 
@@ -473,3 +473,151 @@ func TestTieredWithRealFastAnalyzer(t *testing.T) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// batchFastStandIn is fastStandIn with engine.FastAnalyzer's AnalyzeBatch:
+// it counts the batched calls, and the windows they carried.
+type batchFastStandIn struct {
+	*fastStandIn
+	mu            sync.Mutex
+	batches       []int // windows per AnalyzeBatch call
+	singleAnalyze int   // Analyze calls
+}
+
+func (b *batchFastStandIn) Analyze(ctx context.Context, w window.Window) (*tree.Tree, error) {
+	b.mu.Lock()
+	b.singleAnalyze++
+	b.mu.Unlock()
+	return b.fastStandIn.Analyze(ctx, w)
+}
+
+func (b *batchFastStandIn) AnalyzeBatch(ctx context.Context, ws []window.Window) ([]*tree.Tree, error) {
+	b.mu.Lock()
+	b.batches = append(b.batches, len(ws))
+	b.mu.Unlock()
+	out := make([]*tree.Tree, len(ws))
+	for i, w := range ws {
+		ft, err := b.fastStandIn.Analyze(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ft
+	}
+	return out, nil
+}
+
+var _ engine.BatchAnalyzer = (*batchFastStandIn)(nil)
+
+// Tiered.AnalyzeBatch runs a batching fast analyzer once over all the
+// windows, then schedules and merges each: the trees come back in the
+// windows' order, the track with a landed slow tree merged, every window
+// offered to the slow tier. A fast analyzer without AnalyzeBatch is run
+// window by window, with the same trees.
+func TestTieredAnalyzeBatch(t *testing.T) {
+	for _, batching := range []bool{true, false} {
+		t.Run(map[bool]string{true: "batching fast", false: "plain fast"}[batching], func(t *testing.T) {
+			base := newFastStandIn()
+			bf := &batchFastStandIn{fastStandIn: base}
+			var fast engine.Analyzer = base
+			if batching {
+				fast = bf
+			}
+			// The slow tier runs track 1's first window only: the batch's
+			// windows wait at the gate, so no slow tree lands in between.
+			slow := newSlowStandIn(0)
+			slow.gate = make(chan struct{}, 1)
+			slow.gate <- struct{}{}
+			landed := make(chan *tree.Tree, 8)
+			ta := NewTiered(context.Background(), fast, slow, TieredConfig{OnSlowTree: func(st *tree.Tree) { landed <- st }})
+			defer ta.Close()
+			ctx := context.Background()
+			now := time.Now()
+
+			// Track 1's slow tree lands first.
+			if _, err := ta.Analyze(ctx, mkWindow("cam1", 1, 0, now, 160, 0.9)); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-landed:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no slow tree")
+			}
+
+			ws := []window.Window{
+				mkWindow("cam1", 2, 0, now.Add(time.Second), 160, 0.9),
+				mkWindow("cam1", 1, 1, now.Add(time.Second), 160, 0.9),
+				mkWindow("cam1", 3, 0, now.Add(time.Second), 160, 0.9),
+			}
+			bf.mu.Lock()
+			bf.batches, bf.singleAnalyze = nil, 0
+			bf.mu.Unlock()
+			trees, err := ta.AnalyzeBatch(ctx, ws)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if batching {
+				bf.mu.Lock()
+				batches, single := bf.batches, bf.singleAnalyze
+				bf.mu.Unlock()
+				if !reflect.DeepEqual(batches, []int{3}) || single != 0 {
+					t.Errorf("fast analyzer: batches %v, single Analyze calls %d; want one batch of 3 and none", batches, single)
+				}
+			}
+			if len(trees) != len(ws) {
+				t.Fatalf("%d trees for %d windows", len(trees), len(ws))
+			}
+			for i, tr := range trees {
+				w := ws[i]
+				if want := tree.MakeID(w.Camera, w.TrackID, w.Seq); tr.ID != want {
+					t.Errorf("tree %d: id %s, want %s (window order)", i, tr.ID, want)
+				}
+				validate(t, tr)
+				merged := tr.Source.Engine == "fast-head+"+standInEngine
+				if merged != (w.TrackID == 1) {
+					t.Errorf("tree %d (track %d): engine %s", i, w.TrackID, tr.Source.Engine)
+				}
+			}
+			if merged := trees[1]; merged.Emotion == nil || merged.Emotion.Label != "happiness" {
+				t.Errorf("track 1 not merged: %+v", merged.Emotion)
+			}
+			st := ta.Stats()
+			if st.Trees != 4 || st.Merged != 1 || st.Scheduler.Submitted != 4 {
+				t.Errorf("stats: trees %d merged %d submitted %d, want 4 1 4", st.Trees, st.Merged, st.Scheduler.Submitted)
+			}
+		})
+	}
+}
+
+// Tiered keeps the optional features the pipeline and the bench look for,
+// found as they find them: by assertion on an engine.Analyzer.
+func TestTieredOptionalInterfaces(t *testing.T) {
+	var (
+		_ engine.BatchAnalyzer  = (*Tiered)(nil)
+		_ engine.TrackForgetter = (*Tiered)(nil)
+		_ engine.StageCoster    = (*Tiered)(nil)
+	)
+	fast, slow := newFastStandIn(), newSlowStandIn(0)
+	var a engine.Analyzer = NewTiered(context.Background(), fast, slow, TieredConfig{})
+	defer a.Close()
+	if _, ok := a.(engine.BatchAnalyzer); !ok {
+		t.Error("Tiered is not an engine.BatchAnalyzer: the pipeline would not batch across tracks")
+	}
+	f, ok := a.(engine.TrackForgetter)
+	if !ok {
+		t.Fatal("Tiered is not an engine.TrackForgetter: the pipeline would never drop per-track state")
+	}
+	if sc, ok := a.(engine.StageCoster); !ok {
+		t.Error("Tiered is not an engine.StageCoster: the bench would lose the fast heads' costs")
+	} else if c := sc.StageCosts(); c != nil {
+		t.Errorf("stage costs of a fast analyzer that keeps none: %v", c)
+	}
+	if _, err := a.Analyze(context.Background(), mkWindow("cam1", 7, 0, time.Now(), 160, 0.9)); err != nil {
+		t.Fatal(err)
+	}
+	f.Forget("cam1", 7)
+	fast.mu.Lock()
+	forgotten := fast.forgotten
+	fast.mu.Unlock()
+	if !slices.Contains(forgotten, TrackKey{"cam1", 7}) {
+		t.Errorf("Forget did not reach the fast analyzer: %v", forgotten)
+	}
+}

@@ -76,9 +76,6 @@ func (t *timedDetector) Detect(img gocv.Mat) ([]facetrack.Detection, error) {
 	return dets, err
 }
 
-// stageCoster is the fast analyzer's per-stage accounting.
-type stageCoster interface{ StageCosts() []engine.StageCost }
-
 // Decode reads every frame of path with OpenCV and nothing else.
 func Decode(path string) (int, time.Duration, error) {
 	if _, err := os.Stat(path); err != nil {
@@ -117,7 +114,7 @@ func Run(ctx context.Context, path string, cfg pipeline.Config, st *app.Stack, l
 	cfg.Offline = true
 	det := &timedDetector{Detector: st.Detector}
 	var before map[string]engine.StageCost
-	sc, _ := st.Analyzer.(stageCoster)
+	sc, _ := st.Analyzer.(engine.StageCoster) // the fast heads' costs (Tiered forwards its fast tier's)
 	if sc != nil {
 		before = map[string]engine.StageCost{}
 		for _, s := range sc.StageCosts() {

@@ -19,9 +19,9 @@ import (
 
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/publish"
-	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 
@@ -86,9 +86,9 @@ type Pipeline struct {
 	log      *slog.Logger
 	Stats    Stats
 
-	src    atomic.Pointer[capture.Source] // while running, for CaptureStats
-	queue  atomic.Pointer[chan item]      // while running, for QueueLen
-	nextID atomic.Int64                   // the tracker's next track ID, after a run
+	src    atomic.Pointer[capture.FrameSource] // while running, for CaptureStats
+	queue  atomic.Pointer[chan item]           // while running, for QueueLen
+	nextID atomic.Int64                        // the tracker's next track ID, after a run
 }
 
 // NextTrackID is the first track ID a following run of the same camera
@@ -98,7 +98,7 @@ func (p *Pipeline) NextTrackID() int { return int(p.nextID.Load()) }
 // CaptureStats are the running source's counters (zero when not running).
 func (p *Pipeline) CaptureStats() capture.Stats {
 	if s := p.src.Load(); s != nil {
-		return s.Stats()
+		return (*s).Stats()
 	}
 	return capture.Stats{}
 }
@@ -139,9 +139,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return p.RunSource(ctx, src)
 }
 
-// RunSource is Run on an already opened source (so callers can read its Info
-// first). It does not close src.
-func (p *Pipeline) RunSource(ctx context.Context, src *capture.Source) error {
+// RunSource is Run on an already opened source: a *capture.Source (so callers
+// can read its Info first) or any other capture.FrameSource (go2rtc, a
+// GStreamer appsink binding, a test generator). It reads src.Frames until the
+// channel closes or ctx is cancelled, closes every frame it receives, and
+// returns src.Err after a clean end. It does not close src.
+func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	bufs, err := window.New(p.cfg.Camera, p.cfg.Window)
@@ -153,7 +156,7 @@ func (p *Pipeline) RunSource(ctx context.Context, src *capture.Source) error {
 		return fmt.Errorf("camera %s: %w", p.cfg.Camera, err)
 	}
 	queue := make(chan item, p.cfg.QueueLen)
-	p.src.Store(src)
+	p.src.Store(&src)
 	p.queue.Store(&queue)
 
 	var wg sync.WaitGroup
@@ -176,7 +179,7 @@ func (p *Pipeline) RunSource(ctx context.Context, src *capture.Source) error {
 	return ctx.Err()
 }
 
-func (p *Pipeline) frameLoop(ctx context.Context, src *capture.Source, trk *facetrack.Tracker, bufs *window.Buffers, queue chan item) error {
+func (p *Pipeline) frameLoop(ctx context.Context, src capture.FrameSource, trk *facetrack.Tracker, bufs *window.Buffers, queue chan item) error {
 	send := func(it item) bool {
 		if p.cfg.Offline || it.w.Samples == nil {
 			select {
@@ -210,8 +213,24 @@ func (p *Pipeline) frameLoop(ctx context.Context, src *capture.Source, trk *face
 		send(item{ended: id})
 	}
 
+	// Every frame received is closed here; frames left on the channel when
+	// ctx ends are the source's to close (capture.FrameSource). ctx is
+	// watched too, so a source opened with another context cannot keep the
+	// pipeline waiting for a frame after a stop.
+	frames := src.Frames()
 	var n uint64
-	for f := range src.Frames() {
+read:
+	for ctx.Err() == nil {
+		var f *capture.Frame
+		select {
+		case got, ok := <-frames:
+			if !ok {
+				break read
+			}
+			f = got
+		case <-ctx.Done():
+			break read
+		}
 		err := p.frame(f, n, trk, bufs, send, endTrack)
 		if p.cfg.OnFrame != nil {
 			p.cfg.OnFrame(f)
@@ -220,9 +239,6 @@ func (p *Pipeline) frameLoop(ctx context.Context, src *capture.Source, trk *face
 		n++
 		if err != nil {
 			return err
-		}
-		if ctx.Err() != nil {
-			break
 		}
 	}
 	// End of input: flush every track still open so its tail gets a tree.
@@ -283,26 +299,17 @@ func (p *Pipeline) frame(f *capture.Frame, n uint64, trk *facetrack.Tracker, buf
 	return nil
 }
 
-// trackForgetter is implemented by analyzers that keep per-track state.
-type trackForgetter interface {
-	Forget(camera string, trackID int)
-}
-
-// batchAnalyzer is implemented by analyzers that run their models once over
-// several windows (the fast head: one ORT Run per head for all of them).
-type batchAnalyzer interface {
-	AnalyzeBatch(ctx context.Context, ws []window.Window) ([]*tree.Tree, error)
-}
-
 // maxBatch bounds the windows analysed together.
 const maxBatch = 8
 
 func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
-	ba, batching := p.analyzer.(batchAnalyzer)
+	// Optional features (engine.BatchAnalyzer, engine.TrackForgetter): a
+	// wrapping analyzer keeps them only by implementing them itself.
+	ba, batching := p.analyzer.(engine.BatchAnalyzer)
 	var ws []window.Window
 	for it := range queue {
 		if it.w.Samples == nil {
-			if f, ok := p.analyzer.(trackForgetter); ok {
+			if f, ok := p.analyzer.(engine.TrackForgetter); ok {
 				f.Forget(p.cfg.Camera, it.ended)
 			}
 			continue
@@ -343,12 +350,21 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 			p.Stats.AnalyzeErrors.Add(uint64(len(ws)))
 			p.fail("engine", fmt.Errorf("camera %s track %d window %d (+%d more): %w", p.cfg.Camera, ws[0].TrackID, ws[0].Seq, len(ws)-1, err))
 		}
-		for _, t := range trees {
+		// trees[i] is the tree of ws[i] (engine.BatchAnalyzer's contract);
+		// a count that breaks it cannot pair trees with their windows'
+		// crops, so their face images are left out.
+		paired := len(trees) == len(ws)
+		if err == nil && !paired {
+			p.fail("engine", fmt.Errorf("camera %s track %d window %d (+%d more): analyzer returned %d trees for %d windows; their face images are skipped", p.cfg.Camera, ws[0].TrackID, ws[0].Seq, len(ws)-1, len(trees), len(ws)))
+		}
+		for i, t := range trees {
 			p.publish(ctx, t)
-			p.faceImage(t, ws)
+			if paired {
+				p.faceImage(t, ws[i])
+			}
 		}
 		if end != nil {
-			if f, ok := p.analyzer.(trackForgetter); ok {
+			if f, ok := p.analyzer.(engine.TrackForgetter); ok {
 				f.Forget(p.cfg.Camera, end.ended)
 			}
 		}
@@ -368,9 +384,9 @@ func (p *Pipeline) publish(ctx context.Context, t *tree.Tree) {
 	}
 }
 
-// faceImage hands the JPEG of the latest crop of t's window to the sinks
-// that take face images, when the privacy gate allows it.
-func (p *Pipeline) faceImage(t *tree.Tree, ws []window.Window) {
+// faceImage hands the JPEG of the latest crop of w, the window t was made
+// from, to the sinks that take face images, when the privacy gate allows it.
+func (p *Pipeline) faceImage(t *tree.Tree, w window.Window) {
 	if p.cfg.FaceImages == nil || !p.cfg.FaceImages() {
 		return
 	}
@@ -383,8 +399,11 @@ func (p *Pipeline) faceImage(t *tree.Tree, ws []window.Window) {
 	if len(fs) == 0 {
 		return
 	}
-	w, ok := windowOf(t, ws)
-	if !ok {
+	if len(w.Samples) == 0 {
+		return
+	}
+	if t.TrackID != w.TrackID { // never another track's face under this tree
+		p.fail("engine", fmt.Errorf("camera %s: tree %s is of track %d but was returned for a window of track %d; its face image is skipped", p.cfg.Camera, t.ID, t.TrackID, w.TrackID))
 		return
 	}
 	b, err := EncodeJPEG(w.Samples[len(w.Samples)-1].Crop)
@@ -399,23 +418,6 @@ func (p *Pipeline) faceImage(t *tree.Tree, ws []window.Window) {
 		}
 		f.FaceImage(p.cfg.Camera, t.TrackID, t.ID, b)
 	}
-}
-
-// windowOf finds the window a tree was made from (tree ids are
-// <camera>-<track>-<window seq>); else the track's latest in ws.
-func windowOf(t *tree.Tree, ws []window.Window) (window.Window, bool) {
-	var found window.Window
-	ok := false
-	for _, w := range ws {
-		if w.TrackID != t.TrackID || len(w.Samples) == 0 {
-			continue
-		}
-		if tree.MakeID(w.Camera, w.TrackID, w.Seq) == t.ID {
-			return w, true
-		}
-		found, ok = w, true
-	}
-	return found, ok
 }
 
 func (p *Pipeline) fail(stage string, err error) {
