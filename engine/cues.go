@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgemo/edgemo/tree"
+	"github.com/edgemo/edgemo/engine/tree"
 )
 
 // AU proxies measured from the mesh geometry, in the order trees list them.

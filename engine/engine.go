@@ -1,12 +1,17 @@
-// Package engine turns windows of face crops into emotion trees: model
-// manifests, ONNX Runtime sessions with execution-provider fallback, the fast
-// per-frame head and (later) the VidEmo VLM runner and scheduler.
+// Package engine turns windows of face crops into emotion trees. It holds
+// the Analyzer interface and its optional features, model manifests and the
+// plumbing every model family shares (strict JSON, sha256-checked files),
+// the ONNX Runtime environment with execution-provider fallback, the face
+// models (BlazeFace detector, emotion head, facemesh, age/gender and
+// liveness heads) and FastAnalyzer, the per-frame tier that aggregates them
+// into one tree per window. The VidEmo VLM runner is engine/videmo, the
+// scheduler that shares it between tracks engine/schedule.
 package engine
 
 import (
 	"context"
 
-	"github.com/edgemo/edgemo/tree"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

@@ -79,14 +79,11 @@ func (f *FaceModel) Provider() string { return f.sess.Provider }
 // Ref is the manifest's "<name>@<sha prefix>".
 func (f *FaceModel) Ref() string { return f.m.Ref() }
 
-// OutputSize is the number of floats per item of output i.
-func (f *FaceModel) OutputSize(i int) int { return f.outSize[i] }
-
 // InputSize is the model's input (height, width).
 func (f *FaceModel) InputSize() (int, int) { return f.pp.h, f.pp.w }
 
 // Predict preprocesses crops and runs them; out[o] holds len(crops) rows of
-// OutputSize(o) floats each.
+// output o, each as many floats as its shape holds after the batch axis.
 func (f *FaceModel) Predict(crops []facetrack.Crop) ([][]float32, error) {
 	return f.RunInputs(len(crops), func(i int, dst []float32) error {
 		if err := f.pp.run(crops[i], dst); err != nil {

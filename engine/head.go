@@ -12,16 +12,6 @@ type HeadOption func(*headOptions)
 
 type headOptions struct{ maxBatch int }
 
-// WithMaxBatch bounds how many crops go into one Run (default 32); larger
-// calls are split.
-func WithMaxBatch(n int) HeadOption {
-	return func(o *headOptions) {
-		if n > 0 {
-			o.maxBatch = n
-		}
-	}
-}
-
 // EmotionHead is the fast expression classifier: crops in, per-crop class
 // probabilities over the manifest's labels out. It is a FaceModel (batched
 // Runs, reused tensors) that knows its output is a distribution. Safe for
@@ -53,7 +43,7 @@ func NewEmotionHead(rt *Runtime, m *Manifest, opts ...HeadOption) (*EmotionHead,
 func (h *EmotionHead) Labels() []string { return h.m.Output.Labels }
 
 // Predict returns one probability vector (len(Labels())) per crop. Crops are
-// BGR (facetrack.Crop); all of them go into one Run per WithMaxBatch chunk.
+// BGR (facetrack.Crop); all of them go into one Run per chunk of at most 32.
 func (h *EmotionHead) Predict(crops []facetrack.Crop) ([][]float32, error) {
 	if h.onPredict != nil {
 		h.onPredict(len(crops))

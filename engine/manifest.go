@@ -1,10 +1,8 @@
 package engine
 
 import (
-	"fmt"
 	"path/filepath"
 	"regexp"
-	"strings"
 )
 
 // Manifest describes one model (models/<name>.manifest.json): where it came
@@ -80,34 +78,21 @@ type OutputSpec struct {
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// IsSHA256 reports whether s is a sha256 as manifests write it: 64
-// lowercase hex digits.
-func IsSHA256(s string) bool { return hex64.MatchString(s) }
-
 // LoadManifest reads and validates a manifest and verifies that every file it
 // lists exists next to it with the listed sha256. Errors name the file and
 // the fix.
 func LoadManifest(path string) (*Manifest, error) {
-	var m Manifest
-	if err := ReadManifestJSON(path, &m, "run scripts/setup.sh from the repository root"); err != nil {
-		return nil, err
-	}
-	m.Path = path
-	if err := m.validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if err := m.Verify(); err != nil {
+	m := Manifest{Path: path}
+	if err := LoadManifestFile(path, &m, "run scripts/setup.sh from the repository root", m.validate, m.Verify); err != nil {
 		return nil, err
 	}
 	return &m, nil
 }
 
 func (m *Manifest) validate() error {
-	var errs []string
-	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
-	if m.Name == "" || strings.ContainsAny(m.Name, "@ \t\n") {
-		bad("name must be non-empty without '@' or spaces, got %q", m.Name)
-	}
+	var is Issues
+	bad := is.Addf
+	is.Name(m.Name)
 	if m.Version == "" {
 		bad("version is empty")
 	}
@@ -126,12 +111,7 @@ func (m *Manifest) validate() error {
 		bad("files is empty")
 	}
 	for i, f := range m.Files {
-		if f.Path == "" || filepath.IsAbs(f.Path) {
-			bad("files[%d].path must be relative to the manifest, got %q", i, f.Path)
-		}
-		if !hex64.MatchString(f.SHA256) {
-			bad("files[%d].sha256 must be 64 lowercase hex digits", i)
-		}
+		is.File(i, f.Path, f.SHA256)
 	}
 	if m.Input.Name == "" {
 		bad("input.name is empty")
@@ -206,10 +186,7 @@ func (m *Manifest) validate() error {
 			bad("output.shape %v does not end in len(labels)=%d", m.Output.Shape, len(m.Output.Labels))
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("invalid manifest: %s", strings.Join(errs, "; "))
-	}
-	return nil
+	return is.Err("manifest")
 }
 
 // OutputSpecs is Outputs, or the single Output of a classifier manifest.
@@ -222,16 +199,6 @@ func (m *Manifest) OutputSpecs() []OutputSpec {
 		o.Shape = []int64{-1, int64(len(o.Labels))}
 	}
 	return []OutputSpec{o}
-}
-
-// OutputIndex is the position of the output named name in OutputSpecs, or -1.
-func (m *Manifest) OutputIndex(name string) int {
-	for i, o := range m.OutputSpecs() {
-		if o.Name == name {
-			return i
-		}
-	}
-	return -1
 }
 
 // FilePath returns the absolute-or-manifest-relative path of files[i].

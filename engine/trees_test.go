@@ -9,8 +9,8 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

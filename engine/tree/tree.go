@@ -1,4 +1,4 @@
-// Package tree is the emotion tree, schema edgemo.tree/v1 (shared/design/tree.md):
+// Package tree is the emotion tree, schema edgemo.tree/v1 (docs/tree.md):
 // one value per face track per window, attributes -> expression -> emotion,
 // with provenance. Producers (engine) fill it; sinks (publish) serialise it.
 package tree
@@ -32,7 +32,7 @@ type Tree struct {
 	Source     Source      `json:"source"`
 }
 
-// Time marshals as RFC 3339 UTC with milliseconds, as tree.md requires.
+// Time marshals as RFC 3339 UTC with milliseconds, as docs/tree.md requires.
 type Time time.Time
 
 func (t Time) MarshalJSON() ([]byte, error) {
@@ -171,9 +171,6 @@ func MakeID(camera string, track int, seq uint64) string {
 
 //go:embed tree.v1.schema.json
 var schemaJSON []byte
-
-// SchemaJSON returns the JSON Schema (draft 2020-12) of v1.
-func SchemaJSON() []byte { return bytes.Clone(schemaJSON) }
 
 var (
 	compileOnce sync.Once

@@ -1,7 +1,6 @@
 package videmo
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -201,37 +200,23 @@ type CuePhrase struct {
 // LoadManifest reads and validates a VidEmo manifest and checks every file's
 // sha256. Errors name the file and the fix.
 func LoadManifest(path string) (*Manifest, error) {
-	var m Manifest
-	if err := engine.ReadManifestJSON(path, &m, "run scripts/models.sh (the test model set) or convert a checkpoint with `edgemo convert videmo`"); err != nil {
-		return nil, err
-	}
-	m.Path = path
-	if err := m.validate(); err != nil {
-		return nil, fmt.Errorf("%s: invalid VidEmo manifest: %w", path, err)
-	}
-	if err := m.Verify(); err != nil {
+	m := Manifest{Path: path}
+	if err := engine.LoadManifestFile(path, &m, "run scripts/models.sh (the test model set) or convert a checkpoint with `edgemo convert videmo`", m.validate, m.Verify); err != nil {
 		return nil, err
 	}
 	return &m, nil
 }
 
 func (m *Manifest) validate() error {
-	var errs []string
-	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
-	if m.Name == "" || strings.ContainsAny(m.Name, "@ \t\n") {
-		bad("name must be non-empty without '@' or spaces, got %q", m.Name)
-	}
+	var is engine.Issues
+	bad := is.Addf
+	is.Name(m.Name)
 	if m.Engine == "" {
 		bad("engine is empty")
 	}
 	roles := map[string]bool{}
 	for i, f := range m.Files {
-		if f.Path == "" || filepath.IsAbs(f.Path) {
-			bad("files[%d].path must be relative to the manifest, got %q", i, f.Path)
-		}
-		if !engine.IsSHA256(f.SHA256) {
-			bad("files[%d].sha256 must be 64 lowercase hex digits", i)
-		}
+		is.File(i, f.Path, f.SHA256)
 		roles[f.Role] = true
 	}
 	for _, r := range []string{"vision", "embedding", "decoder"} {
@@ -349,10 +334,7 @@ func (m *Manifest) validate() error {
 			bad("cues[%d]: phrase must be non-empty lower case and name set, got %+v", i, c)
 		}
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
-	}
-	return nil
+	return is.Err("VidEmo manifest")
 }
 
 // FilePath returns the path of the file with the given role, or "".

@@ -1,11 +1,15 @@
-// Package videmo holds the model-independent pieces of the VidEmo-3B
-// (Qwen2.5-VL) runner: video preprocessing exactly as qwen_vl_utils +
-// transformers' Qwen2VLImageProcessor do it, the ChatML prompt around a video
-// and the multimodal rotary (M-RoPE) position ids.
+// Package videmo runs VidEmo-3B (a Qwen2.5-VL fine-tune) on ONNX Runtime:
+// video preprocessing exactly as qwen_vl_utils + transformers'
+// Qwen2VLImageProcessor do it, the ChatML prompt around a video, the
+// multimodal rotary (M-RoPE) position ids, the three graphs (vision,
+// embedding, decoder) with a KV cache and sampling (Runner), and the
+// question plan that turns the model's answers into a tree (Analyzer, an
+// engine.Analyzer).
 //
-// Nothing here hard-codes the model's dimensions: every number comes from a
-// PreprocessConfig, which the model manifest supplies (DefaultPreprocess holds
-// VidEmo-3B's values for tests and for manifests that omit them).
+// Nothing hard-codes the model's dimensions: every number comes from the
+// model's manifest; the preprocessing ones from its PreprocessConfig
+// (DefaultPreprocess holds VidEmo-3B's values for tests and for manifests
+// that omit them).
 package videmo
 
 import (

@@ -19,9 +19,9 @@ import (
 
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/engine/tokenizer"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/testenv"
-	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

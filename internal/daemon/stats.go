@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 
+	"github.com/edgemo/edgemo/engine/ring"
 	"github.com/edgemo/edgemo/engine/schedule"
 	"sort"
 	"sync"
@@ -213,36 +214,36 @@ func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
 
 // latencies keeps the last n capture→tree latencies per camera.
 type latencies struct {
-	mu  sync.Mutex
-	n   int
-	by  map[string][]float64
-	pos map[string]int
+	mu sync.Mutex
+	n  int
+	by map[string]*ring.Ring[float64]
 }
 
 func newLatencies(n int) *latencies {
-	return &latencies{n: n, by: map[string][]float64{}, pos: map[string]int{}}
+	return &latencies{n: n, by: map[string]*ring.Ring[float64]{}}
 }
 
 func (l *latencies) add(camera string, ms float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := l.by[camera]
-	if len(r) < l.n {
-		l.by[camera] = append(r, ms)
-		return
+	if r == nil {
+		r = ring.New[float64](l.n)
+		l.by[camera] = r
 	}
-	r[l.pos[camera]] = ms
-	l.pos[camera] = (l.pos[camera] + 1) % l.n
+	r.Add(ms)
 }
 
 func (l *latencies) percentiles(camera string) (p50, p95 float64) {
+	var r []float64
 	l.mu.Lock()
-	r := append([]float64(nil), l.by[camera]...)
+	if x := l.by[camera]; x != nil {
+		r = x.Sorted()
+	}
 	l.mu.Unlock()
 	if len(r) == 0 {
 		return 0, 0
 	}
-	sort.Float64s(r)
 	at := func(q float64) float64 { return round1(r[min(len(r)-1, int(q*float64(len(r))))]) }
 	return at(0.5), at(0.95)
 }
