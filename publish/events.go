@@ -7,7 +7,7 @@ import "time"
 // daemon checks with a type assertion, so a sink implements only what it
 // uses (JSONL takes trees only; MQTT takes all).
 
-// Camera status values (mqtt.md: <prefix>/<camera>/status).
+// Camera status values (docs/mqtt.md: <prefix>/<camera>/status).
 const (
 	StatusOnline       = "online"
 	StatusOffline      = "offline"

@@ -8,7 +8,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/edgemo/edgemo/tree"
+	"github.com/edgemo/edgemo/engine/tree"
 )
 
 // JSONL writes one tree per line. Each line is written whole with a single

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgemo/edgemo/tree"
+	"github.com/edgemo/edgemo/engine/tree"
 )
 
 func testTree(i int) *tree.Tree {

@@ -4,7 +4,7 @@ package publish
 import (
 	"context"
 
-	"github.com/edgemo/edgemo/tree"
+	"github.com/edgemo/edgemo/engine/tree"
 )
 
 // Sink consumes trees. Publish must not block the engine for long: a slow

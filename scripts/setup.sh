@@ -140,7 +140,7 @@ if [ "${1:-}" = "--test" ]; then
 	fi
 	# Dashboard browser test (publish/webrtc): Debian's headless Chromium driven
 	# by playwright-core (no bundled browser download: --ignore-scripts, and the
-	# test launches /usr/bin/chromium). See shared/design/browser-tests.md.
+	# test launches /usr/bin/chromium). See docs/browser-tests.md.
 	if [ -z "${EDGEMO_SETUP_SKIP_APT:-}" ] && [ ! -x /usr/bin/chromium ]; then
 		log "apt install chromium (dashboard browser test)"
 		sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

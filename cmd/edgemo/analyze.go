@@ -15,11 +15,11 @@ import (
 
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine/registry"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/pipeline"
 	"github.com/edgemo/edgemo/internal/progress"
 	"github.com/edgemo/edgemo/publish"
-	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 

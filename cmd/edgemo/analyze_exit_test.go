@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/internal/testenv"
 	"github.com/edgemo/edgemo/publish"
-	"github.com/edgemo/edgemo/tree"
 )
 
 var lostRE = regexp.MustCompile(`edgemo: (\d+) of (\d+) trees could not be written to /dev/full: no space left on device`)

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/internal/testenv"
-	"github.com/edgemo/edgemo/tree"
 )
 
 func TestMain(m *testing.M) {

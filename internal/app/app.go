@@ -98,8 +98,9 @@ func DefaultManifest() string {
 
 // NewDetector opens the face detector the options name. Each camera gets
 // its own, so cameras detect in parallel. BlazeFace opens its own ONNX
-// Runtime session (one intra-op thread unless Threads says otherwise).
-func NewDetector(o Options) (facetrack.Detector, error) {
+// Runtime session (one intra-op thread unless Threads says otherwise),
+// which logs its provider choice and fallbacks to log (nil: slog.Default()).
+func NewDetector(o Options, log *slog.Logger) (facetrack.Detector, error) {
 	if o.Detector == "" && o.Cascade != "" {
 		o.Detector = DetectorHaar
 	}
@@ -122,7 +123,10 @@ func NewDetector(o Options) (facetrack.Detector, error) {
 	if threads == 0 {
 		threads = 1
 	}
-	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: o.ORTLib, Providers: o.Providers, IntraOpThreads: threads, TensorRT: o.TensorRT})
+	if log != nil {
+		log = log.With("component", "ort")
+	}
+	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: o.ORTLib, Providers: o.Providers, IntraOpThreads: threads, TensorRT: o.TensorRT, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +278,7 @@ type Stack struct {
 // Build opens the detector and loads the models, or nothing. The detector
 // comes first: a typo in a cascade path costs no model load.
 func Build(o Options, log *slog.Logger) (*Stack, error) {
-	det, err := NewDetector(o)
+	det, err := NewDetector(o, log)
 	if err != nil {
 		return nil, err
 	}

@@ -74,7 +74,7 @@ func TestBrokenHeadModel(t *testing.T) {
 		}
 	}
 	dir := modelsCopy(t, "blazeface-back.onnx", false)
-	_, err := NewDetector(Options{ModelsDir: dir, ORTLib: lib, Providers: []string{"cpu"}})
+	_, err := NewDetector(Options{ModelsDir: dir, ORTLib: lib, Providers: []string{"cpu"}}, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "blazeface-back.onnx")) {
 		t.Errorf("truncated detector model: want an error naming it, got %v", err)
 	}

@@ -11,9 +11,9 @@ import (
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/engine/schedule"
 	"github.com/edgemo/edgemo/engine/tokenizer"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/internal/config"
-	"github.com/edgemo/edgemo/tree"
 )
 
 // Engine modes (Options.Engine).

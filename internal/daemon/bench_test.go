@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
-	"github.com/edgemo/edgemo/tree"
 )
 
 // BenchmarkCaptureToMQTT runs edgemo on the sample video, paced like a live

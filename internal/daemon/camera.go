@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/capture"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/config"
 	"github.com/edgemo/edgemo/internal/pipeline"
 	"github.com/edgemo/edgemo/publish"
-	"github.com/edgemo/edgemo/tree"
 	"github.com/edgemo/edgemo/window"
 )
 
@@ -87,7 +87,7 @@ func (t *trackIDs) advance(camera string, next int) {
 func prepareCamera(name string, cfg config.Camera, deps cameraDeps, log *slog.Logger) (*camera, error) {
 	o := deps.opts
 	o.Detector, o.Cascade, o.DetectWidth = cfg.Detector, cfg.Cascade, cfg.DetectWidth
-	det, err := app.NewDetector(o)
+	det, err := app.NewDetector(o, log.With("camera", name))
 	if err != nil {
 		return nil, err
 	}

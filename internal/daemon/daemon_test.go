@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/internal/testenv"
 	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
-	"github.com/edgemo/edgemo/tree"
 )
 
 type running struct {
@@ -396,7 +396,7 @@ func TestPortInUseIsAClearError(t *testing.T) {
 
 // The dashboard, served by a running edgemo on the sample video, shows face
 // cards with emotion labels in real headless Chromium (flags per
-// shared/design/browser-tests.md). The screenshot is kept as an artifact.
+// docs/browser-tests.md). The screenshot is kept as an artifact.
 func TestDashboardInChromium(t *testing.T) {
 	mq := mqtttest.StartMosquitto(t)
 	r, _ := start(t, daemonConfig(t, "  broker: "+mq.URL(), "  sample:\n    source: deps/media/Megamind.avi\n    loop: true\n"))

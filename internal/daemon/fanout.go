@@ -5,8 +5,8 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish"
-	"github.com/edgemo/edgemo/tree"
 )
 
 // fanout is the one sink every camera publishes to. It forwards to the

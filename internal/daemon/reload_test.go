@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
-	"github.com/edgemo/edgemo/tree"
 )
 
 // waitFor polls cond until it holds or the time is up.

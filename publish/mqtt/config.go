@@ -53,7 +53,7 @@ type Config struct {
 	Broker string
 	// ClientID must be unique per broker; default edgemo-<hostname>-<random>.
 	ClientID string
-	// TopicPrefix starts every topic (mqtt.md); default "edgemo".
+	// TopicPrefix starts every topic (docs/mqtt.md); default "edgemo".
 	TopicPrefix string
 	// Username and Password; when empty, EDGEMO_MQTT_USERNAME and
 	// EDGEMO_MQTT_PASSWORD are used.

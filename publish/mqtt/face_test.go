@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish"
 	"github.com/edgemo/edgemo/publish/mqtt"
 	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
-	"github.com/edgemo/edgemo/tree"
 )
 
 // testJPEG is a real w×h JPEG.

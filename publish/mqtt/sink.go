@@ -1,5 +1,5 @@
 // Package mqtt publishes emotion trees, camera state, track lifecycle and
-// face counts to an MQTT broker, on the topics of shared/design/mqtt.md, with
+// face counts to an MQTT broker, on the topics of docs/mqtt.md, with
 // optional Home Assistant discovery.
 //
 // Publishing never blocks the engine: trees and track events go into a
@@ -32,8 +32,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish"
-	"github.com/edgemo/edgemo/tree"
 )
 
 // Payloads of <prefix>/available.
@@ -257,7 +257,7 @@ func (s *Sink) WaitConnected(ctx context.Context) error {
 	return nil
 }
 
-// Topic helpers (mqtt.md).
+// Topic helpers (docs/mqtt.md).
 func (s *Sink) topic(parts ...string) string {
 	return s.cfg.TopicPrefix + "/" + strings.Join(parts, "/")
 }

@@ -16,11 +16,11 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish"
 	"github.com/edgemo/edgemo/publish/broker"
 	"github.com/edgemo/edgemo/publish/mqtt"
 	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
-	"github.com/edgemo/edgemo/tree"
 )
 
 const wait = 10 * time.Second

@@ -5,8 +5,8 @@ import (
 	"math"
 	"strings"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish"
-	"github.com/edgemo/edgemo/tree"
 )
 
 // camState is what the sink knows about one camera's live tracks.

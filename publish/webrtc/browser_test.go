@@ -288,7 +288,7 @@ func TestDashboardInChromium(t *testing.T) {
 }
 
 // checkChromiumFlags checks the running Chromium got every flag that
-// browser-tests.md requires and exactly one --disable-features.
+// docs/browser-tests.md requires and exactly one --disable-features.
 func checkChromiumFlags(t *testing.T, args []string) {
 	t.Helper()
 	if len(args) == 0 {

@@ -24,7 +24,7 @@ type Config struct {
 	// every signalling request.
 	Token string
 
-	// Loopback is the test profile (shared/design/browser-tests.md): gather
+	// Loopback is the test profile (docs/browser-tests.md): gather
 	// only a 127.0.0.1 UDP4 candidate on lo, mDNS off, and strip every
 	// non-loopback candidate from offers. Interfaces and Networks are ignored.
 	Loopback bool

@@ -201,7 +201,7 @@ func checkOffer(raw string) (string, error) {
 }
 
 // loopbackOnly drops a=candidate lines whose address is not loopback
-// (browser-tests.md: Chromium offers the machine's real address too, and pion
+// (docs/browser-tests.md: Chromium offers the machine's real address too, and pion
 // would otherwise probe it).
 func loopbackOnly(offer string) string {
 	lines := strings.Split(offer, "\r\n")

@@ -18,8 +18,8 @@ import (
 
 	pion "github.com/pion/webrtc/v4"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish"
-	"github.com/edgemo/edgemo/tree"
 )
 
 var (

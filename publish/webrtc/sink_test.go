@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish"
-	"github.com/edgemo/edgemo/tree"
 )
 
 func TestQueueDropsOldest(t *testing.T) {

@@ -1,5 +1,5 @@
 // Launches Debian's headless Chromium through playwright-core exactly as
-// shared/design/browser-tests.md requires (its flags, one merged
+// docs/browser-tests.md requires (its flags, one merged
 // --disable-features), and offers checks that nothing left the machine.
 // Shared by the dashboard tests (publish/webrtc, internal/daemon).
 //

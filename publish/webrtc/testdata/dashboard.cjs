@@ -1,5 +1,5 @@
 // Drives Debian's headless Chromium through playwright-core against the
-// dashboard served by browser_test.go. Follows shared/design/browser-tests.md:
+// dashboard served by browser_test.go. Follows docs/browser-tests.md:
 // exactly its flags, one merged --disable-features, pages loaded by
 // http://127.0.0.1:PORT only.
 //
