@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/engine/tokenizer"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/scripts"
 )
@@ -112,22 +110,14 @@ func cmdConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // checkConverted opens the three graphs with the runner (IO checked against
 // the manifest) and reports the providers.
 func checkConverted(manifest, ortLib string, stdout, stderr io.Writer) error {
-	log := newLogger(stderr, "warn")
-	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: ortLib, Providers: []string{"cpu"}, Logger: log})
-	if err != nil {
-		return fmt.Errorf("convert videmo: check: %w (rerun with --check=false to skip)", err)
-	}
-	defer rt.Close()
-	tok, err := tokenizer.Load(filepath.Join(filepath.Dir(manifest), "tokenizer.json"))
-	if err != nil {
-		return fmt.Errorf("convert videmo: check: %w", err)
-	}
 	t0 := time.Now()
-	r, err := videmo.NewRunner(rt, manifest, tok, videmo.Options{Logger: log})
+	// the tokenizer the converter copied beside the manifest
+	tok := filepath.Join(filepath.Dir(manifest), "tokenizer.json")
+	r, closeRunner, err := openVidEmo(manifest, tok, ortLib, "cpu", videmo.Options{}, stderr)
 	if err != nil {
-		return fmt.Errorf("convert videmo: the converted model does not load: %w", err)
+		return fmt.Errorf("convert videmo: the converted model does not load: %w (rerun with --check=false to skip the check)", err)
 	}
-	defer r.Close()
+	defer closeRunner()
 	fmt.Fprintf(stdout, "check: the runner opened %s in %s (provider %s); set models.videmo: %s\n",
 		filepath.Base(manifest), time.Since(t0).Round(100*time.Millisecond), r.Provider(), manifest)
 	return nil
