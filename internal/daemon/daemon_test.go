@@ -143,7 +143,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func freeAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)) }
 
-// daemonConfig is a daemon config with free ports and the given mqtt and cameras sections.
+// daemonConfig is a daemon config with the given mqtt and cameras sections.
+// The HTTP and metrics listeners take port 0, so the kernel picks a free
+// port at bind time (read back with HTTPAddr/MetricsAddr): a port probed
+// free beforehand can be taken by a parallel test before the daemon binds it.
 func daemonConfig(t testing.TB, mqttSection, cameras string) string {
 	return fmt.Sprintf(`
 mqtt:
@@ -153,7 +156,7 @@ webrtc: {loopback: true}
 http: {listen: %s}
 metrics: {listen: %s}
 cameras:
-%s`, mqttSection, freeAddr(t), freeAddr(t), cameras)
+%s`, mqttSection, "127.0.0.1:0", "127.0.0.1:0", cameras)
 }
 
 const astronaut = `  astro:

@@ -167,9 +167,9 @@ func TestReloadOntoBusyPortKeepsOldListener(t *testing.T) {
 	waitFor(t, 15*time.Second, "/readyz 200", func() bool { c, _ := getStatus(t, "http://"+metAddr+"/readyz"); return c == 200 })
 
 	for _, key := range []string{"metrics", "http"} {
-		old := map[string]string{"metrics": metAddr, "http": httpAddr}[key]
 		failed := d.Snapshot().Reload.Failed
-		writeConfig(t, path, strings.Replace(good, key+": {listen: "+old+"}", key+": {listen: "+busy.Addr().String()+"}", 1))
+		// daemonConfig's listeners are configured as port 0 (the kernel's pick)
+		writeConfig(t, path, strings.Replace(good, key+": {listen: 127.0.0.1:0}", key+": {listen: "+busy.Addr().String()+"}", 1))
 		waitFor(t, 15*time.Second, key+".listen reload to fail", func() bool { return d.Snapshot().Reload.Failed > failed })
 		if e := d.ReloadError(); !strings.Contains(e, key+".listen") || !strings.Contains(e, busy.Addr().String()) {
 			t.Fatalf("reload error %q does not name %s.listen and the busy address", e, key)
@@ -190,7 +190,7 @@ func TestReloadOntoBusyPortKeepsOldListener(t *testing.T) {
 
 	// A move onto a free port: the new listener serves, the old one is gone.
 	moved := freeAddr(t)
-	writeConfig(t, path, strings.Replace(good, "http: {listen: "+httpAddr+"}", "http: {listen: "+moved+"}", 1))
+	writeConfig(t, path, strings.Replace(good, "http: {listen: 127.0.0.1:0}", "http: {listen: "+moved+"}", 1))
 	waitFor(t, 15*time.Second, "http.listen to move", func() bool { return d.HTTPAddr() == moved })
 	if code, _ := getStatus(t, "http://"+moved+"/"); code != 200 {
 		t.Fatalf("dashboard on the new address: %d", code)

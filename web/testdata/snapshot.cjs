@@ -23,6 +23,12 @@ const [url, shot, minCards = "1"] = process.argv.slice(2);
     await page.waitForFunction((n) => [...document.querySelectorAll(".card .emotion-label")]
       .filter((e) => e.textContent.trim() !== "").length >= n, Number(minCards), { timeout: 30000 });
     await page.waitForTimeout(1500); // let the timeline gather a few windows
+    // a face that appeared meanwhile has a card before its first tree: give
+    // it that tree (the caller checks every card's label; on timeout it fails)
+    await page.waitForFunction(() => [...document.querySelectorAll(".card")].every((c) => {
+      const l = (c.querySelector(".emotion-label")?.textContent || "").trim();
+      return l !== "" && l !== "…";
+    }), null, { timeout: 10000 }).catch(() => {});
     const cards = await page.evaluate(() => [...document.querySelectorAll(".card")].map((c) => ({
       camera: c.dataset.camera, track: Number(c.dataset.track),
       emotion: c.querySelector(".emotion-label")?.textContent || "",
