@@ -402,7 +402,7 @@ func TestMergeRules(t *testing.T) {
 	}
 }
 
-// The real fast tier (engine.FastAnalyzer on ONNX Runtime, as internal/app
+// The real fast tier (engine.FastAnalyzer on ONNX Runtime, as internal/parts
 // loads it) under Tiered with the slow stand-in: trees validate and carry
 // the VLM levels once they land; Forget reaches the FastAnalyzer.
 func TestTieredWithRealFastAnalyzer(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/pipeline"
 )
 
@@ -102,7 +102,7 @@ func Decode(path string) (int, time.Duration, error) {
 // Run measures decode alone, then the whole offline pipeline with a
 // discarding sink, on the same file. A non-nil profile receives a CPU
 // profile of the pipeline pass.
-func Run(ctx context.Context, path string, cfg pipeline.Config, st *app.Stack, log *slog.Logger, profile io.Writer) (Result, error) {
+func Run(ctx context.Context, path string, cfg pipeline.Config, st *parts.Stack, log *slog.Logger, profile io.Writer) (Result, error) {
 	r := Result{Source: path}
 	n, d, err := Decode(path)
 	if err != nil {

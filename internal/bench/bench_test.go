@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/pipeline"
 	"github.com/edgemo/edgemo/internal/testenv"
 	"github.com/edgemo/edgemo/window"
@@ -19,7 +19,7 @@ import (
 func BenchmarkDecodeVsPipeline(b *testing.B) {
 	path := testenv.Media(b, "Megamind.avi")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := app.Build(app.Options{Providers: []string{"cpu"}}, log)
+	st, err := parts.Build(parts.Options{Providers: []string{"cpu"}}, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func BenchmarkDecodeVsPipeline(b *testing.B) {
 func TestRunMeasuresBothOnTheSameFile(t *testing.T) {
 	path := testenv.Media(t, "Megamind.avi")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := app.Build(app.Options{Providers: []string{"cpu"}}, log)
+	st, err := parts.Build(parts.Options{Providers: []string{"cpu"}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

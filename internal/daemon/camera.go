@@ -10,7 +10,7 @@ import (
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
 	"github.com/edgemo/edgemo/internal/pipeline"
 	"github.com/edgemo/edgemo/publish"
@@ -39,8 +39,8 @@ type camera struct {
 }
 
 type cameraDeps struct {
-	models  *app.Models
-	opts    app.Options // detector options (cascade, width) come from the camera
+	models  *parts.Models
+	opts    parts.Options // detector options (cascade, width) come from the camera
 	sink    *fanout
 	metrics *metrics
 	// faceImages is the privacy gate (privacy.face_images), read per tree.
@@ -87,7 +87,7 @@ func (t *trackIDs) advance(camera string, next int) {
 func prepareCamera(name string, cfg config.Camera, deps cameraDeps, log *slog.Logger) (*camera, error) {
 	o := deps.opts
 	o.Detector, o.Cascade, o.DetectWidth = cfg.Detector, cfg.Cascade, cfg.DetectWidth
-	det, err := app.NewDetector(o, log.With("camera", name))
+	det, err := parts.NewDetector(o, log.With("camera", name))
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func prepareCamera(name string, cfg config.Camera, deps cameraDeps, log *slog.Lo
 // start runs the camera until stop or parent ends. deps.models may have
 // changed since prepare (a reload that also loads new models): the
 // caller passes the ones to use.
-func (c *camera) start(parent context.Context, models *app.Models) {
+func (c *camera) start(parent context.Context, models *parts.Models) {
 	ctx, cancel := context.WithCancel(parent)
 	c.cancel = cancel
 	c.deps.models = models

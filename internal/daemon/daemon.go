@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
 )
 
@@ -43,7 +43,7 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	cfg      *config.Config // what is running (not always the file: see apply)
-	models   *app.Models
+	models   *parts.Models
 	cams     map[string]*camera
 	mqtt     *mqttPart
 	rtc      *rtcPart
@@ -179,9 +179,9 @@ func (d *Daemon) logURLs(c *config.Config) {
 
 // modelOptions are the engine settings every model load uses (the shared
 // analyzer and each camera's detector).
-func modelOptions(cfg *config.Config) app.Options {
+func modelOptions(cfg *config.Config) parts.Options {
 	trt := cfg.Engine.TensorRT
-	o := app.Options{
+	o := parts.Options{
 		Manifest: cfg.Models.Emotion, ORTLib: cfg.Engine.ORTLib,
 		Providers: cfg.Engine.Providers, Threads: cfg.Engine.Threads,
 		TensorRT:      engine.TensorRTOptions{FP16: config.On(trt.FP16, true), EngineCacheDir: trt.EngineCache, INT8CalibrationTable: trt.INT8Calibration},
@@ -190,7 +190,7 @@ func modelOptions(cfg *config.Config) app.Options {
 		// VidEmo's own trees are not published: the merged trees carry its
 		// levels from the next window on, and a late tree of an older
 		// window must not flip the retained emotion topic.
-		VLM: app.VLMOptions{Manifest: cfg.Models.VidEmo, Tokenizer: cfg.Models.Tokenizer, QuestionBatch: cfg.Models.VidEmoQuestionBatch, CaptionTokens: cfg.Models.VidEmoCaptionTokens},
+		VLM: parts.VLMOptions{Manifest: cfg.Models.VidEmo, Tokenizer: cfg.Models.Tokenizer, QuestionBatch: cfg.Models.VidEmoQuestionBatch, CaptionTokens: cfg.Models.VidEmoCaptionTokens},
 	}
 	if cfg.Engine.Heads != nil {
 		o.Heads = append([]string{}, *cfg.Engine.Heads...)
@@ -202,9 +202,9 @@ func modelOptions(cfg *config.Config) app.Options {
 // keeps every track live and VidEmo is scheduled across tracks.
 func engineMode(c *config.Config) string {
 	if c.Models.VidEmo != "" {
-		return app.EngineTiered
+		return parts.EngineTiered
 	}
-	return app.EngineFast
+	return parts.EngineFast
 }
 
 // shutdown stops cameras (their queued windows are analysed and published

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
 )
 
@@ -59,7 +59,7 @@ var errStopping = errors.New("the daemon is stopping")
 // staged is what a reload builds before it touches anything running. Each
 // field is nil (or empty) when that part stays as it is.
 type staged struct {
-	models     *app.Models        // new models: every camera restarts on them
+	models     *parts.Models        // new models: every camera restarts on them
 	metSrv     *server            // bound, not yet serving (metrics.listen moved)
 	metOff     bool               // metrics.listen became "off"
 	metHandler http.Handler       // for the running metrics listener (pprof changed)
@@ -130,7 +130,7 @@ func (d *Daemon) stage(old, cfg *config.Config) (*staged, error) {
 	log := d.log
 
 	if d.models == nil || !reflect.DeepEqual(old.Engine, cfg.Engine) || !reflect.DeepEqual(old.Models, cfg.Models) {
-		ms, err := app.LoadModels(modelOptions(cfg), log)
+		ms, err := parts.LoadModels(modelOptions(cfg), log)
 		if err != nil {
 			return st, fmt.Errorf("models: %w", err)
 		}

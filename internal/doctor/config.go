@@ -7,7 +7,7 @@ import (
 	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
 )
 
@@ -19,7 +19,7 @@ import (
 // disabled (engine.optional_heads) is a warning, not a failure.
 func ConfigModels(cfg *config.Config) []Check {
 	var cs []Check
-	var o app.Options // the daemon's face models live beside the default manifest
+	var o parts.Options // the daemon's face models live beside the default manifest
 	manifest := func(key, path, task, fix string, status Status) {
 		m, err := engine.LoadManifest(path)
 		switch {
@@ -34,7 +34,7 @@ func ConfigModels(cfg *config.Config) []Check {
 
 	emotion := cfg.Models.Emotion
 	if emotion == "" {
-		emotion = app.DefaultManifest()
+		emotion = parts.DefaultManifest()
 	}
 	manifest("models.emotion", emotion, registry.TaskEmotion,
 		"point models.emotion at the emotion head's manifest (models/emotion.manifest.json), or run scripts/setup.sh to convert it", Fail)
@@ -45,7 +45,7 @@ func ConfigModels(cfg *config.Config) []Check {
 				Fix: "point models.videmo at a VidEmo export's videmo.manifest.json (edgemo convert videmo), or remove it for the fast head alone"})
 		} else {
 			cs = append(cs, Check{Name: "model " + m.Name, Status: OK, Detail: p, Key: "models.videmo"})
-			if tp, err := app.FindTokenizer(cfg.Models.Tokenizer, p); err != nil {
+			if tp, err := parts.FindTokenizer(cfg.Models.Tokenizer, p); err != nil {
 				cs = append(cs, Check{Name: "tokenizer", Status: Fail, Detail: err.Error(), Key: "models.tokenizer",
 					Fix: "set models.tokenizer to the model's tokenizer.json"})
 			} else {

@@ -13,7 +13,7 @@ import (
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 // Status of one check.
@@ -35,7 +35,7 @@ type Check struct {
 }
 
 // Run performs every check; it never aborts early, so one run shows all problems.
-func Run(o app.Options, log *slog.Logger) []Check {
+func Run(o parts.Options, log *slog.Logger) []Check {
 	var cs []Check
 	add := func(c Check) { cs = append(cs, c) }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/engine/tree"
-	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/testenv"
 	"github.com/edgemo/edgemo/window"
 )
@@ -28,9 +28,9 @@ func (s slowAnalyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree,
 	return s.Analyzer.Analyze(ctx, w)
 }
 
-func build(t *testing.T) *app.Stack {
+func build(t *testing.T) *parts.Stack {
 	t.Helper()
-	st, err := app.Build(app.Options{Providers: []string{"cpu"}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st, err := parts.Build(parts.Options{Providers: []string{"cpu"}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

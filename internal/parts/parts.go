@@ -1,7 +1,7 @@
-// Package app builds the shared parts of a run — ONNX Runtime, the analyzer,
-// the face detector — from user options, so every command (analyze, bench,
-// later the daemon) assembles them the same way.
-package app
+// Package parts builds the shared parts of a run — ONNX Runtime, the analyzer,
+// the face detector — from user options, so analyze, bench, doctor and the
+// daemon assemble them the same way.
+package parts
 
 import (
 	"errors"
