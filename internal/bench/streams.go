@@ -53,8 +53,8 @@ func (t Trial) Held() bool { return t.CaptureDrops == 0 && t.Frames > 0 }
 // StreamsResult is the search's outcome.
 type StreamsResult struct {
 	Source    string
-	FPS       float64 // the clip's rate
-	DecodeFPS float64 // OpenCV decode alone, one goroutine, same run
+	FPS       float64       // the clip's rate
+	DecodeFPS float64       // OpenCV decode alone, one goroutine, same run
 	DecodeCPU time.Duration // process CPU per frame of decode alone
 	Cores     int
 	Trials    []Trial
