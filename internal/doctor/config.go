@@ -7,8 +7,8 @@ import (
 	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 // ConfigModels loads every manifest and model file cfg names, with the
