@@ -7,8 +7,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/bench"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/doctor"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 func cmdDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error {

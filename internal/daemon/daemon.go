@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 // ShutdownTimeout bounds a clean stop (drain, publish "stopped", exit).
@@ -148,10 +148,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 					changed = nil
 					continue
 				}
-				d.reload(runCtx)
+				_ = d.reload(runCtx) // logged, counted and shown on /readyz inside
 			case <-hup:
 				d.log.Info("SIGHUP: reloading the config", "path", d.path)
-				d.reload(runCtx)
+				_ = d.reload(runCtx) // logged, counted and shown on /readyz inside
 			}
 		}
 	}()

@@ -3,11 +3,12 @@ package daemon
 import (
 	"encoding/json"
 
-	"github.com/edgemo/edgemo/engine/ring"
-	"github.com/edgemo/edgemo/engine/schedule"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/edgemo/edgemo/engine/ring"
+	"github.com/edgemo/edgemo/engine/schedule"
 )
 
 // view is what readers (metrics, /readyz, MQTT stats) see: a copy published
