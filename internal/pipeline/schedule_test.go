@@ -35,7 +35,7 @@ func TestMotionGateSkipsStillSceneAndFindsFaceThatAppears(t *testing.T) {
 	w, h, bgr := astronaut(t)
 	const still, face = 30, 15
 	src := newSynthSource(t, still+face, 10, emptyThenFace(w, h, bgr, still), nil)
-	var firstTrack uint64 = 0
+	var firstTrack uint64
 	cfg := Config{
 		Camera:   "gate",
 		Window:   window.Config{FPS: 10, Length: 4, Stride: 2},
