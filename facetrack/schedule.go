@@ -170,7 +170,7 @@ func NewScheduler(cfg ScheduleConfig) (*Scheduler, error) {
 	if !(cfg.MotionThreshold > 0 && cfg.MotionThreshold < 1) || !(cfg.MotionOutside > 0 && cfg.MotionOutside < 1) || cfg.PixelDelta < 1 || cfg.PixelDelta > 255 || cfg.Recheck < 1 {
 		return nil, fmt.Errorf("facetrack: schedule: MotionThreshold %.3g and MotionOutside %.3g must be in (0, 1), PixelDelta %d in 1..255, Recheck %d >= 1", cfg.MotionThreshold, cfg.MotionOutside, cfg.PixelDelta, cfg.Recheck)
 	}
-	s := &Scheduler{cfg: cfg, every: cfg.Every, force: true, ref: map[int]Track{}, scale: map[int]float64{}}
+	s := &Scheduler{cfg: cfg, every: cfg.Every, ref: map[int]Track{}, scale: map[int]float64{}}
 	if cfg.Motion || cfg.Adaptive {
 		s.motion = NewMotion(cfg.PixelDelta)
 	}
@@ -246,11 +246,17 @@ func (s *Scheduler) Plan(img gocv.Mat, tracks []Track, tentative int, regions bo
 		return s.full(reasonInterval), nil
 	}
 	s.since++
-	if regions {
+	if regions && len(tracks) <= MaxRegionFaces {
 		return ModeRegions, nil
 	}
 	return ModePredict, nil
 }
+
+// MaxRegionFaces: with more tracked faces than this, verifying each in its
+// region costs more than a full detection (a front-model Run is about a
+// quarter of a back-model one), so the tracker predicts between full
+// detections instead.
+const MaxRegionFaces = 4
 
 func (s *Scheduler) full(why int) Mode {
 	s.why[why]++

@@ -29,7 +29,10 @@ func (d *blazeDetector) openRegions(o Options, rt *engine.Runtime) error {
 	return nil
 }
 
+// regionDetector is a blazeDetector with a region verifier.
+type regionDetector struct{ *blazeDetector }
+
 // DetectRegions implements facetrack.RegionDetector.
-func (d *blazeDetector) DetectRegions(img gocv.Mat, rois []facetrack.Rect) ([]facetrack.Detection, error) {
+func (d *regionDetector) DetectRegions(img gocv.Mat, rois []facetrack.Rect) ([]facetrack.Detection, error) {
 	return d.regions.DetectRegions(img, rois)
 }
