@@ -207,6 +207,17 @@ func LoadManifest(path string) (*Manifest, error) {
 	return &m, nil
 }
 
+// LoadPlan reads and validates a VidEmo manifest without its model files:
+// the remote engine needs only its question plan, prompt and preprocessing
+// (the weights live on the server).
+func LoadPlan(path string) (*Manifest, error) {
+	m := Manifest{Path: path}
+	if err := engine.LoadManifestFile(path, &m, "point models.videmo at the served model's videmo.manifest.json (its question plan; the weights may be absent)", m.validate, func() error { return nil }); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
 func (m *Manifest) validate() error {
 	var is engine.Issues
 	bad := is.Addf

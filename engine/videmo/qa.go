@@ -443,10 +443,19 @@ func (a *Analyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree, er
 	if err != nil {
 		return nil, fmt.Errorf("window %s: %w", id, err)
 	}
+	t := NewTree(w, res, a.r.m, tree.Source{Engine: a.r.m.Engine, Model: a.r.m.Ref(), Provider: a.r.Provider()})
+	t.Source.LatencyMS = float64(time.Since(t0).Microseconds()) / 1000
+	return t, nil
+}
+
+// NewTree is the tree of window w (which has samples) answered as res
+// under manifest m, with provenance src: the local runner's and the remote
+// engine's trees are built the same way.
+func NewTree(w window.Window, res *Result, m *Manifest, src tree.Source) *tree.Tree {
 	last := w.Samples[len(w.Samples)-1]
 	t := &tree.Tree{
 		Schema:  tree.Schema,
-		ID:      id,
+		ID:      tree.MakeID(w.Camera, w.TrackID, w.Seq),
 		Camera:  w.Camera,
 		TrackID: w.TrackID,
 		Window:  tree.Window{Start: tree.Time(w.Start), End: tree.Time(w.End), Frames: len(w.Samples)},
@@ -455,14 +464,13 @@ func (a *Analyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree, er
 			Score:      prob(float64(last.Score)),
 			FramesSeen: max(w.FramesSeen, 0),
 		},
-		Source: tree.Source{Engine: a.r.m.Engine, Model: a.r.m.Ref(), Provider: a.r.Provider()},
+		Source: src,
 	}
 	if w.FPS > 0 && !math.IsInf(w.FPS, 0) {
 		t.Window.FPS = w.FPS
 	}
-	res.Fill(t, a.r.m)
-	t.Source.LatencyMS = float64(time.Since(t0).Microseconds()) / 1000
-	return t, nil
+	res.Fill(t, m)
+	return t
 }
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }
