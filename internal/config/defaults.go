@@ -65,6 +65,21 @@ func (c *Config) applyDefaults() {
 	if m.DiscoveryPrefix == "" {
 		m.DiscoveryPrefix = "homeassistant"
 	}
+	{
+		r := &c.Models.VidEmoRemote
+		if r.Timeout == 0 {
+			r.Timeout = Duration(30 * time.Second)
+		}
+		if r.MaxInFlight == 0 {
+			r.MaxInFlight = 4
+		}
+		if r.TopLogprobs == 0 {
+			r.TopLogprobs = 20
+		}
+		if r.APIKey == "" {
+			r.APIKey = os.Getenv("EDGEMO_VIDEMO_API_KEY")
+		}
+	}
 	if m.StatsInterval == 0 {
 		m.StatsInterval = Duration(10 * time.Second)
 	}

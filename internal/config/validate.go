@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -109,6 +110,20 @@ func (c *Config) validate() error {
 	between("models.videmo_question_batch", c.Models.VidEmoQuestionBatch, 0, MaxQuestionBatch, "0 or 1: one question per Run")
 	if n := c.Models.VidEmoCaptionTokens; n < 0 || n > MaxCaptionTokens {
 		bad("models.videmo_caption_tokens", "%d: must be between 0 (the manifest's max_new_tokens) and %d (VidEmo's own evaluation uses up to 2048)", n, MaxCaptionTokens)
+	}
+	if r := c.Models.VidEmoRemote; r.URL != "" {
+		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("models.videmo_remote.url", "%q: write it as http(s)://host:port/v1, the server's OpenAI base URL", r.URL)
+		}
+		if c.Models.VidEmo == "" {
+			bad("models.videmo_remote.url", "set models.videmo to the served model's videmo.manifest.json too: its question plan, prompt and labels (the weights may be absent)")
+		}
+		if !c.Privacy.RemoteInference {
+			bad("models.videmo_remote.url", "sends face crops to %s: set privacy.remote_inference: true to allow it, or remove models.videmo_remote", r.URL)
+		}
+		betweenD("models.videmo_remote.timeout", r.Timeout, 100*time.Millisecond, 10*time.Minute, "one request attempt")
+		between("models.videmo_remote.max_in_flight", r.MaxInFlight, 1, 256, "requests to the server at once")
+		between("models.videmo_remote.top_logprobs", r.TopLogprobs, 1, 1<<20, "the server must allow as many: vLLM --max-logprobs, edgemo serve --max-logprobs")
 	}
 	m := c.MQTT
 	if q := *m.QoS; q < 0 || q > 2 {
