@@ -212,6 +212,10 @@ func (t *Tiered) StageCosts() []engine.StageCost {
 // Scheduler is the scheduler of the slow tier (for stats and Drain).
 func (t *Tiered) Scheduler() *Scheduler { return t.sched }
 
+// Slow is the slow tier's analyzer (the daemon reads a remote engine's
+// health from it).
+func (t *Tiered) Slow() engine.Analyzer { return t.slow }
+
 // Stats returns a snapshot of the counters.
 func (t *Tiered) Stats() TieredStats {
 	t.mu.Lock()

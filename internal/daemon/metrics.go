@@ -79,12 +79,19 @@ var (
 	descReloadBad = prometheus.NewDesc("edgemo_config_reload_failed", "1 from a failed config reload until a good one: the daemon runs the previous config (see /readyz for the error).", nil, nil)
 	descReloads   = prometheus.NewDesc("edgemo_config_reloads_total", "Config reloads (file changes and SIGHUP) by result: ok, or failed (the running config stayed).", []string{"result"}, nil)
 	descVLMRun    = prometheus.NewDesc("edgemo_vlm_run_seconds", "VidEmo run time over recent runs.", []string{"quantile"}, nil)
+	descRemUp     = prometheus.NewDesc("edgemo_vlm_remote_up", "1 while the remote VidEmo server answers (its last request succeeded).", []string{"url"}, nil)
+	descRemOpen   = prometheus.NewDesc("edgemo_vlm_remote_circuit_open", "1 while the circuit breaker refuses requests to the remote VidEmo server.", nil, nil)
+	descRemReqs   = prometheus.NewDesc("edgemo_vlm_remote_requests_total", "Requests to the remote VidEmo server by outcome: ok, failed (after retries), rejected (circuit open).", []string{"outcome"}, nil)
+	descRemErrs   = prometheus.NewDesc("edgemo_vlm_remote_errors_total", "Failed remote VidEmo requests by kind: timeout, network, http_429, http_5xx, http_4xx, circuit_open.", []string{"kind"}, nil)
+	descRemRetry  = prometheus.NewDesc("edgemo_vlm_remote_retries_total", "Retried attempts of remote VidEmo requests.", nil, nil)
+	descRemRTT    = prometheus.NewDesc("edgemo_vlm_remote_seconds", "Remote VidEmo request round trip over recent requests.", []string{"quantile"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descWindows, descTrees, descDropped, descQueue,
 		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descFaceImgs, descViewers, descRTCDrop,
-		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun, descReloadBad, descReloads} {
+		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun, descReloadBad, descReloads,
+		descRemUp, descRemOpen, descRemReqs, descRemErrs, descRemRetry, descRemRTT} {
 		ch <- d
 	}
 }
@@ -149,5 +156,25 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descVLMDrop, v.Overflow, "overflow")
 		gauge(descVLMRun, v.RunP50/1000, "0.5")
 		gauge(descVLMRun, v.RunP95/1000, "0.95")
+		if r := v.Remote; r != nil {
+			gauge(descRemUp, b2f(r.Up), r.URL)
+			gauge(descRemOpen, b2f(r.State == "open"))
+			counter(descRemReqs, uint64(r.OK), "ok")
+			counter(descRemReqs, uint64(r.Failures), "failed")
+			counter(descRemReqs, uint64(r.Rejected), "rejected")
+			for k, n := range r.Errors {
+				counter(descRemErrs, uint64(n), k)
+			}
+			counter(descRemRetry, uint64(r.Retries))
+			gauge(descRemRTT, r.RTTP50/1000, "0.5")
+			gauge(descRemRTT, r.RTTP95/1000, "0.95")
+		}
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

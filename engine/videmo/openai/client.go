@@ -93,6 +93,7 @@ type ClientStats struct {
 	Rejected  int64            // refused at once by the open circuit
 	Errors    map[string]int64 // failures by kind: timeout, http_429, http_5xx, http_4xx, network, circuit_open
 	State     string           // closed, open, half_open
+	Up        bool             // the last request succeeded, or none failed yet
 	LastError string
 	LastOK    time.Time
 	Latency   Latency // round trip of successful requests, retries included
@@ -353,6 +354,7 @@ func (c *Client) Stats() ClientStats {
 	for k, v := range c.st.Errors {
 		s.Errors[k] = v
 	}
+	s.Up = c.fails == 0
 	switch {
 	case c.fails < c.cfg.BreakerFailures:
 		s.State = "closed"
