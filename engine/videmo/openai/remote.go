@@ -127,22 +127,32 @@ func (r *Remote) Ask(ctx context.Context, video string) (*videmo.Result, error) 
 	errs := make([]error, len(qs))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	ask := func(i int) {
+		q := &qs[i]
+		var err error
+		if q.Kind == "caption" {
+			caption, err = r.caption(ctx, video, q)
+		} else {
+			choices[i], err = r.choice(ctx, video, q)
+		}
+		if err != nil {
+			errs[i] = fmt.Errorf("question %s: %w", q.ID, err)
+			cancel() // one failed question fails the window: stop the rest
+		}
+	}
+	// The first question goes alone: it pays for the video's prefill (the
+	// server's prefix cache has it for the rest), and while the circuit is
+	// half-open it is the one probe, which the rest must not cancel.
+	if len(qs) == 0 {
+		return res, nil
+	}
+	ask(0)
 	var wg sync.WaitGroup
-	for i := range qs {
+	for i := 1; i < len(qs) && errs[0] == nil; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			q := &qs[i]
-			var err error
-			if q.Kind == "caption" {
-				caption, err = r.caption(ctx, video, q)
-			} else {
-				choices[i], err = r.choice(ctx, video, q)
-			}
-			if err != nil {
-				errs[i] = fmt.Errorf("question %s: %w", q.ID, err)
-				cancel() // one failed question fails the window: stop the rest
-			}
+			ask(i)
 		}()
 	}
 	wg.Wait()
