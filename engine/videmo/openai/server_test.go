@@ -174,6 +174,19 @@ func TestServerAPI(t *testing.T) {
 		}
 	}
 
+	// vLLM's documented video request (fixtures_test.go), with real frames
+	doc := strings.Replace(string(fixture(t, "vllm_video_request.json")), "data:video/jpeg;base64,FRAMES", videoOf(t, testWindow(4), plan), 1)
+	var dreq ChatRequest
+	if err := json.Unmarshal([]byte(doc), &dreq); err != nil {
+		t.Fatal(err)
+	}
+	dreq.Model = srv.Model()
+	res, body = post(t, hs.URL, "k3y", &dreq)
+	var dresp ChatResponse
+	if res.StatusCode != 200 || json.Unmarshal(body, &dresp) != nil || len(dresp.Choices[0].Logprobs.Content[0].TopLogprobs) != 5 {
+		t.Errorf("vLLM's documented request: %d %.300s", res.StatusCode, body)
+	}
+
 	ids, err := rem.Client().Models(context.Background())
 	if err != nil || len(ids) != 1 || ids[0] != "videmo-tiny" {
 		t.Errorf("models: %v %v", ids, err)

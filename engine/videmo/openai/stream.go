@@ -1,9 +1,12 @@
 package openai
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/edgemo/edgemo/engine/videmo"
@@ -80,4 +83,48 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, j *job) {
 	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
 	fl.Flush()
+}
+
+// ReadStream reads a chat completion event stream (stream: true) to its
+// end: the content deltas joined, the finish reason and the tokens'
+// logprobs, as OpenAI, vLLM and SGLang send them.
+func ReadStream(r io.Reader) (text, finish string, lps []TokenLogprob, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 64<<20)
+	var b strings.Builder
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data:")
+		if !ok {
+			continue
+		}
+		line = strings.TrimSpace(line)
+		if line == "[DONE]" {
+			return b.String(), finish, lps, nil
+		}
+		var ch struct {
+			ChatResponse
+			Error *ErrorBody `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(line), &ch); err != nil {
+			return "", "", nil, fmt.Errorf("stream chunk: %w", err)
+		}
+		if ch.Error != nil {
+			return "", "", nil, fmt.Errorf("stream: %s", ch.Error.Message)
+		}
+		for _, c := range ch.Choices {
+			if c.Delta != nil && c.Delta.Content != nil {
+				b.WriteString(*c.Delta.Content)
+			}
+			if c.Logprobs != nil {
+				lps = append(lps, c.Logprobs.Content...)
+			}
+			if c.FinishReason != nil {
+				finish = *c.FinishReason
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", "", nil, err
+	}
+	return "", "", nil, fmt.Errorf("stream ended without data: [DONE]")
 }
