@@ -96,8 +96,11 @@ type ClientStats struct {
 	Up        bool             // the last request succeeded, or none failed yet
 	LastError string
 	LastOK    time.Time
-	Latency   Latency // round trip of successful requests, retries included
-	Server    Latency // the server's own time (Server-Timing), where it says
+	// RoundTripTotal and ServerTotal sum every successful request's round
+	// trip and server time (for per-window deltas: edgemo bench vlm --remote).
+	RoundTripTotal, ServerTotal time.Duration
+	Latency                     Latency // round trip of successful requests, retries included
+	Server                      Latency // the server's own time (Server-Timing), where it says
 }
 
 // NewClient returns a client for cfg.URL.
@@ -310,6 +313,8 @@ func (c *Client) record(err error, tm Timing) {
 		c.fails = 0
 		c.st.LastOK = time.Now()
 		c.lat.Add(tm.RoundTrip)
+		c.st.RoundTripTotal += tm.RoundTrip
+		c.st.ServerTotal += tm.Server
 		if tm.Server > 0 {
 			c.srv.Add(tm.Server)
 		}

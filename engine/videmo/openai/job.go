@@ -185,7 +185,8 @@ type result struct {
 	id            string
 	ans           *videmo.Answer
 	text, finish  string
-	prompt, cache int // prompt tokens, of which from the cache
+	prompt, cache int           // prompt tokens, of which from the cache
+	held          time.Duration // time the request held the runner (its server time, queueing excluded)
 }
 
 func (o *result) usage() *Usage {
@@ -203,6 +204,7 @@ func (s *Server) run(ctx context.Context, j *job, onToken func(*videmo.Answer) e
 	}
 	t0 := time.Now()
 	defer func() { s.stats.busyNanos.Add(int64(time.Since(t0))) }()
+	var res *result
 	m := s.r.Manifest()
 	tmpl := videmo.Template{System: j.system, Tokens: m.Tokens.TokenIDs()}
 	key := j.key()
@@ -259,11 +261,12 @@ func (s *Server) run(ctx context.Context, j *job, onToken func(*videmo.Answer) e
 	}
 	var id [12]byte
 	rand.Read(id[:])
-	return &result{
-		id: "chatcmpl-" + hex.EncodeToString(id[:]), ans: a,
+	res = &result{
+		id: "chatcmpl-" + hex.EncodeToString(id[:]), ans: a, held: time.Since(t0),
 		text:   s.r.Tokenizer().Decode(a.Tokens, true),
 		finish: finishReason(a.Stopped), prompt: len(e.prefix.IDs) + len(prompt.Suffixes[0]), cache: cached,
-	}, nil
+	}
+	return res, nil
 }
 
 func uint64FromBytes(b []byte) uint64 {
