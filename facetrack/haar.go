@@ -307,8 +307,7 @@ func groupRects(raw []image.Rectangle, minNeighbors int, eps float64) []rectGrou
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]

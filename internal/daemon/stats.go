@@ -3,12 +3,13 @@ package daemon
 import (
 	"encoding/json"
 
-	"github.com/edgemo/edgemo/engine/ring"
-	"github.com/edgemo/edgemo/engine/schedule"
-	"github.com/edgemo/edgemo/engine/videmo/openai"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/edgemo/edgemo/engine/ring"
+	"github.com/edgemo/edgemo/engine/schedule"
+	"github.com/edgemo/edgemo/engine/videmo/openai"
 )
 
 // view is what readers (metrics, /readyz, MQTT stats) see: a copy published
