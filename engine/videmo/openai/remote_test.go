@@ -64,7 +64,7 @@ func TestRemoteEqualsLocal(t *testing.T) {
 	}
 	for i, la := range lt.Source.Answers {
 		ra := rtree.Source.Answers[i]
-		if la.Question != ra.Question || la.Method != ra.Method || !close(la.LetterMass, ra.LetterMass, 1e-3*la.LetterMass) {
+		if la.Question != ra.Question || la.Method != ra.Method || !near(la.LetterMass, ra.LetterMass, 1e-3*la.LetterMass) {
 			t.Errorf("answer %d: local %+v, remote %+v", i, la, ra)
 		}
 	}
@@ -72,7 +72,7 @@ func TestRemoteEqualsLocal(t *testing.T) {
 		t.Fatalf("expression: local %+v, remote %+v", lt.Expression, rtree.Expression)
 	}
 	for l, p := range lt.Expression.Scores {
-		if !close(p, rtree.Expression.Scores[l], 2e-4) { // 4-decimal rounding
+		if !near(p, rtree.Expression.Scores[l], 2e-4) { // 4-decimal rounding
 			t.Errorf("expression score %s: local %g, remote %g", l, p, rtree.Expression.Scores[l])
 		}
 	}
@@ -99,11 +99,11 @@ func TestRemoteEqualsLocal(t *testing.T) {
 		if lc.Question.ID != rc.Question.ID || lc.Method != rc.Method || jsonText(lc.Text) != rc.Text {
 			t.Errorf("%s: local %s %q, remote %s %q", lc.Question.ID, lc.Method, lc.Text, rc.Method, rc.Text)
 		}
-		if !close(lc.LetterMass, rc.LetterMass, 1e-5*lc.LetterMass) {
+		if !near(lc.LetterMass, rc.LetterMass, 1e-5*lc.LetterMass) {
 			t.Errorf("%s letter mass: local %g, remote %g", lc.Question.ID, lc.LetterMass, rc.LetterMass)
 		}
 		for j := range lc.Probs {
-			if !close(lc.Probs[j], rc.Probs[j], 1e-5) {
+			if !near(lc.Probs[j], rc.Probs[j], 1e-5) {
 				t.Errorf("%s P(%s): local %.8f, remote %.8f", lc.Question.ID, lc.Labels[j], lc.Probs[j], rc.Probs[j])
 			}
 		}
@@ -119,7 +119,7 @@ func jsonText(s string) string {
 	return out
 }
 
-func close(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
+func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
 // videoOf is the window's frames as the remote engine sends them.
 func videoOf(t *testing.T, w window.Window, plan *videmo.Manifest) string {

@@ -172,7 +172,7 @@ func badRequest(format string, a ...any) error {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing to tell it
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
