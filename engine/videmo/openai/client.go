@@ -36,8 +36,10 @@ type ClientConfig struct {
 	BackoffBase time.Duration
 	// BreakerFailures consecutive failed requests open the circuit
 	// (default 5): requests then fail at once, without touching the
-	// network, until BreakerCooldown (default 1s) has passed; then one
-	// request probes the server, and its success closes the circuit.
+	// network, until BreakerCooldown has passed (default 500ms: a dead
+	// server sees two probes a second, a returning one is used again
+	// within half a second); then one request probes the server, and its
+	// success closes the circuit.
 	BreakerFailures int
 	BreakerCooldown time.Duration
 	HTTP            *http.Client
@@ -129,7 +131,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		cfg.BreakerFailures = 5
 	}
 	if cfg.BreakerCooldown <= 0 {
-		cfg.BreakerCooldown = time.Second
+		cfg.BreakerCooldown = 500 * time.Millisecond
 	}
 	hc := cfg.HTTP
 	if hc == nil {
