@@ -88,6 +88,7 @@ type Pipeline struct {
 
 	src    atomic.Pointer[capture.FrameSource] // while running, for CaptureStats
 	queue  atomic.Pointer[chan item]           // while running, for QueueLen
+	scene  atomic.Pointer[sceneState]          // from a run's start, for Scene and StageCosts
 	nextID atomic.Int64                        // the tracker's next track ID, after a run
 }
 
@@ -126,6 +127,7 @@ func New(cfg Config, det facetrack.Detector, an engine.Analyzer, sinks []publish
 type item struct {
 	w     window.Window
 	ended int
+	scene *tree.Scene // the camera's scene over w's span
 }
 
 // Run processes the source until it ends (files), ctx is cancelled, or it
@@ -158,6 +160,8 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error
 	queue := make(chan item, p.cfg.QueueLen)
 	p.src.Store(&src)
 	p.queue.Store(&queue)
+	sc := newSceneState(p.cfg.Window)
+	p.scene.Store(sc)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -166,7 +170,7 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error
 		p.engineLoop(ctx, queue)
 	}()
 
-	ferr := p.frameLoop(ctx, src, trk, bufs, queue)
+	ferr := p.frameLoop(ctx, src, trk, bufs, queue, sc)
 	p.nextID.Store(int64(trk.NextID()))
 	close(queue)
 	wg.Wait()
@@ -179,8 +183,11 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error
 	return ctx.Err()
 }
 
-func (p *Pipeline) frameLoop(ctx context.Context, src capture.FrameSource, trk *facetrack.Tracker, bufs *window.Buffers, queue chan item) error {
+func (p *Pipeline) frameLoop(ctx context.Context, src capture.FrameSource, trk *facetrack.Tracker, bufs *window.Buffers, queue chan item, sc *sceneState) error {
 	send := func(it item) bool {
+		if it.w.Samples != nil {
+			it.scene = sc.window(it.w)
+		}
 		if p.cfg.Offline || it.w.Samples == nil {
 			select {
 			case queue <- it:
@@ -231,6 +238,7 @@ read:
 		case <-ctx.Done():
 			break read
 		}
+		sc.frame(f, p) // scene light and colour, on every detector schedule
 		err := p.frame(f, n, trk, bufs, send, endTrack)
 		if p.cfg.OnFrame != nil {
 			p.cfg.OnFrame(f)
@@ -317,7 +325,7 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 		// Windows of other tracks (or a backlog) already waiting are
 		// analysed together; a track-end marker stops the batch so the
 		// track's last window is analysed before its state is forgotten.
-		ws = append(ws[:0], it.w)
+		ws, scenes := append(ws[:0], it.w), []*tree.Scene{it.scene}
 		var end *item
 	gather:
 		for batching && len(ws) < maxBatch {
@@ -330,7 +338,7 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 					end = &more
 					break gather
 				}
-				ws = append(ws, more.w)
+				ws, scenes = append(ws, more.w), append(scenes, more.scene)
 			default:
 				break gather
 			}
@@ -358,6 +366,11 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 			p.fail("engine", fmt.Errorf("camera %s track %d window %d (+%d more): analyzer returned %d trees for %d windows; their face images are skipped", p.cfg.Camera, ws[0].TrackID, ws[0].Seq, len(ws)-1, len(trees), len(ws)))
 		}
 		for i, t := range trees {
+			if paired {
+				withScene(t, scenes[i])
+			} else {
+				withScene(t, scenes[len(scenes)-1]) // the camera's latest
+			}
 			p.publish(ctx, t)
 			if paired {
 				p.faceImage(t, ws[i])
