@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -234,7 +235,8 @@ func checkMQTTFlow(t *testing.T, brokerURL string, r *running, brokerOutlivesEdg
 	}
 	sub.WaitTopic(5*time.Second, "edgemo/stats", func(m mqtttest.Message) bool {
 		var s Snapshot
-		return json.Unmarshal([]byte(m.Payload), &s) == nil && len(s.Cameras) == 1 && s.Cameras[0].Name == "astro" && s.Provider != ""
+		return json.Unmarshal([]byte(m.Payload), &s) == nil && len(s.Cameras) == 1 && s.Cameras[0].Name == "astro" && s.Provider != "" &&
+			s.Cameras[0].Scene != nil && math.Abs(s.Cameras[0].Scene.Brightness-0.45) < 0.01 && s.Cameras[0].Scene.Colorfulness > 60 // the astronaut photo's
 	})
 
 	start := time.Now()
