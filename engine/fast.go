@@ -297,6 +297,7 @@ func (a *FastAnalyzer) finish(w window.Window, pd pending, fresh [][]float32, he
 			Provider: a.head.Provider(),
 		},
 	}
+	tr.Face.Gaze = windowGaze(frames) // attention: engine/attention.go
 	if math.IsNaN(w.FPS) || w.FPS <= 0 {
 		tr.Window.FPS = 0
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/engine/audience"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/publish"
@@ -44,6 +45,12 @@ type Config struct {
 	// A func, so a config reload can flip it without restarting cameras.
 	FaceImages func() bool
 
+	// Audience fills each tree's attention and presence fields with the
+	// camera's looking cone and keeps the camera's audience figures
+	// (engine/audience). The caller may keep one across runs of a camera
+	// (a looping file); nil: the pipeline makes one with the defaults.
+	Audience *audience.Meter
+
 	OnFrame func(f *capture.Frame)      // after each frame is processed (progress); must not keep f
 	OnEvent func(ev facetrack.Event)    // track lifecycle
 	OnTree  func(t *tree.Tree)          // after each tree is published
@@ -65,6 +72,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueLen == 0 {
 		c.QueueLen = 8
+	}
+	if c.Audience == nil {
+		c.Audience = audience.New(audience.Config{})
 	}
 	return c
 }
@@ -273,6 +283,7 @@ func (p *Pipeline) frame(f *capture.Frame, n uint64, trk *facetrack.Tracker, buf
 		if ev.Type == facetrack.EventNew {
 			p.Stats.Tracks.Add(1)
 		}
+		p.cfg.Audience.Event(ev)
 		if p.cfg.OnEvent != nil {
 			p.cfg.OnEvent(ev)
 		}
@@ -317,9 +328,7 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 	var ws []window.Window
 	for it := range queue {
 		if it.w.Samples == nil {
-			if f, ok := p.analyzer.(engine.TrackForgetter); ok {
-				f.Forget(p.cfg.Camera, it.ended)
-			}
+			p.forget(it.ended)
 			continue
 		}
 		// Windows of other tracks (or a backlog) already waiting are
@@ -377,14 +386,21 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 			}
 		}
 		if end != nil {
-			if f, ok := p.analyzer.(engine.TrackForgetter); ok {
-				f.Forget(p.cfg.Camera, end.ended)
-			}
+			p.forget(end.ended)
 		}
 	}
 }
 
+// forget drops an ended track's state, after its last tree.
+func (p *Pipeline) forget(id int) {
+	if f, ok := p.analyzer.(engine.TrackForgetter); ok {
+		f.Forget(p.cfg.Camera, id)
+	}
+	p.cfg.Audience.Forget(id)
+}
+
 func (p *Pipeline) publish(ctx context.Context, t *tree.Tree) {
+	p.cfg.Audience.Apply(t)
 	for _, s := range p.sinks {
 		if err := s.Publish(ctx, t); err != nil {
 			p.Stats.SinkErrors.Add(1)
