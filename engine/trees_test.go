@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"github.com/edgemo/edgemo/engine/registry"
 	"strings"
 	"testing"
 	"time"
@@ -21,19 +22,16 @@ func newTestFullAnalyzer(t testing.TB) *FastAnalyzer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mesh, err := NewMeshHead(rt, faceManifest(t, "facemesh"))
-	if err != nil {
-		t.Fatal(err)
+	var heads []Head
+	for _, name := range registry.Heads.Names() {
+		part, _ := registry.Heads.Get(name)
+		h, err := OpenHead(name, rt, faceManifest(t, part.Manifest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads = append(heads, h)
 	}
-	attr, err := NewAttributeHead(rt, faceManifest(t, "faceres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	live, err := NewLivenessHead(rt, faceManifest(t, "antispoof"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := NewFastAnalyzer(head, FastConfig{Heads: FaceHeads{Mesh: mesh, Attr: attr, Liveness: live}})
+	a := NewFastAnalyzer(head, FastConfig{Heads: heads})
 	t.Cleanup(func() { a.Close() })
 	return a
 }

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 // ShutdownTimeout bounds a clean stop (drain, publish "stopped", exit).

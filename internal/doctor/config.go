@@ -7,8 +7,8 @@ import (
 	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 // ConfigModels loads every manifest and model file cfg names, with the
@@ -64,8 +64,8 @@ func ConfigModels(cfg *config.Config) []Check {
 	}
 	for _, h := range heads {
 		part, ok := registry.Heads.Get(h)
-		if !ok {
-			continue // config validation has named it
+		if !ok || part.Manifest == "" {
+			continue // unknown: config validation has named it; or a head with no model
 		}
 		manifest("engine.heads", o.FaceManifest(part.Manifest), part.Task,
 			fmt.Sprintf("run scripts/setup.sh (scripts/models.sh converts it), or leave %s out of engine.heads (or set engine.optional_heads)", h), headStatus)

@@ -79,6 +79,9 @@ func Run(o parts.Options, log *slog.Logger) []Check {
 	// Face models: every detector's and head's in the registry.
 	for _, part := range append(append([]registry.Part{}, registry.Detectors.Parts...), registry.Heads.Parts...) {
 		if part.Manifest == "" {
+			if _, ok := registry.Heads.Get(part.Name); ok {
+				add(Check{Name: "head " + part.Name, Status: OK, Detail: "needs no model"})
+			}
 			continue // haar: checked above
 		}
 		name := part.Manifest
