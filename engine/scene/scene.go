@@ -28,8 +28,17 @@ const (
 	ChromaMin = 0.1
 )
 
-// chromaMin in 0..255 units, compared with an integer chroma.
-const chromaMin = ChromaMin * 255
+// chromaMinInt is ChromaMin in 0..255 units, rounded up: an integer
+// chroma c is chromatic when c ≥ 25.5, that is c ≥ 26.
+const chromaMinInt = 26
+
+// inv60[c] = 60 / c: hue without a division per pixel.
+var inv60 = func() (t [256]float64) {
+	for c := 1; c < 256; c++ {
+		t[c] = 60 / float64(c)
+	}
+	return t
+}()
 
 // Acc holds the sums of the figures over sampled pixels; sums of several
 // frames add (Add), so a window's figures are those of all its pixels.
@@ -76,7 +85,8 @@ func Sample(bgr []byte, width, height, stride int) (Acc, error) {
 	step := max(1, int(math.Ceil(math.Sqrt(float64(width)*float64(height)/GridPoints))))
 	nx, ny := max(1, width/step), max(1, height/step)
 	ox, oy := (width-(nx-1)*step)/2, (height-(ny-1)*step)/2
-	var luma, rg, rg2, yb, yb2 float64
+	// Integer sums, exact: luma ×1000, yb ×2 (r + g − 2b).
+	var luma, rg, rg2, yb, yb2 int64
 	var chromatic int
 	var bin [tree.HueBins]int
 	for j := range ny {
@@ -84,16 +94,15 @@ func Sample(bgr []byte, width, height, stride int) (Acc, error) {
 		for i := range nx {
 			p := row[3*(ox+i*step):]
 			b, g, r := int(p[0]), int(p[1]), int(p[2])
-			luma += 0.299*float64(r) + 0.587*float64(g) + 0.114*float64(b)
-			x := float64(r - g)
-			y := 0.5*float64(r+g) - float64(b)
+			luma += int64(299*r + 587*g + 114*b)
+			x, y := int64(r-g), int64(r+g-2*b)
 			rg += x
 			rg2 += x * x
 			yb += y
 			yb2 += y * y
 			hi, lo := max(r, g, b), min(r, g, b)
 			c := hi - lo
-			if float64(c) < chromaMin {
+			if c < chromaMinInt {
 				continue
 			}
 			h := hue(r, g, b, hi, c)
@@ -108,7 +117,8 @@ func Sample(bgr []byte, width, height, stride int) (Acc, error) {
 		}
 	}
 	a.Frames, a.N = 1, float64(nx*ny)
-	a.Luma, a.RG, a.RG2, a.YB, a.YB2 = luma, rg, rg2, yb, yb2
+	a.Luma, a.RG, a.RG2 = float64(luma)/1000, float64(rg), float64(rg2)
+	a.YB, a.YB2 = float64(yb)/2, float64(yb2)/4
 	a.Chromatic = float64(chromatic)
 	for k, n := range bin {
 		a.Bin[k] = float64(n)
@@ -118,15 +128,15 @@ func Sample(bgr []byte, width, height, stride int) (Acc, error) {
 
 // hue is the HSV hue in degrees [0, 360) of a pixel with chroma c > 0.
 func hue(r, g, b, hi, c int) float64 {
-	fc := float64(c)
+	k := inv60[c]
 	var h float64
 	switch hi {
 	case r:
-		h = 60 * float64(g-b) / fc
+		h = float64(g-b) * k
 	case g:
-		h = 60 * (float64(b-r)/fc + 2)
+		h = float64(b-r)*k + 120
 	default:
-		h = 60 * (float64(r-g)/fc + 4)
+		h = float64(r-g)*k + 240
 	}
 	if h < 0 {
 		h += 360
