@@ -229,12 +229,13 @@ type Audience struct {
 	Trees       int      `json:"trees"`
 }
 
-// Snapshot computes the audience over the period ending at now (zero: the
-// latest frame or window time the meter saw, i.e. media time for files).
+// Snapshot computes the audience over the period ending at now, or at the
+// latest frame or window time the meter saw if that is later (a file run
+// faster than real time: media time).
 func (m *Meter) Snapshot(camera string, now time.Time) Audience {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if now.IsZero() {
+	if m.now.After(now) {
 		now = m.now
 	}
 	from := now.Add(-m.cfg.Period)

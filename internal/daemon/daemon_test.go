@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/audience"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/internal/testenv"
 	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
@@ -211,6 +212,15 @@ func checkMQTTFlow(t *testing.T, brokerURL string, r *running, brokerOutlivesEdg
 		}
 		return m.Retained && json.Unmarshal([]byte(m.Payload), &e) == nil && e.Label == "happiness" && e.TrackID > 0
 	})
+	// The audience: the astronaut (a new visitor each loop of the still
+	// clip) looks at the camera; the latest figures are retained.
+	sub.WaitTopic(10*time.Second, "edgemo/astro/audience", func(m mqtttest.Message) bool {
+		var a audience.Audience
+		return json.Unmarshal([]byte(m.Payload), &a) == nil && a.Camera == "astro" && a.Visitors >= 1 && a.Faces <= 1 &&
+			a.AttentionShare != nil && *a.AttentionShare == 1 && a.Mood == "happiness" && a.DwellMeanS > 0
+	})
+	mqtttest.Subscribe(t, brokerURL, mqtttest.SubOptions{}, "edgemo/astro/audience").
+		WaitTopic(5*time.Second, "edgemo/astro/audience", func(m mqtttest.Message) bool { return m.Retained })
 	disc := late.Wait(5*time.Second, "HA discovery", func(ms []mqtttest.Message) bool {
 		for _, m := range ms {
 			if strings.HasPrefix(m.Topic, "homeassistant/sensor/") && strings.Contains(m.Topic, "astro") {
@@ -302,6 +312,8 @@ func TestMetricsAndHealth(t *testing.T) {
 		`edgemo_engine_seconds_count{camera="astro",engine="fast-head"}`, `edgemo_dropped_total{camera="astro",reason="slow_consumer",stage="capture"}`,
 		`edgemo_queue_depth{camera="astro",queue="engine"}`, `edgemo_mqtt_connected 1`, `edgemo_webrtc_viewers 0`,
 		`edgemo_engine_provider_info{model="emotion@`, `edgemo_camera_up{camera="astro"} 1`,
+		`edgemo_audience_visitors{camera="astro"} `, `edgemo_audience_dwell_seconds{camera="astro",stat="p90"}`,
+		`edgemo_audience_attention_share{camera="astro"} 1`, `edgemo_audience_emotion_share{camera="astro",emotion="happiness"}`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

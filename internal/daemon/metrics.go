@@ -79,12 +79,19 @@ var (
 	descReloadBad = prometheus.NewDesc("edgemo_config_reload_failed", "1 from a failed config reload until a good one: the daemon runs the previous config (see /readyz for the error).", nil, nil)
 	descReloads   = prometheus.NewDesc("edgemo_config_reloads_total", "Config reloads (file changes and SIGHUP) by result: ok, or failed (the running config stayed).", []string{"result"}, nil)
 	descVLMRun    = prometheus.NewDesc("edgemo_vlm_run_seconds", "VidEmo run time over recent runs.", []string{"quantile"}, nil)
+	// The audience over each camera's audience.period (engine/audience).
+	descVisitors = prometheus.NewDesc("edgemo_audience_visitors", "Distinct tracks present within the camera's audience period (no re-identification: a returning person counts again).", []string{"camera"}, nil)
+	descDwell    = prometheus.NewDesc("edgemo_audience_dwell_seconds", "Dwell (first to latest detection) of the period's visitors: mean and p90.", []string{"camera", "stat"}, nil)
+	descAttShare = prometheus.NewDesc("edgemo_audience_attention_share", "Share of the period's measured face samples that looked at the camera or screen.", []string{"camera"}, nil)
+	descEmoShare = prometheus.NewDesc("edgemo_audience_emotion_share", "Share of the period's trees per emotion label.", []string{"camera", "emotion"}, nil)
+	descValence  = prometheus.NewDesc("edgemo_audience_valence_mean", "Mean valence of the period's trees that carry one.", []string{"camera"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descWindows, descTrees, descDropped, descQueue,
 		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descFaceImgs, descViewers, descRTCDrop,
-		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun, descReloadBad, descReloads} {
+		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun, descReloadBad, descReloads,
+		descVisitors, descDwell, descAttShare, descEmoShare, descValence} {
 		ch <- d
 	}
 }
@@ -113,6 +120,27 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		gauge(descUp, up, cs.Name)
+	}
+	if v, _ := c.d.view.Load().(*view); v != nil {
+		now := time.Now()
+		for _, cam := range v.cams {
+			if cam.aud == nil {
+				continue
+			}
+			a := cam.aud.Snapshot(cam.name, now)
+			gauge(descVisitors, float64(a.Visitors), cam.name)
+			gauge(descDwell, a.DwellMeanS, cam.name, "mean")
+			gauge(descDwell, a.DwellP90S, cam.name, "p90")
+			if a.AttentionShare != nil {
+				gauge(descAttShare, *a.AttentionShare, cam.name)
+			}
+			for l, p := range a.EmotionMix {
+				gauge(descEmoShare, p, cam.name, l)
+			}
+			if a.ValenceMean != nil {
+				gauge(descValence, *a.ValenceMean, cam.name)
+			}
+		}
 	}
 	failed := 0.0
 	if s.Reload.Error != "" {
