@@ -233,3 +233,23 @@ func TestMikelsCategoriesMatchSchema(t *testing.T) {
 		t.Fatalf("schema's Mikels enum %v != MikelsCategories %v", doc.Defs.Mikels.Enum, MikelsCategories)
 	}
 }
+
+// The example in docs/tree.md is a valid tree of the current revision.
+func TestDocsExampleValidates(t *testing.T) {
+	b, err := os.ReadFile("../../docs/tree.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```json\n")
+	ex, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/tree.md has no ```json example")
+	}
+	if err := ValidateJSON([]byte(ex)); err != nil {
+		t.Fatalf("docs/tree.md's example: %v", err)
+	}
+	var tr Tree
+	if err := json.Unmarshal([]byte(ex), &tr); err != nil || tr.Scene == nil || tr.Emotion.Mikels == nil {
+		t.Fatalf("docs/tree.md's example shows no scene or mikels (%v)", err)
+	}
+}
