@@ -427,9 +427,12 @@ func TestDashboardInChromium(t *testing.T) {
 	shot := filepath.Join(dir, "dashboard-daemon.png")
 	script := testenv.Path(t, "web/testdata/snapshot.cjs")
 	nodeModules := testenv.Path(t, "deps/node/node_modules/playwright-core")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", script, "http://"+r.d.HTTPAddr()+"/", shot, "1")
+	// 6 tracks: Megamind.avi has 5 per pass, so the clip has looped and the
+	// first pass's cards may still be on screen (its tracks were flushed at
+	// the end of the file, with no "end" event)
+	cmd := exec.CommandContext(ctx, "node", script, "http://"+r.d.HTTPAddr()+"/", shot, "1", "6")
 	cmd.Env = append(os.Environ(), "EDGEMO_NODE_MODULES="+filepath.Dir(nodeModules))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -440,10 +443,21 @@ func TestDashboardInChromium(t *testing.T) {
 	var res struct {
 		OpenMS int `json:"open_ms"`
 		Cards  []struct {
-			Camera  string `json:"camera"`
-			Track   int    `json:"track"`
-			Emotion string `json:"emotion"`
+			Camera   string `json:"camera"`
+			Track    int    `json:"track"`
+			Emotion  string `json:"emotion"`
+			Presence string `json:"presence"`
 		} `json:"cards"`
+		HeaderFaces int `json:"header_faces"`
+		Strips      []struct {
+			Camera                            string
+			Faces                             int
+			Visitors, Attention, Dwell, Scene string
+			Mix                               []struct {
+				Label string
+				Width float64
+			}
+		} `json:"strips"`
 		OffMachine []string `json:"off_machine"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
@@ -461,10 +475,36 @@ func TestDashboardInChromium(t *testing.T) {
 			t.Fatalf("card %+v: want camera sample and an emotion label", c)
 		}
 	}
+	// The header counts faces now, not cards: Megamind.avi never shows more
+	// than two faces at once (it said "6 faces" after two passes).
+	if len(res.Strips) != 1 || res.HeaderFaces != res.Strips[0].Faces || res.HeaderFaces > 2 {
+		t.Errorf("header says %d faces, strips %+v: want the camera's faces now, at most 2 (%d cards on screen)", res.HeaderFaces, res.Strips, len(res.Cards))
+	}
+	if len(res.Strips) == 1 {
+		st := res.Strips[0]
+		var sum float64
+		for _, m := range st.Mix {
+			if !labels[m.Label] {
+				t.Errorf("emotion mix segment %q", m.Label)
+			}
+			sum += m.Width
+		}
+		if st.Camera != "sample" || st.Visitors == "–" || st.Visitors == "0" || !strings.HasSuffix(st.Attention, "%") || math.Abs(sum-100) > 0.5 {
+			t.Errorf("strip %+v: want visitors, an attention share and an emotion mix filling the bar (%.1f%%)", st, sum)
+		}
+		if !strings.Contains(st.Scene, "light ") || !strings.Contains(st.Scene, "colour ") {
+			t.Errorf("strip scene %q: want the scene's brightness and colour", st.Scene)
+		}
+	}
+	for _, c := range res.Cards {
+		if !strings.Contains(c.Presence, "dwell ") {
+			t.Errorf("card %+v: no dwell", c)
+		}
+	}
 	if st, err := os.Stat(shot); err != nil || st.Size() < 10_000 {
 		t.Fatalf("screenshot %s missing or tiny: %v", shot, err)
 	}
-	t.Logf("channel open in %d ms; %d card(s) %+v; screenshot %s", res.OpenMS, len(res.Cards), res.Cards, shot)
+	t.Logf("channel open in %d ms; %d card(s) %+v; header %d faces; strips %+v; screenshot %s", res.OpenMS, len(res.Cards), res.Cards, res.HeaderFaces, res.Strips, shot)
 }
 
 // The network to the broker dies mid-run (edgemo's connection is cut and

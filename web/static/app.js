@@ -68,6 +68,7 @@
   const cameras = new Map(); // camera -> {el, grid, count, badge}
   const faces = new Map(); // "camera/track" -> face
   let received = 0;
+  const seen = new Set(); // "camera/track" of every tree received (tests)
   const recent = []; // arrival times, for the rate
 
   function cameraSection(name) {
@@ -80,12 +81,13 @@
     const badge = h("span", "badge hidden");
     const count = h("span", "count");
     title.append(badge, count);
+    const strip = makeStrip();
     const grid = h("div", "grid");
-    el.append(title, grid);
+    el.append(title, strip.el, grid);
     // keep cameras in name order
     const after = [...cameras.keys()].sort().find((k) => k > name);
     $cameras.insertBefore(el, after ? cameras.get(after).el : null);
-    c = { el, grid, count, badge };
+    c = { el, grid, count, badge, strip, name, facesNow: null, audience: null, scene: null };
     cameras.set(name, c);
     $empty.classList.add("hidden");
     return c;
@@ -99,7 +101,8 @@
     const trackEl = h("span", "track", "Face " + track);
     const attrs = h("span", "attrs");
     const age = h("span", "age");
-    head.append(trackEl, attrs, age);
+    const presence = h("span", "presence");
+    head.append(trackEl, attrs, presence, age);
 
     const emo = h("div", "emotion");
     const label = h("div", "emotion-label", "…");
@@ -131,7 +134,7 @@
 
     const foot = h("footer");
     el.append(head, emo, timeline, details, attrBox, foot);
-    return { el, trackEl, attrs, age, label, conf, fine, trend, rationale, timeline, exprBox, exprLabel, va, scores,
+    return { el, trackEl, attrs, age, presence, label, conf, fine, trend, rationale, timeline, exprBox, exprLabel, va, scores,
       cueBox, cues, attrList, foot, attrBox };
   }
 
@@ -143,6 +146,7 @@
     const now = performance.now();
     recent.push(now);
     const key = t.camera + "/" + t.track_id;
+    seen.add(key);
     let f = faces.get(key);
     if (!f) {
       const cam = cameraSection(t.camera);
@@ -164,6 +168,10 @@
     }
     f.tree = t;
     f.dirty = true;
+    if (t.scene) {
+      const cam = cameras.get(t.camera);
+      if (cam) { cam.scene = t.scene; cam.dirty = true; }
+    }
     schedule();
   }
 
@@ -175,6 +183,17 @@
       c.badge.textContent = e.status;
       c.badge.dataset.status = e.status;
       c.badge.classList.remove("hidden");
+    } else if (e.type === "faces" && e.camera) {
+      const c = cameraSection(e.camera);
+      c.facesNow = e.faces || 0;
+      c.dirty = true;
+      updateCounts(e.camera);
+      schedule();
+    } else if (e.type === "audience" && e.audience) {
+      const c = cameraSection(e.camera);
+      c.audience = e.audience;
+      c.dirty = true;
+      schedule();
     } else if (e.type === "track" && e.event) {
       const f = faces.get(e.event.camera + "/" + e.event.track_id);
       if (!f) return;
@@ -195,6 +214,7 @@
 
   function renderDirty() {
     for (const f of faces.values()) if (f.dirty) { f.dirty = false; render(f); }
+    for (const c of cameras.values()) if (c.dirty) { c.dirty = false; renderStrip(c); }
   }
 
   function bars(box, rows) {
@@ -231,6 +251,15 @@
     u.trend.title = emo.trend || "";
     u.rationale.textContent = emo.rationale || "";
     u.rationale.classList.toggle("hidden", !emo.rationale);
+
+    // presence: dwell, the window's attention, looking now
+    const fc = t.face || {};
+    const pr = [];
+    if (fc.dwell_s != null) pr.push("dwell " + dur(fc.dwell_s));
+    if (fc.attention != null) pr.push("attention " + pct(fc.attention));
+    u.presence.textContent = pr.join(" · ");
+    u.presence.dataset.looking = fc.looking == null ? "" : String(fc.looking);
+    u.presence.title = fc.looking == null ? "" : (fc.looking ? "looking at the camera" : "looking away");
 
     // attributes: age and gender as chips in the header, every attribute
     // with its confidence in the detail row
@@ -295,11 +324,91 @@
     g.globalAlpha = 1;
   }
 
+  // Faces now: the camera's own count (its "faces" events) once one came,
+  // else its cards of tracks that have not ended or been lost. Never the
+  // cards kept on screen after their track ended.
+  function facesNow(c) {
+    if (c.facesNow != null) return c.facesNow;
+    let n = 0;
+    for (const f of faces.values()) if (f.camera === c.name && !f.ended && !f.lost) n++;
+    return n;
+  }
+
   function updateCounts(camera) {
     const c = cameras.get(camera);
     if (!c) return;
-    const n = c.grid.children.length;
-    c.count.textContent = n === 1 ? "1 face" : n + " faces";
+    const n = facesNow(c);
+    c.count.textContent = n === 1 ? "1 face now" : n + " faces now";
+    c.count.dataset.faces = String(n);
+  }
+
+  const dur = (s) => {
+    if (s == null || isNaN(s)) return "–";
+    if (s < 60) return Math.round(s) + " s";
+    const m = Math.floor(s / 60), r = Math.round(s % 60);
+    return m + " min" + (r ? " " + r + " s" : "");
+  };
+
+  // --- per camera strip: audience over its period, scene ----------------------
+  function makeStrip() {
+    const el = h("div", "strip");
+    const stat = (cls, label) => {
+      const box = h("div", "stat " + cls);
+      const v = h("b", null, "–");
+      box.append(v, h("small", null, label));
+      el.append(box);
+      return v;
+    };
+    const s = { el };
+    s.faces = stat("faces", "faces now");
+    s.visitors = stat("visitors", "visitors");
+    s.attention = stat("attention", "attention");
+    s.dwell = stat("dwell", "mean dwell");
+    const mixBox = h("div", "stat mixbox");
+    s.mix = h("div", "mix");
+    s.mix.setAttribute("role", "img");
+    s.mixLegend = h("small", "legend", "emotion mix");
+    mixBox.append(s.mix, s.mixLegend);
+    el.append(mixBox);
+    const sceneBox = h("div", "stat scene hidden");
+    s.swatch = h("span", "swatch");
+    s.sceneText = h("small");
+    sceneBox.append(s.swatch, s.sceneText);
+    el.append(sceneBox);
+    s.sceneBox = sceneBox;
+    return s;
+  }
+
+  function renderStrip(c) {
+    const s = c.strip, a = c.audience;
+    s.faces.textContent = String(facesNow(c));
+    s.visitors.textContent = a ? String(a.visitors) : "–";
+    s.attention.textContent = a ? pct(a.attention_share) : "–";
+    s.dwell.textContent = a && a.visitors ? dur(a.dwell_mean_s) : "–";
+    const mix = Object.entries((a && a.emotion_mix) || {}).sort((x, y) => y[1] - x[1]);
+    s.mix.replaceChildren(...mix.map(([l, p]) => {
+      const seg = h("i");
+      seg.style.width = (100 * p).toFixed(2) + "%";
+      seg.style.background = color(l);
+      seg.title = l + " " + pct(p);
+      seg.dataset.label = l;
+      return seg;
+    }));
+    s.mix.setAttribute("aria-label", "emotion mix: " + (mix.map(([l, p]) => l + " " + pct(p)).join(", ") || "none yet"));
+    s.mixLegend.textContent = mix.length
+      ? mix.slice(0, 3).map(([l, p]) => l + " " + pct(p)).join(" · ") + (a.period_s ? " · last " + dur(a.period_s) : "")
+      : "emotion mix";
+    const sc = c.scene;
+    s.sceneBox.classList.toggle("hidden", !sc);
+    if (sc) {
+      // the picture's dominant hue, its saturation by colourfulness (109:
+      // Hasler–Süsstrunk's "extremely colourful"), its lightness by brightness
+      const sat = sc.hue == null ? 0 : Math.min(100, Math.round(100 * sc.colorfulness / 109));
+      s.swatch.style.background = `hsl(${sc.hue ?? 0} ${sat}% ${Math.round(100 * Math.min(0.9, Math.max(0.1, sc.brightness)))}%)`;
+      s.sceneText.textContent = `light ${pct(sc.brightness)} · colour ${Math.round(sc.colorfulness)}` +
+        (sc.hue != null ? ` · hue ${Math.round(sc.hue)}°` : "") + (sc.low_light ? " · low light" : "");
+      s.sceneBox.classList.toggle("low", !!sc.low_light);
+    }
   }
 
   // Expiry, ages and the rate, once a second.
@@ -310,7 +419,6 @@
       if (idle > EXPIRE_MS || (f.ended && now - f.endedAt > ENDED_MS)) {
         f.ui.el.remove();
         faces.delete(key);
-        updateCounts(f.camera);
         continue;
       }
       f.ui.el.classList.toggle("stale", idle > STALE_MS || f.lost);
@@ -321,7 +429,10 @@
     }
     $empty.classList.toggle("hidden", faces.size > 0);
     while (recent.length && now - recent[0] > 5000) recent.shift();
-    $stats.textContent = `${faces.size} faces · ${(recent.length / 5).toFixed(1)} trees/s · ${received} total`;
+    let inView = 0;
+    for (const [name, c] of cameras) { updateCounts(name); renderStrip(c); inView += facesNow(c); }
+    $stats.textContent = `${inView} ${inView === 1 ? "face" : "faces"} now · ${(recent.length / 5).toFixed(1)} trees/s · ${received} total`;
+    $stats.dataset.faces = String(inView);
   }, 1000);
   window.addEventListener("resize", () => { for (const f of faces.values()) f.dirty = true; schedule(); });
 
@@ -414,5 +525,5 @@
   connect();
 
   // For tests and debugging.
-  window.edgemo = { faces, cameras, get received() { return received; }, get state() { return $status.dataset.state; }, get connects() { return connects; } };
+  window.edgemo = { faces, cameras, get tracksSeen() { return seen.size; }, get received() { return received; }, get state() { return $status.dataset.state; }, get connects() { return connects; } };
 })();
