@@ -12,6 +12,7 @@ import (
 var (
 	_ publish.FacesSink    = (*Sink)(nil)
 	_ publish.AudienceSink = (*Sink)(nil)
+	_ publish.RemovalSink  = (*Sink)(nil)
 )
 
 // Faces forwards a camera's face count (faces now) on change; the last one
@@ -54,4 +55,13 @@ func (s *Sink) replayAudienceLocked(v *viewer) []message {
 		}
 	}
 	return ms
+}
+
+// CameraRemoved forgets a removed camera's faces and audience, so a viewer
+// that connects later is not shown them.
+func (s *Sink) CameraRemoved(camera string) {
+	s.mu.Lock()
+	delete(s.faces, camera)
+	delete(s.aud, camera)
+	s.mu.Unlock()
 }
