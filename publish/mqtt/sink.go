@@ -349,7 +349,9 @@ func (s *Sink) Faces(camera string, n int) {
 }
 
 // Audience sets the retained <prefix>/<camera>/audience (engine/audience;
-// docs/mqtt.md), when it changes.
+// docs/mqtt.md), when it changes. A camera the sink does not know (not
+// configured and not seen, or removed) is ignored: the figures come from a
+// timer that may still hold a camera CameraRemoved has just cleared.
 func (s *Sink) Audience(a audience.Audience) {
 	cam := safeName(a.Camera)
 	b, err := json.Marshal(a)
@@ -357,7 +359,10 @@ func (s *Sink) Audience(a audience.Audience) {
 		return // a struct of numbers, strings and maps: cannot fail
 	}
 	s.mu.Lock()
-	s.camLocked(cam)
+	if s.cams[cam] == nil {
+		s.mu.Unlock()
+		return
+	}
 	changed := s.setLocked(s.topic(cam, "audience"), b)
 	s.mu.Unlock()
 	if changed {
