@@ -105,3 +105,13 @@ func TestSnapshot(t *testing.T) {
 		t.Errorf("no trees: %+v", a)
 	}
 }
+
+// BenchmarkApply: one tree of an 8-sample window (the default) through the
+// meter; go test -bench Apply ./engine/audience.
+func BenchmarkApply(b *testing.B) {
+	m := New(Config{})
+	for i := range b.N {
+		s := float64(i) * 1
+		m.Apply(win(1+i%4, s, s+1.75, func(float64) float64 { return 0 }))
+	}
+}
