@@ -4,7 +4,7 @@ TAGS    ?= matprofile
 BIN     := bin/edgemo
 SAMPLE  ?= deps/media/Megamind.avi
 
-.PHONY: all setup setup-test build run analyze test bench vet clean
+.PHONY: all setup setup-test build run analyze test bench vet lint clean
 
 all: build
 
@@ -29,8 +29,12 @@ analyze: build
 vet:
 	$(GO) vet -tags $(TAGS) ./...
 
+# golangci-lint, pinned (scripts/lint.sh installs it into deps/bin).
+lint:
+	@scripts/lint.sh
+
 # Every test, with gocv's Mat leak profile compiled in.
-test: setup-test vet
+test: setup-test vet lint
 	$(GO) test -tags $(TAGS) -count=1 -timeout 45m ./...
 
 bench: build

@@ -3,10 +3,11 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"github.com/edgemo/edgemo/engine/registry"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgemo/edgemo/engine/registry"
 
 	"gocv.io/x/gocv"
 

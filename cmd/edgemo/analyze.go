@@ -270,7 +270,7 @@ func (l *lossCounter) finish(produced uint64) error {
 	if errors.As(cause, &pe) {
 		cause = pe.Err // the path is in the message already
 	}
-	return fmt.Errorf("%d of %d trees could not be written to %s: %v (free space or choose another --out)", lost, produced, l.Name(), cause)
+	return fmt.Errorf("%d of %d trees could not be written to %s: %w (free space or choose another --out)", lost, produced, l.Name(), cause)
 }
 
 // splitSource takes the first non-flag argument as the source so that flags

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/engine/tokenizer"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/parts"
@@ -93,17 +92,10 @@ func openVidEmo(manifest, tokPath, ortLib, providers string, opts videmo.Options
 	if err != nil {
 		return nil, nil, err
 	}
-	tp, err := parts.FindTokenizer(tokPath, manifest)
-	if err == nil {
-		var tok *tokenizer.Tokenizer
-		if tok, err = tokenizer.Load(tp); err == nil {
-			opts.Logger = log
-			var r *videmo.Runner
-			if r, err = videmo.NewRunner(rt, manifest, tok, opts); err == nil {
-				return r, func() { r.Close(); rt.Close() }, nil
-			}
-		}
+	r, _, err := parts.OpenRunner(rt, parts.VLMOptions{Manifest: manifest, Tokenizer: tokPath, Runner: opts}, log)
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
 	}
-	rt.Close()
-	return nil, nil, err
+	return r, func() { r.Close(); rt.Close() }, nil
 }

@@ -393,7 +393,7 @@ func TestAskLetterMassFallback(t *testing.T) {
 			if want := strings.TrimSpace(r.Tokenizer().Decode(a.Tokens, true)); c.Text != want {
 				t.Errorf("threshold %g, %s: text %q, its tokens decode to %q", th, c.Question.ID, c.Text, want)
 			}
-			if c.Text == "" && !(len(a.Tokens) == 0 && a.Stopped == "eos") {
+			if c.Text == "" && (len(a.Tokens) != 0 || a.Stopped != "eos") {
 				t.Errorf("threshold %g, %s: no text from %d tokens (%s)", th, c.Question.ID, len(a.Tokens), a.Stopped)
 			}
 			if mapped := MapText(c.Text, c.Question.Options); (mapped >= 0) != (c.Method == tree.MethodGeneratedText) || mapped >= 0 && c.Mapped != mapped {

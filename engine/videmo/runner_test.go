@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	ort "github.com/yalue/onnxruntime_go"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/engine/tokenizer"

@@ -104,8 +104,8 @@ func TestErrorsNameTheLineAndKey(t *testing.T) {
 			[]string{"test.yaml:2", `unknown key "brokr"`, "in mqtt", "broker"}},
 		"unknown camera key": {"cameras:\n  door:\n    source: 0\n    sourc: 1\n",
 			[]string{"test.yaml:4: cameras.door", `unknown key "sourc"`}},
-		"unknown nested key": {"cameras:\n  door:\n    source: 0\n    window: {lenght: 3}\n",
-			[]string{"cameras.door", `unknown key "lenght" in window`}},
+		"unknown nested key": {"cameras:\n  door:\n    source: 0\n    window: {lenght: 3}\n", //nolint:misspell // the misspelt key is the test
+			[]string{"cameras.door", `unknown key "lenght" in window`}}, //nolint:misspell
 		"wrong type": {"cameras:\n  door:\n    source: 0\n    fps: fast\n", []string{"test.yaml:4: cameras.door", "fast"}},
 		"bad stride": {"cameras:\n  door:\n    source: 0\n    window: {length: 4, stride: 9}\n",
 			[]string{"test.yaml:4", "cameras.door.window.stride", "between 1 and window.length (4)"}},

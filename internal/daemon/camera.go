@@ -116,15 +116,6 @@ func (c *camera) start(parent context.Context, models *parts.Models) {
 // discard frees a prepared camera that is not going to start.
 func (c *camera) discard() { c.det.Close() }
 
-func startCamera(parent context.Context, name string, cfg config.Camera, deps cameraDeps, log *slog.Logger) (*camera, error) {
-	c, err := prepareCamera(name, cfg, deps, log)
-	if err != nil {
-		return nil, err
-	}
-	c.start(parent, deps.models)
-	return c, nil
-}
-
 // stop ends the pipeline and waits for it. The camera is then offline in
 // metrics and /readyz (a camera with no pipeline is not up); the sinks are
 // not told: a replaced camera's successor reports its own state, a removed

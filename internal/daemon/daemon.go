@@ -149,10 +149,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 					changed = nil
 					continue
 				}
-				d.reload(runCtx)
+				_ = d.reload(runCtx) // logged, counted and shown on /readyz inside
 			case <-hup:
 				d.log.Info("SIGHUP: reloading the config", "path", d.path)
-				d.reload(runCtx)
+				_ = d.reload(runCtx) // logged, counted and shown on /readyz inside
 			}
 		}
 	}()

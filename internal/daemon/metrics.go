@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/edgemo/edgemo/engine/tree"
 )
@@ -39,7 +40,7 @@ func newMetrics(d *Daemon) *metrics {
 		}, []string{"camera", "stage"}),
 	}
 	m.reg.MustRegister(m.treeLatency, m.engineLatency, m.errors, &collector{d: d},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -2,13 +2,13 @@ package daemon
 
 import (
 	"encoding/json"
+	"sort"
+	"sync"
+	"time"
 
 	"github.com/edgemo/edgemo/engine/ring"
 	"github.com/edgemo/edgemo/engine/schedule"
 	"github.com/edgemo/edgemo/engine/tree"
-	"sort"
-	"sync"
-	"time"
 )
 
 // view is what readers (metrics, /readyz, MQTT stats) see: a copy published

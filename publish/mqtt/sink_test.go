@@ -548,9 +548,9 @@ func TestQueueOverflowDropsOldest(t *testing.T) {
 		t.Errorf("overflow not logged:\n%s", logs.String())
 	}
 	px.SetDown(false)
-	ms := sub.Wait(wait, "the 100 newest trees", func(ms []mqtttest.Message) bool { return len(ms) >= 100 })
+	sub.Wait(wait, "the 100 newest trees", func(ms []mqtttest.Message) bool { return len(ms) >= 100 })
 	time.Sleep(100 * time.Millisecond)
-	ms = sub.Messages("")
+	ms := sub.Messages("")
 	seqs := treeSeqs(t, ms)
 	if len(seqs) != 100 || seqs[0] != 150 || seqs[99] != 249 {
 		t.Fatalf("received %d trees %v…, want exactly 150..249 (the oldest are the ones dropped)", len(seqs), seqs[:min(5, len(seqs))])
