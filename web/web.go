@@ -13,7 +13,7 @@ import (
 //go:embed static
 var static embed.FS
 
-// FS is the dashboard's files (index.html, app.js, style.css) at its root.
+// FS is the dashboard's files (index.html, app.js, strip.js, style.css) at its root.
 func FS() fs.FS {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
