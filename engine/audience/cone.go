@@ -19,8 +19,8 @@ type Cone struct {
 }
 
 // Defaults, in the face mesh's degrees, measured on the sample media
-// (engine/audience/README.md): the mesh reads a frontal face as pitch
-// −11° to −5° and a three-quarter view that is turned about 35° by eye
+// (engine/audience/README.md): the mesh reads frontal faces as pitch
+// −19° to −5° (the astronaut −11°) and a three-quarter view that is turned about 35° by eye
 // as yaw 13° to 21° (its depth axis is compressed, so it reads about half
 // of a turn). The default cone is centred on the frontal pitch and lets
 // through what looks frontal by eye.
