@@ -64,22 +64,23 @@ func (o Options) FaceManifest(name string) string {
 	return filepath.Join(o.modelsDir(), name+".manifest.json")
 }
 
-// DefaultManifest finds models/emotion.manifest.json in the working
-// directory or a parent of it (tests run in package dirs), or next to the
-// executable (bin/../models).
+// DefaultManifest is models/emotion.manifest.json in $EDGEMO_MODELS, the
+// working directory, the source checkout it is in (engine.CheckoutRoot),
+// or beside the executable (bin/../models, or models/ next to it in a
+// release archive); the first that exists.
 func DefaultManifest() string {
-	rel := filepath.Join("models", "emotion.manifest.json")
+	const name = "emotion.manifest.json"
+	rel := filepath.Join("models", name)
 	var cands []string
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			cands = append(cands, filepath.Join(d, rel))
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
+	if d := os.Getenv("EDGEMO_MODELS"); d != "" {
+		cands = append(cands, filepath.Join(d, name))
+	}
+	cands = append(cands, rel)
+	if root := engine.CheckoutRoot(); root != "" {
+		cands = append(cands, filepath.Join(root, rel))
 	}
 	if exe, err := os.Executable(); err == nil {
-		cands = append(cands, filepath.Join(filepath.Dir(exe), "..", rel))
+		cands = append(cands, filepath.Join(filepath.Dir(exe), "..", rel), filepath.Join(filepath.Dir(exe), rel))
 	}
 	for _, c := range cands {
 		if _, err := os.Stat(c); err == nil {
