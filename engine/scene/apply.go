@@ -7,18 +7,20 @@ import (
 	"github.com/edgemo/edgemo/engine/tree"
 )
 
-// Apply puts s into t as its scene block. In low light (s.LowLight) it
-// multiplies the confidences of the face levels — attributes, expression,
-// emotion and its Mikels estimate — by Discount(s.Brightness) and says so
+// Apply puts s into t as its scene block, low_light judged by threshold
+// (LowLight by default, 0: never). In low light it multiplies the
+// confidences of the face levels — attributes, expression, emotion and its
+// Mikels estimate — by Discount(s.Brightness, threshold) and says so
 // at the end of emotion.rationale; scores and cue intensities, which are
 // measurements rather than beliefs, are kept. Levels are copied before they
 // change: a tiered tree shares them with the VLM tree it was merged from.
-func Apply(t *tree.Tree, s tree.Scene) {
+func Apply(t *tree.Tree, s tree.Scene, threshold float64) {
+	Mark(&s, threshold)
 	t.Scene = &s
 	if !s.LowLight {
 		return
 	}
-	f := Discount(s.Brightness)
+	f := Discount(s.Brightness, threshold)
 	scale := func(c float64) float64 { return math.Round(c*f*1e4) / 1e4 }
 	if a := t.Attributes; a != nil {
 		c := *a
@@ -57,7 +59,7 @@ func Apply(t *tree.Tree, s tree.Scene) {
 		c.Confidence = scale(c.Confidence)
 		emo.Mikels = &c
 	}
-	note := fmt.Sprintf("low light (brightness %.2f < %.2f): face confidences × %.2f", s.Brightness, LowLight, f)
+	note := fmt.Sprintf("low light (brightness %.2f < %.2f): face confidences × %.2f", s.Brightness, threshold, f)
 	if emo.Rationale != "" {
 		note = emo.Rationale + "; " + note
 	}

@@ -19,9 +19,11 @@ const (
 	// a 1280×720 frame, 64×48 of 640×480): enough for a mean and a spread
 	// to two significant digits, a few tens of µs a frame.
 	GridPoints = 4096
-	// LowLight: below this brightness (mean luma, 0..1; 0.15 ≈ 38 of 255)
-	// face detectors and expression classifiers trained on lit faces lose
-	// their footing, so the face levels' confidences are lowered (Discount).
+	// LowLight is the default low-light threshold: below this brightness
+	// (mean luma, 0..1; 0.15 ≈ 38 of 255) face detectors and expression
+	// classifiers trained on lit faces lose their footing, so the face
+	// levels' confidences are lowered (Discount). Per camera:
+	// cameras.<name>.low_light.
 	LowLight = 0.15
 	// ChromaMin: a pixel whose chroma (max − min of R, G, B, over 255) is
 	// below this is grey for the hue figures (its hue is noise).
@@ -144,7 +146,8 @@ func hue(r, g, b, hi, c int) float64 {
 	return h
 }
 
-// Scene turns the sums into a tree's scene block.
+// Scene turns the sums into a tree's scene block, low_light judged by the
+// default threshold (Mark judges it by another).
 func (a *Acc) Scene() tree.Scene {
 	var s tree.Scene
 	s.Frames = a.Frames
@@ -157,7 +160,7 @@ func (a *Acc) Scene() tree.Scene {
 	vrg, vyb := max(a.RG2/n-mrg*mrg, 0), max(a.YB2/n-myb*myb, 0)
 	s.Colorfulness = round(math.Sqrt(vrg+vyb)+0.3*math.Sqrt(mrg*mrg+myb*myb), 2)
 	s.Chromatic = prob(a.Chromatic / n)
-	s.LowLight = s.Brightness < LowLight
+	Mark(&s, LowLight)
 	if a.Chromatic == 0 {
 		return s
 	}
@@ -173,15 +176,21 @@ func (a *Acc) Scene() tree.Scene {
 	return s
 }
 
-// Discount is the factor on the face levels' confidences at brightness b:
-// 1 from LowLight up; below, falling linearly to 0.5 at black. Half, not
-// zero: a dark face is still evidence, only weaker, and the classifier's
-// own scores are kept as they are.
-func Discount(b float64) float64 {
-	if b >= LowLight {
+// Mark sets s.LowLight: brightness below threshold (0: never).
+func Mark(s *tree.Scene, threshold float64) {
+	s.LowLight = threshold > 0 && s.Brightness < threshold
+}
+
+// Discount is the factor on the face levels' confidences at brightness b
+// with the low-light threshold: 1 from the threshold up (and with it 0);
+// below, falling linearly to 0.5 at black. Half, not zero: a dark face is
+// still evidence, only weaker, and the classifier's own scores are kept as
+// they are.
+func Discount(b, threshold float64) float64 {
+	if !(threshold > 0) || b >= threshold {
 		return 1
 	}
-	return 0.5 + 0.5*max(b, 0)/LowLight
+	return 0.5 + 0.5*max(b, 0)/threshold
 }
 
 func prob(x float64) float64 { return round(min(max(x, 0), 1), 4) }

@@ -311,9 +311,12 @@ func TestHistoryWindow(t *testing.T) {
 }
 
 func TestDiscount(t *testing.T) {
-	for _, c := range []struct{ b, want float64 }{{0, 0.5}, {LowLight / 2, 0.75}, {LowLight, 1}, {0.9, 1}} {
-		if got := Discount(c.b); !near(got, c.want, 1e-12) {
-			t.Errorf("Discount(%g) = %g, want %g", c.b, got, c.want)
+	for _, c := range []struct{ b, th, want float64 }{
+		{0, LowLight, 0.5}, {LowLight / 2, LowLight, 0.75}, {LowLight, LowLight, 1}, {0.9, LowLight, 1},
+		{0.2, 0.4, 0.75}, {0, 0, 1}, // a camera's own threshold; 0: never low light
+	} {
+		if got := Discount(c.b, c.th); !near(got, c.want, 1e-12) {
+			t.Errorf("Discount(%g, %g) = %g, want %g", c.b, c.th, got, c.want)
 		}
 	}
 }
@@ -337,7 +340,7 @@ func faceTree() *tree.Tree {
 func TestApplyLowLight(t *testing.T) {
 	lit := tree.Scene{Brightness: 0.4, Frames: 8}
 	tr := faceTree()
-	Apply(tr, lit)
+	Apply(tr, lit, LowLight)
 	if tr.Scene == nil || tr.Scene.Brightness != 0.4 || tr.Expression.Confidence != 0.9 || tr.Emotion.Rationale != "happy in 8 of 8 frames (p 0.90)" {
 		t.Fatalf("a lit scene changed the face levels: %+v %+v", tr.Expression, tr.Emotion)
 	}
@@ -349,7 +352,7 @@ func TestApplyLowLight(t *testing.T) {
 	tr = faceTree()
 	orig := faceTree()
 	shared := *tr // a tiered tree shares its levels with the VLM's
-	Apply(tr, dark)
+	Apply(tr, dark, LowLight)
 	if err := tr.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -381,12 +384,24 @@ func TestApplyLowLight(t *testing.T) {
 	// a tree without an emotion level still says why its levels are lowered
 	tr = faceTree()
 	tr.Emotion = nil
-	Apply(tr, dark)
+	Apply(tr, dark, LowLight)
 	if tr.Emotion == nil || !strings.HasPrefix(tr.Emotion.Rationale, "low light") {
 		t.Errorf("emotion %+v", tr.Emotion)
 	}
 	if err := tr.Validate(); err != nil {
 		t.Fatal(err)
+	}
+
+	// a camera's own threshold decides: 0.4 makes a 0.3 scene dark, 0 none
+	tr = faceTree()
+	Apply(tr, tree.Scene{Brightness: 0.3, Frames: 8}, 0.4)
+	if !tr.Scene.LowLight || tr.Expression.Confidence != 0.7875 || !strings.HasSuffix(tr.Emotion.Rationale, "low light (brightness 0.30 < 0.40): face confidences × 0.88") {
+		t.Errorf("threshold 0.4: scene %+v, expression %g, rationale %q", tr.Scene, tr.Expression.Confidence, tr.Emotion.Rationale)
+	}
+	tr = faceTree()
+	Apply(tr, dark, 0)
+	if tr.Scene.LowLight || tr.Expression.Confidence != 0.9 {
+		t.Errorf("threshold 0 (off): scene %+v, expression %g", tr.Scene, tr.Expression.Confidence)
 	}
 }
 

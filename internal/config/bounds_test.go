@@ -29,6 +29,7 @@ func TestBoundsNameKeyLineValueAndRange(t *testing.T) {
 		{"camera", "window: {fps: {}}", "cameras.door.window.fps", []string{"0.1", "60"}, []string{"-4", "61", ".nan"}, "above 0 and at most 60"},
 		{"camera", "window: {length: {}, stride: 1}", "cameras.door.window.length", []string{"1", "64"}, []string{"-8", "65"}, "between 1 and 64"},
 		{"camera", "window: {length: 4, stride: {}}", "cameras.door.window.stride", []string{"1", "4"}, []string{"-1", "5"}, "between 1 and window.length (4)"},
+		{"camera", "low_light: {}", "cameras.door.low_light", []string{"0", "0.15", "1"}, []string{"-0.1", "1.5", ".nan"}, "between 0 and 1"},
 		{"camera", "attention: {yaw: {}}", "cameras.door.attention.yaw", []string{"0.5", "90"}, []string{"-12", "91", ".nan"}, "above 0 and at most 90"},
 		{"camera", "attention: {pitch: {}}", "cameras.door.attention.pitch", []string{"1", "90"}, []string{"-1", "90.5"}, "above 0 and at most 90"},
 		{"camera", "attention: {yaw_offset: {}}", "cameras.door.attention.yaw_offset", []string{"-90", "0", "90"}, []string{"-91", "91", ".inf"}, "between -90 and 90"},

@@ -8,6 +8,7 @@ import (
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine/audience"
 	"github.com/edgemo/edgemo/engine/registry"
+	"github.com/edgemo/edgemo/engine/scene"
 )
 
 // Camera defaults the pipeline and detector would otherwise fill in; the
@@ -124,6 +125,10 @@ func (c *Config) applyDefaults() {
 		}
 		if cam.Audience.Period == 0 {
 			cam.Audience.Period = Duration(audience.DefaultPeriod)
+		}
+		if cam.LowLight == nil {
+			v := scene.LowLight
+			cam.LowLight = &v
 		}
 		c.Cameras[name] = cam
 	}

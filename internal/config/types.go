@@ -165,6 +165,11 @@ type Camera struct {
 	// period of the audience figures.
 	Attention Attention `yaml:"attention"`
 	Audience  Audience  `yaml:"audience"`
+
+	// LowLight is the scene brightness (mean luma, 0..1) below which the
+	// face levels' confidences are lowered (engine/scene); default
+	// scene.LowLight (0.15), 0 never (a pointer: 0 is a value).
+	LowLight *float64 `yaml:"low_light"`
 }
 
 // Attention is the cone, in the face mesh's degrees, within which a face
@@ -195,6 +200,10 @@ func (c Camera) clone() Camera {
 	if c.Attention.PitchOffset != nil {
 		v := *c.Attention.PitchOffset
 		c.Attention.PitchOffset = &v
+	}
+	if c.LowLight != nil {
+		v := *c.LowLight
+		c.LowLight = &v
 	}
 	return c
 }

@@ -195,6 +195,9 @@ func (c *Config) validate() error {
 			betweenF(k+".attention.pitch_offset", *at.PitchOffset, -MaxConeDegrees, MaxConeDegrees, false, "head pitch of a face looking at the screen's centre; negative when the camera sits above the screen")
 		}
 		betweenD(k+".audience.period", cam.Audience.Period, MinAudiencePeriod, MaxAudiencePeriod, "the span the audience figures cover, e.g. 60s")
+		if cam.LowLight != nil {
+			betweenF(k+".low_light", *cam.LowLight, 0, 1, false, "scene brightness (mean luma) below which face confidences are lowered, e.g. 0.15; 0: never")
+		}
 		if b := windowBytes(cam); w.Length >= 1 && w.Length <= MaxWindowLength && cam.CropSize >= MinCropSize && cam.CropSize <= MaxCropSize && b > MaxWindowBytes {
 			bad(k+".window.length", "%d crops of %d×%d px hold %d MiB per face: at most %d at this crop_size (lower crop_size or window.length)",
 				w.Length, cam.CropSize, cam.CropSize, b>>20, MaxWindowBytes/(cam.CropSize*cam.CropSize*3))

@@ -222,6 +222,7 @@ func (c *camera) pipelineConfig(deps cameraDeps) pipeline.Config {
 		DetectEvery: cfg.DetectEvery,
 		FaceImages:  deps.faceImages,
 		Audience:    aud,
+		LowLight:    cfg.LowLight,
 		OnEvent:     func(ev facetrack.Event) { c.onEvent(deps.sink, ev) },
 		OnTree:      func(t *tree.Tree) { deps.metrics.observeTree(t) },
 		OnError:     func(stage string, err error) { deps.metrics.error(c.name, stage) },

@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine/audience"
+	"github.com/edgemo/edgemo/engine/scene"
 	"github.com/edgemo/edgemo/internal/config"
 )
 
@@ -21,6 +22,7 @@ cameras:
     detect_every: 3
     attention: {yaw: 25, pitch: 18, yaw_offset: -5, pitch_offset: 0}
     audience: {period: 30s}
+    low_light: 0.3
   desk:
     source: http://10.0.0.6/video.mjpg
 `))
@@ -42,6 +44,11 @@ cameras:
 	}
 	if got, want := desk.Audience.Config(), (audience.Config{Cone: audience.DefaultCone(), Period: audience.DefaultPeriod}); got != want {
 		t.Errorf("desk: audience %+v, want the defaults %+v", got, want)
+	}
+	// the low-light threshold reaches the pipeline (which applies it:
+	// internal/pipeline TestSceneInEveryTree)
+	if door.LowLight == nil || *door.LowLight != 0.3 || desk.LowLight == nil || *desk.LowLight != scene.LowLight {
+		t.Errorf("low_light: door %v, desk %v; want 0.3 and the default %g", door.LowLight, desk.LowLight, scene.LowLight)
 	}
 	if desk.Source.Source != "http://10.0.0.6/video.mjpg" || desk.Camera != "desk" {
 		t.Errorf("desk: source %q camera %q", desk.Source.Source, desk.Camera)

@@ -51,6 +51,11 @@ type Config struct {
 	// (a looping file); nil: the pipeline makes one with the defaults.
 	Audience *audience.Meter
 
+	// LowLight is the brightness (mean luma, 0..1) below which a window's
+	// scene is low light and the face levels' confidences are lowered
+	// (engine/scene.Apply); nil: scene.LowLight (0.15), 0: never.
+	LowLight *float64
+
 	OnFrame func(f *capture.Frame)      // after each frame is processed (progress); must not keep f
 	OnEvent func(ev facetrack.Event)    // track lifecycle
 	OnTree  func(t *tree.Tree)          // after each tree is published
@@ -170,7 +175,7 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error
 	queue := make(chan item, p.cfg.QueueLen)
 	p.src.Store(&src)
 	p.queue.Store(&queue)
-	sc := newSceneState(p.cfg.Window)
+	sc := newSceneState(p.cfg.Window, p.cfg.LowLight)
 	p.scene.Store(sc)
 
 	var wg sync.WaitGroup
@@ -376,9 +381,9 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 		}
 		for i, t := range trees {
 			if paired {
-				withScene(t, scenes[i])
+				p.withScene(t, scenes[i])
 			} else {
-				withScene(t, scenes[len(scenes)-1]) // the camera's latest
+				p.withScene(t, scenes[len(scenes)-1]) // the camera's latest
 			}
 			p.publish(ctx, t)
 			if paired {

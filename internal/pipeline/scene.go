@@ -26,9 +26,10 @@ const minSceneInterval = 250 * time.Millisecond
 // the window rate, at most 4 a second, and gives each window the scene of
 // its own span.
 type sceneState struct {
-	hist  scene.History
-	every time.Duration // between samples
-	span  time.Duration // a default window's span: the stats' scene
+	hist     scene.History
+	every    time.Duration // between samples
+	span     time.Duration // a default window's span: the stats' scene
+	lowLight float64       // Config.LowLight, defaulted
 
 	last    time.Time // frame loop only
 	badType atomic.Bool
@@ -37,9 +38,9 @@ type sceneState struct {
 	cost engine.StageCost
 }
 
-func newSceneState(w window.Config) *sceneState {
+func newSceneState(w window.Config, lowLight *float64) *sceneState {
 	w = w.WithDefaults()
-	s := &sceneState{cost: engine.StageCost{Stage: StageScene}}
+	s := &sceneState{cost: engine.StageCost{Stage: StageScene}, lowLight: lowLightOf(lowLight)}
 	s.every = max(minSceneInterval, time.Duration(float64(time.Second)/w.FPS))
 	s.span = time.Duration(float64(w.Length) / w.FPS * float64(time.Second))
 	return s
@@ -87,6 +88,7 @@ func (s *sceneState) frame(f *capture.Frame, p *Pipeline) {
 // window is the scene of w's span (nil before any frame was sampled).
 func (s *sceneState) window(w window.Window) *tree.Scene {
 	if sc, ok := s.hist.Window(w.Start, w.End); ok {
+		scene.Mark(&sc, s.lowLight)
 		return &sc
 	}
 	return nil
@@ -105,6 +107,7 @@ func (p *Pipeline) Scene() *tree.Scene {
 		return nil
 	}
 	if sc, ok := s.hist.Window(last.Add(-s.span), last); ok {
+		scene.Mark(&sc, s.lowLight)
 		return &sc
 	}
 	return nil
@@ -124,9 +127,16 @@ func (p *Pipeline) StageCosts() []engine.StageCost {
 }
 
 // withScene puts sc into t (scene.Apply: the block, and the low-light
-// discount).
-func withScene(t *tree.Tree, sc *tree.Scene) {
+// discount at the camera's threshold).
+func (p *Pipeline) withScene(t *tree.Tree, sc *tree.Scene) {
 	if sc != nil {
-		scene.Apply(t, *sc)
+		scene.Apply(t, *sc, lowLightOf(p.cfg.LowLight))
 	}
+}
+
+func lowLightOf(v *float64) float64 {
+	if v == nil {
+		return scene.LowLight
+	}
+	return *v
 }

@@ -29,7 +29,7 @@ func BenchmarkSceneFrame(b *testing.B) {
 		vc.Read(&m)
 	}
 	p := New(Config{}, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	s := newSceneState(window.Config{})
+	s := newSceneState(window.Config{}, nil)
 	f := &capture.Frame{Mat: m, Time: time.Now()}
 	b.ReportMetric(float64(m.Cols()), "width")
 	b.ResetTimer()

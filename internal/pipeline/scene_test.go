@@ -39,8 +39,9 @@ func (r *rawTrees) Analyze(ctx context.Context, w window.Window) (*tree.Tree, er
 // Every tree carries the camera's scene over its window; in low light (the
 // same face at a third of its brightness) the face levels' confidences are
 // the analyzer's times scene.Discount and the rationale says so; in good
-// light they are untouched. The scene is sampled at most every 250 ms of
-// media time, and its cost is the pipeline's own stage.
+// light they are untouched. Config.LowLight moves the threshold (0.6 makes
+// the lit photo dark; 0 turns it off). The scene is sampled at most every
+// 250 ms of media time, and its cost is the pipeline's own stage.
 func TestSceneInEveryTree(t *testing.T) {
 	st := build(t)
 	mats := testenv.MatCount(t)
@@ -50,18 +51,20 @@ func TestSceneInEveryTree(t *testing.T) {
 		dark[i] = uint8(math.Round(float64(v) * 0.3))
 	}
 	const n, fps = 20, 10
+	th := func(v float64) *float64 { return &v }
 	for _, c := range []struct {
-		name string
-		bgr  []byte
-		low  bool
-	}{{"lit", bgr, false}, {"dark", dark, true}} {
+		name     string
+		bgr      []byte
+		lowLight *float64
+		low      bool
+	}{{"lit", bgr, nil, false}, {"dark", dark, nil, true}, {"lit, threshold 0.6", bgr, th(0.6), true}, {"dark, threshold 0", dark, th(0), false}} {
 		t.Run(c.name, func(t *testing.T) {
 			a, err := scene.Sample(c.bgr, w, h, 3*w)
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := a.Scene()
-			cfg := Config{Camera: "scene", Window: window.Config{FPS: fps, Length: 4, Stride: 2}, Offline: true}
+			cfg := Config{Camera: "scene", Window: window.Config{FPS: fps, Length: 4, Stride: 2}, Offline: true, LowLight: c.lowLight}
 			trees := collectTrees(&cfg)
 			an := &rawTrees{Analyzer: st.Analyzer, raw: map[string]*tree.Tree{}}
 			p := New(cfg, st.Detector, an, nil, nil)
@@ -86,7 +89,7 @@ func TestSceneInEveryTree(t *testing.T) {
 				raw := an.raw[x.ID]
 				f := 1.0
 				if c.low {
-					f = scene.Discount(s.Brightness)
+					f = scene.Discount(s.Brightness, lowLightOf(c.lowLight))
 				}
 				got, was := x.Expression.Confidence, raw.Expression.Confidence
 				if math.Abs(got-math.Round(was*f*1e4)/1e4) > 1e-9 || math.Abs(x.Emotion.Confidence-math.Round(raw.Emotion.Confidence*f*1e4)/1e4) > 1e-9 {
@@ -97,7 +100,7 @@ func TestSceneInEveryTree(t *testing.T) {
 					t.Fatalf("tree %s: rationale %q (analyzer's %q)", x.ID, x.Emotion.Rationale, raw.Emotion.Rationale)
 				}
 			}
-			if sc := p.Scene(); sc == nil || sc.Brightness != want.Brightness {
+			if sc := p.Scene(); sc == nil || sc.Brightness != want.Brightness || sc.LowLight != c.low {
 				t.Fatalf("Pipeline.Scene() = %+v, want brightness %g", sc, want.Brightness)
 			}
 			// frames every 100 ms, a sample when 250 ms have passed: 0, 0.3 … 1.8 s
