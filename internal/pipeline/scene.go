@@ -18,8 +18,8 @@ import (
 const StageScene = "scene"
 
 // minSceneInterval caps the scene's sampling at 4 frames a second: a
-// camera's light and colour change slowly, and 4 samples fill a default
-// window (8 crops at 4 fps, 2 s) eight times over.
+// camera's light and colour change slowly, and a default window (8 crops
+// at 4 fps, 2 s) still gets 8 samples.
 const minSceneInterval = 250 * time.Millisecond
 
 // sceneState measures the camera's picture (engine/scene) on frames at
@@ -28,7 +28,7 @@ const minSceneInterval = 250 * time.Millisecond
 type sceneState struct {
 	hist     scene.History
 	every    time.Duration // between samples
-	span     time.Duration // a default window's span: the stats' scene
+	span     time.Duration // the camera's window span (length / fps): the stats' scene
 	lowLight float64       // Config.LowLight, defaulted
 
 	last    time.Time // frame loop only
