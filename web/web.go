@@ -13,8 +13,8 @@ import (
 //go:embed static
 var static embed.FS
 
-// FS is the dashboard's files (index.html, app.js, style.css; site.html,
-// site.js, site.css, mqttws.js: every instance of a site) at its root.
+// FS is the dashboard's files (index.html, app.js, strip.js, style.css;
+// site.html, site.js, site.css, mqttws.js: every instance of a site) at its root.
 func FS() fs.FS {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {

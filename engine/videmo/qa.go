@@ -271,6 +271,8 @@ func Softmax(x []float32) []float64 {
 //     label via the manifest's emotion_category, same confidence;
 //   - target "attribute": "gender" -> attributes.gender, others ->
 //     attributes.other (name = attribute, value = the answer's label);
+//   - target "mikels": emotion.mikels, the distribution over Mikels'
+//     eight (its label, confidence and uncertain read as for expression);
 //   - target "cue": an action unit; a cue {name, au, intensity = P(yes)}
 //     when the answer is yes (P(yes) >= 0.5; read from the text: the text
 //     said yes) or the caption mentions it;
@@ -302,6 +304,7 @@ func (res *Result) Fill(t *tree.Tree, m *Manifest) {
 	var expr *tree.Expression
 	var emo *tree.Emotion
 	var attrs *tree.Attributes
+	var mikels *tree.Mikels
 	var audit []tree.AnswerInfo
 	cues := map[string]*tree.Cue{}
 	var order []string
@@ -335,6 +338,11 @@ func (res *Result) Fill(t *tree.Tree, m *Manifest) {
 				cat = label
 			}
 			emo = &tree.Emotion{Label: cat, Confidence: conf, Uncertain: c.Uncertain()}
+		case "mikels":
+			mikels = &tree.Mikels{Label: label, Confidence: conf, Scores: map[string]float64{}, Uncertain: c.Uncertain()}
+			for j, l := range c.Labels {
+				mikels.Scores[l] = prob(c.Probs[j])
+			}
 		case "attribute":
 			if attrs == nil {
 				attrs = &tree.Attributes{}
@@ -365,11 +373,12 @@ func (res *Result) Fill(t *tree.Tree, m *Manifest) {
 			addCue(c.Name, c.AU, 0)
 		}
 	}
-	if res.Caption != "" {
+	if res.Caption != "" || mikels != nil {
 		if emo == nil {
 			emo = &tree.Emotion{}
 		}
 		emo.Rationale = res.Caption
+		emo.Mikels = mikels
 	}
 	if len(order) > 0 {
 		if expr == nil {

@@ -182,6 +182,32 @@ type Camera struct {
 	// even with its connection open, is declared lost and reconnected;
 	// capture.Config.ReadTimeout. Default 5s.
 	ReadTimeout Duration `yaml:"read_timeout"`
+
+	// Attention is the looking cone (engine/audience.Cone); Audience the
+	// period of the audience figures.
+	Attention Attention `yaml:"attention"`
+	Audience  Audience  `yaml:"audience"`
+
+	// LowLight is the scene brightness (mean luma, 0..1) below which the
+	// face levels' confidences are lowered (engine/scene); default
+	// scene.LowLight (0.15), 0 never (a pointer: 0 is a value).
+	LowLight *float64 `yaml:"low_light"`
+}
+
+// Attention is the cone, in the face mesh's degrees, within which a face
+// counts as looking at the camera or screen: a kiosk camera above or below
+// its screen sets the offsets to the head pose of a face reading the
+// screen's centre.
+type Attention struct {
+	Yaw         float64  `yaml:"yaw"`          // half-angle; default audience.DefaultYaw
+	Pitch       float64  `yaml:"pitch"`        // half-angle; default audience.DefaultPitch
+	YawOffset   float64  `yaml:"yaw_offset"`   // default 0
+	PitchOffset *float64 `yaml:"pitch_offset"` // default audience.DefaultPitchOffset (0 is a valid offset, hence a pointer)
+}
+
+// Audience shapes the per-camera audience figures.
+type Audience struct {
+	Period Duration `yaml:"period"` // default audience.DefaultPeriod (60s)
 }
 
 // clone copies c deeply: yaml decodes into the targets of non-nil pointers,
@@ -192,6 +218,14 @@ func (c Camera) clone() Camera {
 	}
 	if c.Realtime != nil {
 		c.Realtime = boolp(*c.Realtime)
+	}
+	if c.Attention.PitchOffset != nil {
+		v := *c.Attention.PitchOffset
+		c.Attention.PitchOffset = &v
+	}
+	if c.LowLight != nil {
+		v := *c.LowLight
+		c.LowLight = &v
 	}
 	return c
 }

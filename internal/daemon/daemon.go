@@ -124,6 +124,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.publishView()
 	d.mu.Unlock()
 	d.logURLs(cfg)
+	go d.audienceLoop(runCtx)
 
 	var changed <-chan struct{}
 	if d.path != "" {

@@ -86,13 +86,20 @@ var (
 	descRemErrs   = prometheus.NewDesc("edgemo_vlm_remote_errors_total", "Failed remote VidEmo requests by kind: timeout, network, http_429, http_5xx, http_4xx, circuit_open.", []string{"kind"}, nil)
 	descRemRetry  = prometheus.NewDesc("edgemo_vlm_remote_retries_total", "Retried attempts of remote VidEmo requests.", nil, nil)
 	descRemRTT    = prometheus.NewDesc("edgemo_vlm_remote_seconds", "Remote VidEmo request round trip over recent requests.", []string{"quantile"}, nil)
+	// The audience over each camera's audience.period (engine/audience).
+	descVisitors = prometheus.NewDesc("edgemo_audience_visitors", "Distinct tracks present within the camera's audience period (no re-identification: a returning person counts again).", []string{"camera"}, nil)
+	descDwell    = prometheus.NewDesc("edgemo_audience_dwell_seconds", "Dwell (first to latest detection) of the period's visitors: mean and p90.", []string{"camera", "stat"}, nil)
+	descAttShare = prometheus.NewDesc("edgemo_audience_attention_share", "Share of the period's measured face samples that looked at the camera or screen.", []string{"camera"}, nil)
+	descEmoShare = prometheus.NewDesc("edgemo_audience_emotion_share", "Share of the period's trees per emotion label.", []string{"camera", "emotion"}, nil)
+	descValence  = prometheus.NewDesc("edgemo_audience_valence_mean", "Mean valence of the period's trees that carry one.", []string{"camera"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descWindows, descTrees, descDropped, descQueue,
 		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descFaceImgs, descViewers, descRTCDrop,
 		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun, descReloadBad, descReloads,
-		descRemUp, descRemOpen, descRemReqs, descRemErrs, descRemRetry, descRemRTT} {
+		descRemUp, descRemOpen, descRemReqs, descRemErrs, descRemRetry, descRemRTT,
+		descVisitors, descDwell, descAttShare, descEmoShare, descValence} {
 		ch <- d
 	}
 }
@@ -121,6 +128,27 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		gauge(descUp, up, cs.Name)
+	}
+	if v, _ := c.d.view.Load().(*view); v != nil {
+		now := time.Now()
+		for _, cam := range v.cams {
+			if cam.aud == nil {
+				continue
+			}
+			a := cam.aud.Snapshot(cam.name, now)
+			gauge(descVisitors, float64(a.Visitors), cam.name)
+			gauge(descDwell, a.DwellMeanS, cam.name, "mean")
+			gauge(descDwell, a.DwellP90S, cam.name, "p90")
+			if a.AttentionShare != nil {
+				gauge(descAttShare, *a.AttentionShare, cam.name)
+			}
+			for l, p := range a.EmotionMix {
+				gauge(descEmoShare, p, cam.name, l)
+			}
+			if a.ValenceMean != nil {
+				gauge(descValence, *a.ValenceMean, cam.name)
+			}
+		}
 	}
 	failed := 0.0
 	if s.Reload.Error != "" {

@@ -2,13 +2,13 @@ package daemon
 
 import (
 	"encoding/json"
-
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/edgemo/edgemo/engine/ring"
 	"github.com/edgemo/edgemo/engine/schedule"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/engine/videmo/openai"
 )
 
@@ -57,6 +57,9 @@ type CameraStats struct {
 	TreesPerSec    float64 `json:"trees_per_s"`    // likewise
 	LatencyP50     float64 `json:"latency_p50_ms"` // capture → tree, recent trees
 	LatencyP95     float64 `json:"latency_p95_ms"`
+	// Scene is the camera's picture over the last window span (tree.Scene;
+	// absent before its first frame).
+	Scene *tree.Scene `json:"scene,omitempty"`
 }
 
 // Snapshot is the daemon's state for stats and metrics.
@@ -152,6 +155,7 @@ func (d *Daemon) snapshot() Snapshot {
 			cs.Frames, cs.Detections = p.Stats.Frames.Load(), p.Stats.Detections.Load()
 			cs.Windows, cs.Trees, cs.WindowsDropped = p.Stats.Windows.Load(), p.Stats.Trees.Load(), p.Stats.WindowsDropped.Load()
 			cs.EngineQueue = p.QueueLen()
+			cs.Scene = p.Scene()
 			st := p.CaptureStats()
 			cs.CaptureRead, cs.DroppedSlow, cs.DroppedRate = st.Read, st.DroppedSlow, st.DroppedRate
 		}
