@@ -259,6 +259,7 @@ func (a *FastAnalyzer) finish(w window.Window, pd pending, fresh [][]float32, he
 	if emo.Label == "" {
 		emo.Label = labels[top] // a label set without a mapping keeps its own name
 	}
+	emo.Mikels = mikelsOf(labels, fused, cues) // Mikels' eight, derived: engine/mikels.go
 	expr := &tree.Expression{Label: label, Confidence: conf, Scores: scores, Cues: cues.cues}
 	if len(cues.peak) > 0 {
 		v, ar := valenceArousal(labels, fused, cues)
@@ -290,6 +291,7 @@ func (a *FastAnalyzer) finish(w window.Window, pd pending, fresh [][]float32, he
 			Provider: a.head.Provider(),
 		},
 	}
+	tr.Face.Gaze = windowGaze(frames) // attention: engine/attention.go
 	if math.IsNaN(w.FPS) || w.FPS <= 0 {
 		tr.Window.FPS = 0
 	}

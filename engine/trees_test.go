@@ -127,6 +127,11 @@ func TestTreesFromSampleMedia(t *testing.T) {
 			if tr.Emotion == nil || !strings.Contains(tr.Emotion.Rationale, "frames") {
 				t.Errorf("%s window %d: no rationale", media, i)
 			}
+			if m := tr.Emotion.Mikels; m == nil || !m.Derived {
+				t.Errorf("%s window %d: no derived Mikels estimate: %s", media, i, b)
+			} else if tr.Expression.Label == "happy" && positiveShare(m) < 0.5 {
+				t.Errorf("%s window %d: a happy face with a negative Mikels estimate %v", media, i, m.Scores)
+			}
 		}
 	}
 	for _, s := range a.StageCosts() {

@@ -32,8 +32,17 @@ func cmdBenchVLM(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	providers := fs.String("providers", "tensorrt,cuda,cpu", "execution providers, in order")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime library")
+	remote := fs.String("remote", "", "time VidEmo on this OpenAI-compatible server instead (http://host:port/v1): round trip, server time and client overhead per window; --model is the served model's manifest")
+	remoteModel := fs.String("remote-model", "", "--remote: the served model's name (default: the manifest's name)")
+	windows := fs.Int("windows", 10, "--remote: windows to time (after one warm-up)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if *remote != "" {
+		if *windows < 1 {
+			return fmt.Errorf("--windows %d: at least 1", *windows)
+		}
+		return benchRemote(ctx, *remote, *remoteModel, *manifest, *windows, *frames, *side, *fps, *asJSON, stdout)
 	}
 	r, closeRunner, err := openVidEmo(*manifest, *tokPath, *ortLib, *providers, videmo.Options{}, stderr)
 	if err != nil {

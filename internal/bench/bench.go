@@ -41,6 +41,7 @@ type Result struct {
 	CPU            time.Duration      // process CPU time of the pipeline pass
 	DecodeTime     time.Duration      // CPU time of OpenCV's reads in it (decode alone's per frame × frames read)
 	ORTTime        time.Duration      // CPU time of every ONNX Runtime Run in it
+	Scene          engine.StageCost   // the pipeline's scene sampling (items = frames sampled)
 }
 
 func (r Result) DecodeFPS() float64   { return float64(r.DecodeFrames) / r.DecodeSeconds }
@@ -74,8 +75,16 @@ func (r Result) String() string {
 		fmt.Fprintf(&b, "go share  %.1f%%  (CPU − decode − ORT Run = %.2f ms/frame of %.2f CPU, %.2f wall; decode %.2f, ORT Run %.2f)\n", 100*g.Seconds()/r.CPU.Seconds(),
 			ms(g)/n, ms(r.CPU)/n, 1000*r.PipelineSecs/n, ms(r.DecodeTime)/n, ms(r.ORTTime)/n)
 	}
+	if s := r.Scene; s.Items > 0 {
+		fmt.Fprintf(&b, "stage     %-12s %8.3f ms/sample %8.4f ms/frame  (%d frames sampled; %.3f%% of the pipeline's wall time)\n",
+			s.Stage, ms(s.Time)/float64(s.Items), ms(s.Time)/float64(r.PipelineFrames), s.Items, r.SceneShare()*100)
+	}
 	return b.String()
 }
+
+// SceneShare is the scene stage's time as a fraction of the pipeline's wall
+// time.
+func (r Result) SceneShare() float64 { return r.Scene.Time.Seconds() / r.PipelineSecs }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
@@ -198,6 +207,11 @@ func Run(ctx context.Context, path string, cfg pipeline.Config, st *parts.Stack,
 	r.DetectTime, r.DetectCalls = time.Duration(det.fullNS.Load()), int(det.n.Load())
 	r.RegionTime, r.RegionFrames = time.Duration(det.rgNS.Load()), p.Stats.RegionDetect.Load()
 	r.Skipped = p.Stats.MotionSkipped.Load() + p.Stats.Predicted.Load()
+	for _, s := range p.StageCosts() {
+		if s.Stage == pipeline.StageScene {
+			r.Scene = s
+		}
+	}
 	if sc != nil {
 		for _, s := range sc.StageCosts() { // this run's share only
 			b := before[s.Stage]

@@ -260,3 +260,32 @@ func TestVidEmoCaptionTokens(t *testing.T) {
 		mustErr(t, err, "test.yaml:2", "models.videmo_caption_tokens", fmt.Sprint(n), "between 0", "4096")
 	}
 }
+
+// models.videmo_remote: refused without privacy.remote_inference (the
+// error names the key), with models.videmo as its plan, with defaults and
+// bounds; the daemon's TestRemoteVidEmoOutage shows url and timeout reach
+// the remote engine.
+func TestVidEmoRemote(t *testing.T) {
+	t.Chdir(testenv.Root())
+	const plan = "models:\n  videmo: models/videmo-tiny/videmo.manifest.json\n  videmo_remote: {url: http://gpu:8000/v1%s}\n%scameras:\n  a: {source: 0}\n"
+	_, err := parse(t, fmt.Sprintf(plan, "", ""))
+	mustErr(t, err, "models.videmo_remote.url", "privacy.remote_inference: true")
+	c, err := parse(t, fmt.Sprintf(plan, "", "privacy: {remote_inference: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Models.VidEmoRemote
+	if r.URL != "http://gpu:8000/v1" || time.Duration(r.Timeout) != 30*time.Second || r.MaxInFlight != 4 || r.TopLogprobs != 20 {
+		t.Errorf("defaults: %+v", r)
+	}
+	for _, bad := range []struct{ extra, key string }{
+		{", timeout: 10ms", "models.videmo_remote.timeout"},
+		{", max_in_flight: 1000", "models.videmo_remote.max_in_flight"},
+		{", top_logprobs: -3", "models.videmo_remote.top_logprobs"},
+	} {
+		_, err := parse(t, fmt.Sprintf(plan, bad.extra, "privacy: {remote_inference: true}\n"))
+		mustErr(t, err, bad.key)
+	}
+	_, err = parse(t, "models:\n  videmo_remote: {url: 'gpu:8000'}\nprivacy: {remote_inference: true}\ncameras:\n  a: {source: 0}\n")
+	mustErr(t, err, "models.videmo_remote.url", "http(s)://host:port/v1", "models.videmo")
+}

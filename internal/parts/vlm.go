@@ -2,6 +2,7 @@ package parts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/edgemo/edgemo/engine/tokenizer"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/engine/videmo"
+	"github.com/edgemo/edgemo/engine/videmo/openai"
 	"github.com/edgemo/edgemo/internal/config"
 )
 
@@ -37,10 +39,54 @@ type VLMOptions struct {
 	// CaptionTokens: the caption's budget in new tokens (0: the
 	// manifest's; see videmo.Options.CaptionTokens).
 	CaptionTokens int
+	// Remote, with a URL, runs VidEmo on an OpenAI-compatible server
+	// instead of here (Manifest is then the served model's plan).
+	Remote RemoteOptions
+	// RemoteInference is privacy.remote_inference: without it a Remote
+	// URL is refused, since face crops would leave the device.
+	RemoteInference bool
 	// Runner: further runner options (generation overrides, tracing for
 	// `edgemo vlm`); Logger, QuestionBatch and CaptionTokens come from the
 	// fields above.
 	Runner videmo.Options
+}
+
+// RemoteOptions are models.videmo_remote.
+type RemoteOptions struct {
+	URL, Model, APIKey string
+	Timeout            time.Duration
+	MaxInFlight        int
+	TopLogprobs        int
+}
+
+// ErrRemoteNotAllowed is returned for a remote VidEmo engine without
+// privacy.remote_inference.
+var ErrRemoteNotAllowed = errors.New("the remote VidEmo engine sends face crops off the device: set privacy.remote_inference: true to allow it (edgemo analyze: --remote-inference)")
+
+// loadRemote is the remote VidEmo engine of o.VLM.Remote.
+func loadRemote(o Options, log *slog.Logger) (*openai.Remote, error) {
+	ro := o.VLM.Remote
+	if !o.VLM.RemoteInference {
+		return nil, fmt.Errorf("models.videmo_remote.url %s: %w", ro.URL, ErrRemoteNotAllowed)
+	}
+	plan, err := videmo.LoadPlan(o.VLM.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	model := ro.Model
+	if model == "" {
+		model = plan.Name
+	}
+	r, err := openai.NewRemote(openai.RemoteConfig{
+		Client: openai.ClientConfig{URL: ro.URL, Model: model, APIKey: ro.APIKey, Timeout: ro.Timeout, MaxInFlight: ro.MaxInFlight,
+			Logger: log.With("component", "videmo-remote")},
+		Plan: plan, TopLogprobs: ro.TopLogprobs, CaptionTokens: o.VLM.CaptionTokens,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("VidEmo remote", "url", r.Client().Endpoint(), "model", model, "plan", o.VLM.Manifest)
+	return r, nil
 }
 
 // FindTokenizer resolves the tokenizer.json for a VidEmo manifest: the
@@ -113,7 +159,13 @@ func withVLM(rt *engine.Runtime, fast *engine.FastAnalyzer, o Options, log *slog
 		fast.Close()
 		return nil, fmt.Errorf("engine %s needs a VidEmo manifest (models.videmo / --model models/videmo-tiny/videmo.manifest.json)", o.Engine)
 	}
-	vlm, err := loadVidEmo(rt, o, log)
+	var vlm engine.Analyzer
+	var err error
+	if o.VLM.Remote.URL != "" {
+		vlm, err = loadRemote(o, log)
+	} else {
+		vlm, err = loadVidEmo(rt, o, log)
+	}
 	if err != nil {
 		fast.Close()
 		return nil, err

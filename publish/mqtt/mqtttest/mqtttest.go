@@ -150,6 +150,19 @@ func (m *Mosquitto) Kill() {
 	m.cmd = nil
 }
 
+// Stop sends SIGTERM (a clean shutdown: with persistence configured,
+// mosquitto saves its sessions and queued messages) and waits for it to go.
+func (m *Mosquitto) Stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	<-m.exit
+	m.cmd = nil
+}
+
 // Logs is what mosquitto printed so far.
 func (m *Mosquitto) Logs() string { return m.logs.String() }
 
