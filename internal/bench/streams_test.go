@@ -66,7 +66,9 @@ func TestStreamsEmptySceneSkipsDetection(t *testing.T) {
 		t.Fatalf("trials %d, decode %v fps, clip %v fps; want one trial of a 25 fps clip", len(r.Trials), r.DecodeFPS, r.FPS)
 	}
 	tr := r.Trials[0]
-	if tr.Frames == 0 || tr.Skip*10 < tr.Frames*9 || tr.Full+tr.Regions+tr.Pred+tr.Skip != tr.Frames {
+	// Counted live: a snapshot can fall between a frame's two counters.
+	modes := tr.Full + tr.Regions + tr.Pred + tr.Skip
+	if tr.Frames == 0 || tr.Skip*10 < tr.Frames*9 || modes+1 < tr.Frames || modes > tr.Frames+1 {
 		t.Fatalf("frames %d: full %d regions %d predicted %d skipped %d; want >= 90%% skipped by the motion gate, all frames counted", tr.Frames, tr.Full, tr.Regions, tr.Pred, tr.Skip)
 	}
 	if tr.Held() != (r.Held == 1) || !strings.Contains(r.String(), "go share") {
