@@ -16,7 +16,7 @@ import (
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/engine/tree"
-	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/pipeline"
 	"github.com/edgemo/edgemo/internal/progress"
 	"github.com/edgemo/edgemo/publish"
@@ -85,16 +85,16 @@ func (f partFlag) Set(v string) error {
 	return nil
 }
 
-func (m *modelFlags) options() app.Options {
-	o := app.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: splitList(m.providers), Threads: m.threads, Cascade: m.cascade, DetectWidth: m.detectWidth, Engine: m.engine,
+func (m *modelFlags) options() parts.Options {
+	o := parts.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: splitList(m.providers), Threads: m.threads, Cascade: m.cascade, DetectWidth: m.detectWidth, Engine: m.engine,
 		Detector: m.detector, Heads: []string{}, OptionalHeads: m.optionalHeads}
 	for _, h := range splitList(m.heads) {
 		if h != "none" {
 			o.Heads = append(o.Heads, h)
 		}
 	}
-	if m.engine != app.EngineFast {
-		o.Manifest, o.VLM = "", app.VLMOptions{Manifest: m.manifest, Tokenizer: m.tokenizer, QuestionBatch: m.questionBatch, CaptionTokens: m.captionTokens}
+	if m.engine != parts.EngineFast {
+		o.Manifest, o.VLM = "", parts.VLMOptions{Manifest: m.manifest, Tokenizer: m.tokenizer, QuestionBatch: m.questionBatch, CaptionTokens: m.captionTokens}
 	}
 	return o
 }
@@ -167,7 +167,7 @@ func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !pf.realtime {
 		opts.VLM.MaxAge = -1 // offline: window times are media times, nothing goes stale
 	}
-	stack, err := app.Build(opts, log)
+	stack, err := parts.Build(opts, log)
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/bench"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -33,7 +33,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		src = "deps/media/Megamind.avi"
 	}
 	log := newLogger(stderr, mf.logLevel)
-	stack, err := app.Build(mf.options(), log)
+	stack, err := parts.Build(mf.options(), log)
 	if err != nil {
 		return err
 	}

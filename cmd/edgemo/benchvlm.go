@@ -12,7 +12,7 @@ import (
 	"github.com/edgemo/edgemo/engine/tokenizer"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/app"
+	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/window"
 )
 
@@ -93,7 +93,7 @@ func openVidEmo(manifest, tokPath, ortLib, providers string, opts videmo.Options
 	if err != nil {
 		return nil, nil, err
 	}
-	tp, err := app.FindTokenizer(tokPath, manifest)
+	tp, err := parts.FindTokenizer(tokPath, manifest)
 	if err == nil {
 		var tok *tokenizer.Tokenizer
 		if tok, err = tokenizer.Load(tp); err == nil {

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/edgemo/edgemo/internal/app"
 	"github.com/edgemo/edgemo/internal/doctor"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 func cmdDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -20,7 +20,7 @@ func cmdDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	o := mf.options()
 	if o.Manifest == "" {
-		o.Manifest = app.DefaultManifest()
+		o.Manifest = parts.DefaultManifest()
 	}
 	checks := doctor.Run(o, newLogger(io.Discard, "error"))
 	failed := doctor.Print(stdout, checks)
