@@ -3,8 +3,12 @@ GO      ?= go
 TAGS    ?= matprofile
 BIN     := bin/edgemo
 SAMPLE  ?= deps/media/Megamind.avi
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+export VERSION COMMIT
 
-.PHONY: all setup setup-test build run analyze test bench vet clean
+.PHONY: all setup setup-test build build-arm64 test-arm64 run analyze test bench vet clean
 
 all: build
 
@@ -15,7 +19,17 @@ setup-test:
 	@scripts/setup.sh --test
 
 build: setup
-	$(GO) build -o $(BIN) ./cmd/edgemo
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/edgemo
+
+# linux/arm64 (Jetson, Raspberry Pi 5, Graviton), cross-built against a
+# sysroot of Debian 12 arm64 packages: bin/edgemo-linux-arm64. See scripts/arm64.sh.
+build-arm64: setup
+	@scripts/arm64.sh build
+
+# The arm64 binary under qemu-user: doctor, analyze (trees compared with the
+# amd64 run's) and the Go tests that need no browser or broker.
+test-arm64: build build-arm64
+	@scripts/arm64.sh test
 
 # The daemon on the embedded default: the bundled sample on a loop, the
 # embedded MQTT broker on 127.0.0.1:1883, the dashboard on http://127.0.0.1:8080/.
