@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 export VERSION COMMIT
 
-.PHONY: all setup setup-test build build-arm64 test-arm64 run analyze test bench vet clean
+.PHONY: all setup setup-test build build-arm64 test-arm64 dist test-dist run analyze test bench vet clean
 
 all: build
 
@@ -42,6 +42,17 @@ analyze: build
 
 vet:
 	$(GO) vet -tags $(TAGS) ./...
+
+# Release archives bin/edgemo-$(VERSION)-linux-{amd64,arm64}.tar.gz (scripts/dist.sh).
+dist: build build-arm64
+	@scripts/dist.sh amd64
+	@scripts/dist.sh arm64
+
+# Install test: the amd64 archive unpacked outside the repository runs
+# version, doctor and analyze; its systemd unit passes systemd-analyze verify.
+test-dist: build
+	@scripts/dist.sh amd64
+	@scripts/dist/install_test.sh bin/edgemo-$(VERSION)-linux-amd64.tar.gz
 
 # Every test, with gocv's Mat leak profile compiled in.
 test: setup-test vet

@@ -146,7 +146,7 @@ cmd_build() {
 # Cortex-A78AE; qemu's default "max" adds SVE/SME, which ORT then uses and
 # qemu emulates another ~8x slower.
 qemu() { qemu-aarch64-static -cpu cortex-a76 -L "$sysroot" "$@"; }
-analyze_flags=(--progress off --fps 4 --detect-every 4 --window-length 4 --window-stride 4)
+analyze_flags=(--progress off --log-level warn --fps 4 --detect-every 4 --window-length 4 --window-stride 4)
 # Go packages whose tests need neither a browser nor a broker nor the
 # edgemo binary on PATH; --smoke runs the quick ones only.
 test_pkgs=(engine/tree engine/registry engine/ring engine/schedule window internal/config internal/progress facetrack)
@@ -162,14 +162,14 @@ cmd_test() {
 	export EDGEMO_ORT_LIB=$ortdir/libonnxruntime.so.1
 	t0=$(date +%s)
 	log "doctor (arm64, qemu)"
-	(cd "$root" && qemu "$bin" doctor) | tee "$out/doctor.txt"
+	(cd "$root" && qemu "$bin" doctor 2>&1) | tee "$out/doctor.txt"
 	grep -q '^ok    onnxruntime' "$out/doctor.txt" || die "doctor: ONNX Runtime did not load under qemu"
 	(cd "$root" && qemu "$bin" version)
 	local src name
 	for src in deps/media/astronaut.png deps/media/Megamind.avi; do
 		name=$(basename "$src")
 		local extra=()
-		[ "$name" = Megamind.avi ] && extra=(--fps 2) # a short clip: 2 frames/s of the 11 s sample
+		[ "$name" = Megamind.avi ] && extra=(--fps 6 --window-fps 2) # a short clip: 68 frames of the 11 s sample, 4 trees
 		log "analyze $src (amd64, then arm64 under qemu)"
 		(cd "$root" && EDGEMO_ORT_LIB= bin/edgemo analyze "$src" "${analyze_flags[@]}" "${extra[@]}" >"$out/$name.amd64.jsonl")
 		t=$(date +%s)
