@@ -28,8 +28,10 @@ build-arm64: setup
 
 # The arm64 binary under qemu-user: doctor, analyze (trees compared with the
 # amd64 run's) and the Go tests that need no browser or broker.
+# ARM64_TEST=--smoke: doctor, the image only, the pure-Go tests (.ci/run).
+ARM64_TEST ?=
 test-arm64: build build-arm64
-	@scripts/arm64.sh test
+	@scripts/arm64.sh test $(ARM64_TEST)
 
 # The daemon on the embedded default: the bundled sample on a loop, the
 # embedded MQTT broker on 127.0.0.1:1883, the dashboard on http://127.0.0.1:8080/.
