@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 export VERSION COMMIT
 
-.PHONY: all setup setup-test build build-arm64 test-arm64 dist test-dist run analyze test bench vet clean
+.PHONY: all setup setup-test build build-arm64 test-arm64 dist test-dist run analyze test bench vet lint clean
 
 all: build
 
@@ -56,8 +56,12 @@ test-dist: build
 	@scripts/dist.sh amd64
 	@scripts/dist/install_test.sh bin/edgemo-$(VERSION)-linux-amd64.tar.gz
 
+# golangci-lint, pinned (scripts/lint.sh installs it into deps/bin).
+lint:
+	@scripts/lint.sh
+
 # Every test, with gocv's Mat leak profile compiled in.
-test: setup-test vet
+test: setup-test vet lint
 	$(GO) test -tags $(TAGS) -count=1 -timeout 45m ./...
 
 bench: build

@@ -14,7 +14,9 @@ func DecodeOnly(path string) (frames int, err error) {
 		return 0, err
 	}
 	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
-	defer vc.Close()
+	if vc != nil { // allocated even when the open failed
+		defer vc.Close()
+	}
 	if err != nil || !vc.IsOpened() {
 		return 0, fmt.Errorf("capture: OpenCV (FFmpeg backend) cannot open %q as a video; %s", path, reencodeHint(path))
 	}

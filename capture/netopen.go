@@ -143,7 +143,7 @@ func probeRTSP(ctx context.Context, u *url.URL) error {
 	}
 	defer conn.Close()
 	// Cancelling ctx (Close, shutdown, timeout) unblocks the reads below.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if u.Scheme == "rtsps" {
 		tc := tls.Client(conn, probeTLS.Clone())

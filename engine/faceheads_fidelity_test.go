@@ -152,7 +152,7 @@ func TestFaceModelFidelity(t *testing.T) {
 			scaleReal := make([]float64, len(outs))
 			elemReal := make([]float64, len(outs)) // real inputs: max |diff| / max(1, |ref|) per element
 			sigReal := make([]float64, len(outs))  // BlazeFace scores after the sigmoid the decoder applies
-			real := func(o int, got []float32, ref []float64) {
+			compare := func(o int, got []float32, ref []float64) {
 				if len(got) != len(ref) {
 					t.Fatalf("length %d vs %d", len(got), len(ref))
 				}
@@ -186,7 +186,7 @@ func TestFaceModelFidelity(t *testing.T) {
 				in := toF32(tensors[i].Data)
 				got := run(1, in)
 				for o, ref := range refOuts(i) {
-					real(o, got[o], ref)
+					compare(o, got[o], ref)
 				}
 				exact = append(exact, exactCase{in: in, ort: got, tfjs: refOuts(i)})
 			}
@@ -203,8 +203,8 @@ func TestFaceModelFidelity(t *testing.T) {
 					t.Fatal(err)
 				}
 				for o, r := range pick(ref.Outputs) {
-					real(o, got[o], r)
-					real(o, e2e[o], r)
+					compare(o, got[o], r)
+					compare(o, e2e[o], r)
 				}
 				goIn := make([]float32, f.pp.size())
 				if err := f.pp.run(c, goIn); err != nil {

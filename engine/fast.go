@@ -37,11 +37,11 @@ type FastConfig struct {
 	// TrendDelta: |change| in probability below which the trend is
 	// "steady" (default 0.05).
 	TrendDelta float64
-	// Heads are the optional face heads (mesh cues, age/gender, liveness)
-	// run on every new window sample beside the emotion head, each batched
-	// over the window's new samples into one Run. The analyzer owns them
-	// and closes them in Close.
-	Heads FaceHeads
+	// Heads are the optional face heads (registry.Heads: mesh cues,
+	// age/gender, liveness), run in this order on every new window sample
+	// beside the emotion head, each batched over the new samples into one
+	// Run. The analyzer owns them and closes them in Close.
+	Heads []Head
 }
 
 // FastAnalyzer is the Analyzer of the fast tier: the emotion head on every
@@ -76,12 +76,11 @@ type trackState struct {
 	history [][]float64 // mean probs of recent windows, oldest first
 }
 
-// faceFrame is what the optional heads said about one sample.
+// faceFrame is what the optional heads said about one sample: the mesh's
+// cues, and every other head's observation by head index (nil: none).
 type faceFrame struct {
-	cue       frameCue
-	attr      *Attr
-	live      float64
-	liveKnown bool
+	cue frameCue
+	obs []any
 }
 
 // NewFastAnalyzer builds the fast analyzer on head; the analyzer owns head
@@ -213,17 +212,11 @@ func (a *FastAnalyzer) finish(w window.Window, pd pending, fresh [][]float32, he
 		}
 	}
 	var frames []frameCue
-	var attrs []*Attr
-	var lives []float64
+	var seen []*faceFrame
 	for _, s := range w.Samples {
 		if f := st.face[s.FrameSeq]; f != nil {
 			frames = append(frames, f.cue)
-			if f.attr != nil {
-				attrs = append(attrs, f.attr)
-			}
-			if f.liveKnown {
-				lives = append(lives, f.live)
-			}
+			seen = append(seen, f)
 		}
 	}
 	cues := aggregateCues(frames)
@@ -266,12 +259,13 @@ func (a *FastAnalyzer) finish(w window.Window, pd pending, fresh [][]float32, he
 	if emo.Label == "" {
 		emo.Label = labels[top] // a label set without a mapping keeps its own name
 	}
+	emo.Mikels = mikelsOf(labels, fused, cues) // Mikels' eight, derived: engine/mikels.go
 	expr := &tree.Expression{Label: label, Confidence: conf, Scores: scores, Cues: cues.cues}
 	if len(cues.peak) > 0 {
 		v, ar := valenceArousal(labels, fused, cues)
 		expr.Valence, expr.Arousal = &v, &ar
 	}
-	attrs3 := windowAttributes(attrs, lives, cues.pose)
+	attrs3 := windowAttributes(a.cfg.Heads, seen, cues.pose)
 	tr := &tree.Tree{
 		Schema:  tree.Schema,
 		ID:      tree.MakeID(w.Camera, w.TrackID, w.Seq),
@@ -297,6 +291,7 @@ func (a *FastAnalyzer) finish(w window.Window, pd pending, fresh [][]float32, he
 			Provider: a.head.Provider(),
 		},
 	}
+	tr.Face.Gaze = windowGaze(frames) // attention: engine/attention.go
 	if math.IsNaN(w.FPS) || w.FPS <= 0 {
 		tr.Window.FPS = 0
 	}
@@ -354,7 +349,7 @@ func (a *FastAnalyzer) Close() error {
 	a.mu.Lock()
 	a.tracks = map[trackKey]*trackState{}
 	a.mu.Unlock()
-	herr := a.cfg.Heads.Close()
+	herr := CloseHeads(a.cfg.Heads)
 	if a.head == nil {
 		return errors.New("fast analyzer has no head")
 	}

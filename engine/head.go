@@ -7,11 +7,6 @@ import (
 	"github.com/edgemo/edgemo/facetrack"
 )
 
-// HeadOption configures an EmotionHead.
-type HeadOption func(*headOptions)
-
-type headOptions struct{ maxBatch int }
-
 // EmotionHead is the fast expression classifier: crops in, per-crop class
 // probabilities over the manifest's labels out. It is a FaceModel (batched
 // Runs, reused tensors) that knows its output is a distribution. Safe for
@@ -22,22 +17,22 @@ type EmotionHead struct {
 }
 
 // NewEmotionHead opens a session for the manifest's model on rt.
-func NewEmotionHead(rt *Runtime, m *Manifest, opts ...HeadOption) (*EmotionHead, error) {
+func NewEmotionHead(rt *Runtime, m *Manifest) (*EmotionHead, error) {
 	switch m.Output.Activation {
 	case "softmax", "logits", "":
 	default:
 		return nil, fmt.Errorf("%s: output.activation %q: want softmax (applied in the graph) or logits", m.Path, m.Output.Activation)
 	}
-	o := headOptions{maxBatch: 32}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	f, err := NewFaceModel(rt, m, o.maxBatch)
+	f, err := NewFaceModel(rt, m, emotionMaxBatch)
 	if err != nil {
 		return nil, err
 	}
 	return &EmotionHead{FaceModel: f}, nil
 }
+
+// emotionMaxBatch bounds one Run's batch: every track of a busy camera
+// fits, and the input tensor stays small.
+const emotionMaxBatch = 32
 
 // Labels are the output classes, in order.
 func (h *EmotionHead) Labels() []string { return h.m.Output.Labels }

@@ -48,10 +48,10 @@ func newTestRuntime(t testing.TB, log *slog.Logger, providers ...string) *Runtim
 	return rt
 }
 
-func newTestHead(t testing.TB, opts ...HeadOption) *EmotionHead {
+func newTestHead(t testing.TB) *EmotionHead {
 	t.Helper()
 	rt := newTestRuntime(t, quietLogger())
-	h, err := NewEmotionHead(rt, emotionManifest(t), opts...)
+	h, err := NewEmotionHead(rt, emotionManifest(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,14 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/edgemo/edgemo/engine/registry"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
 )
+
+func init() {
+	registerHead(registry.HeadMesh, func(rt *Runtime, m *Manifest) (Head, error) { return NewMeshHead(rt, m) })
+}
 
 // MeshPoints is the number of facemesh landmarks.
 const MeshPoints = 468
@@ -20,7 +26,33 @@ type Mesh struct {
 
 // MeshHead runs facemesh on aligned face crops (a crop from CropAligned with
 // margin 0.25 is the 1.5× enlarged square facemesh was trained on).
+//
+// The mesh is the fast tier's cue source: the analyzer turns each
+// sample's *Mesh into AU cues against the track's neutral baseline and
+// fuses them with the classifier (cues.go), so the mesh writes no
+// attribute of its own; head pose comes from the cues.
 type MeshHead struct{ *FaceModel }
+
+var _ Head = (*MeshHead)(nil)
+
+// Name is the registry name.
+func (h *MeshHead) Name() string { return registry.HeadMesh }
+
+// Observe is Predict, one *Mesh per crop.
+func (h *MeshHead) Observe(crops []facetrack.Crop) ([]any, error) {
+	res, err := h.Predict(crops)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(res))
+	for i := range res {
+		out[i] = &res[i]
+	}
+	return out, nil
+}
+
+// Summarize writes nothing: the mesh's evidence reaches the tree as cues.
+func (h *MeshHead) Summarize([]any, *tree.Attributes) {}
 
 // NewMeshHead opens the facemesh manifest.
 func NewMeshHead(rt *Runtime, m *Manifest) (*MeshHead, error) {

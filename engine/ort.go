@@ -81,19 +81,30 @@ func ResolveLibrary(configured string) (string, error) {
 	return "", notFound(strings.Join(cands, " or "))
 }
 
+// CheckoutRoot is the source checkout the working directory is in (the
+// nearest directory above it with a go.mod), or "". Commands run from a
+// package directory (go test) or a subdirectory find the checkout's deps/
+// and models/ there; an installed binary looks beside itself instead.
+func CheckoutRoot() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
 func libraryCandidates() []string {
 	const rel = "deps/onnxruntime/libonnxruntime.so.1"
 	var out []string
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				out = append(out, filepath.Join(d, rel))
-				break
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
+	if root := CheckoutRoot(); root != "" {
+		out = append(out, filepath.Join(root, rel))
 	}
 	if exe, err := os.Executable(); err == nil {
 		d := filepath.Dir(exe)

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -58,29 +60,17 @@ func (a *FastAnalyzer) StageCosts() []StageCost {
 
 var _ StageCoster = (*FastAnalyzer)(nil)
 
-// headResults are the optional heads' outputs for a batch of new samples.
-type headResults struct {
-	mesh []Mesh
-	attr []Attr
-	live []float64
-}
-
+// runHeads runs every head over the batch's new crops, each in one call,
+// timed as its own stage.
 func (a *FastAnalyzer) runHeads(crops []facetrack.Crop) (headResults, error) {
-	var r headResults
-	h := a.cfg.Heads
-	if h.Mesh != nil {
-		if err := a.stages.time("mesh", len(crops), func() (e error) { r.mesh, e = h.Mesh.Predict(crops); return }); err != nil {
-			return r, err
+	r := make(headResults, len(a.cfg.Heads))
+	for i, h := range a.cfg.Heads {
+		err := a.stages.time(h.Name(), len(crops), func() (e error) { r[i], e = h.Observe(crops); return })
+		if err == nil && len(r[i]) != len(crops) {
+			err = fmt.Errorf("head %s: %d observations for %d crops", h.Name(), len(r[i]), len(crops))
 		}
-	}
-	if h.Attr != nil {
-		if err := a.stages.time("age-gender", len(crops), func() (e error) { r.attr, e = h.Attr.Predict(crops); return }); err != nil {
-			return r, err
-		}
-	}
-	if h.Liveness != nil {
-		if err := a.stages.time("liveness", len(crops), func() (e error) { r.live, e = h.Liveness.Predict(crops); return }); err != nil {
-			return r, err
+		if err != nil {
+			return nil, err
 		}
 	}
 	return r, nil
@@ -89,13 +79,22 @@ func (a *FastAnalyzer) runHeads(crops []facetrack.Crop) (headResults, error) {
 // minMeshFace: below this facemesh face score the mesh is not trusted.
 const minMeshFace = 0.5
 
-// frame turns sample i's head outputs into a faceFrame, measuring the AU
-// proxies against the track's baseline and then updating it.
+// frame turns sample i's head observations into a faceFrame. A mesh
+// becomes AU cues, measured against the track's baseline, which it then
+// updates; every other observation is kept for the head's Summarize.
 func (r headResults) frame(i int, s window.Sample, base *baseline, neutral bool) *faceFrame {
-	f := &faceFrame{cue: frameCue{t: s.Time, roll: s.Roll}}
-	if r.mesh != nil && r.mesh[i].Face >= minMeshFace {
-		g := MeshGeometry(&r.mesh[i])
-		if g.Valid {
+	f := &faceFrame{cue: frameCue{t: s.Time, roll: s.Roll}, obs: make([]any, len(r))}
+	for h := range r {
+		o := r[h][i]
+		m, ok := o.(*Mesh)
+		if !ok {
+			f.obs[h] = o
+			continue
+		}
+		if m.Face < minMeshFace {
+			continue
+		}
+		if g := MeshGeometry(m); g.Valid {
 			if !base.ok {
 				base.update(g, false) // start from the prior
 			}
@@ -103,66 +102,27 @@ func (r headResults) frame(i int, s window.Sample, base *baseline, neutral bool)
 			base.update(g, neutral) // measured first, then learnt from
 		}
 	}
-	if r.attr != nil {
-		a := r.attr[i]
-		f.attr = &a
-	}
-	if r.live != nil {
-		f.live, f.liveKnown = r.live[i], true
-	}
 	return f
 }
 
-// windowAttributes: age is the mean of the samples' ages (confidence the
-// mean mass within ±5 years), gender the sign of the mean P(male) − 0.5
-// (confidence 2·|mean − 0.5|), liveness "live" when the mean live score
-// is >= 0.6, "spoof" when <= 0.4 and "unknown" between (confidence: the
-// mean score for live, 1 − mean for spoof, and for unknown 1 − 2·|mean −
-// 0.5|, how undecided the model is).
-func windowAttributes(attrs []*Attr, lives []float64, pose *tree.HeadPose) *tree.Attributes {
-	if len(attrs) == 0 && len(lives) == 0 && pose == nil {
+// windowAttributes lets each head summarise the window's observations
+// (frames[k].obs[h], in sample order) and adds the head pose from the
+// cues; nil when nothing was said.
+func windowAttributes(heads []Head, frames []*faceFrame, pose *tree.HeadPose) *tree.Attributes {
+	out := &tree.Attributes{HeadPose: pose}
+	for h, hd := range heads {
+		var obs []any
+		for _, f := range frames {
+			if h < len(f.obs) && f.obs[h] != nil {
+				obs = append(obs, f.obs[h])
+			}
+		}
+		if len(obs) > 0 {
+			hd.Summarize(obs, out)
+		}
+	}
+	if reflect.ValueOf(*out).IsZero() { // a field added later counts too
 		return nil
 	}
-	out := &tree.Attributes{HeadPose: pose}
-	if len(attrs) > 0 {
-		var age, conf, male float64
-		for _, a := range attrs {
-			age += a.Age
-			conf += a.AgeConf
-			male += a.Male
-		}
-		n := float64(len(attrs))
-		age, conf, male = age/n, conf/n, male/n
-		out.Age = &tree.NumberValue{Value: round(clampF(age, 0, 130), 0), Confidence: prob(conf)}
-		// Confidence is the probability of the label given, as for every
-		// other label in the tree (so it is never below 0.5 here).
-		g, p := "female", 1-male
-		if male > 0.5 {
-			g, p = "male", male
-		}
-		out.Gender = &tree.LabelValue{Value: g, Confidence: prob(p)}
-	}
-	if len(lives) > 0 {
-		var m float64
-		for _, v := range lives {
-			m += v
-		}
-		m /= float64(len(lives))
-		switch {
-		case m >= 0.6:
-			out.Liveness = &tree.LabelValue{Value: "live", Confidence: prob(m)}
-		case m <= 0.4:
-			out.Liveness = &tree.LabelValue{Value: "spoof", Confidence: prob(1 - m)}
-		default:
-			out.Liveness = &tree.LabelValue{Value: "unknown", Confidence: prob(1 - 2*abs(m-0.5))}
-		}
-	}
 	return out
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }

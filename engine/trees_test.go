@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/registry"
+
 	"gocv.io/x/gocv"
 
 	"github.com/edgemo/edgemo/engine/tree"
@@ -21,19 +23,16 @@ func newTestFullAnalyzer(t testing.TB) *FastAnalyzer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mesh, err := NewMeshHead(rt, faceManifest(t, "facemesh"))
-	if err != nil {
-		t.Fatal(err)
+	var heads []Head
+	for _, name := range registry.Heads.Names() {
+		part, _ := registry.Heads.Get(name)
+		h, err := OpenHead(name, rt, faceManifest(t, part.Manifest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads = append(heads, h)
 	}
-	attr, err := NewAttributeHead(rt, faceManifest(t, "faceres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	live, err := NewLivenessHead(rt, faceManifest(t, "antispoof"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := NewFastAnalyzer(head, FastConfig{Heads: FaceHeads{Mesh: mesh, Attr: attr, Liveness: live}})
+	a := NewFastAnalyzer(head, FastConfig{Heads: heads})
 	t.Cleanup(func() { a.Close() })
 	return a
 }
@@ -127,6 +126,11 @@ func TestTreesFromSampleMedia(t *testing.T) {
 			}
 			if tr.Emotion == nil || !strings.Contains(tr.Emotion.Rationale, "frames") {
 				t.Errorf("%s window %d: no rationale", media, i)
+			}
+			if m := tr.Emotion.Mikels; m == nil || !m.Derived {
+				t.Errorf("%s window %d: no derived Mikels estimate: %s", media, i, b)
+			} else if tr.Expression.Label == "happy" && positiveShare(m) < 0.5 {
+				t.Errorf("%s window %d: a happy face with a negative Mikels estimate %v", media, i, m.Scores)
 			}
 		}
 	}

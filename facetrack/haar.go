@@ -64,28 +64,22 @@ func DefaultHaarConfig() HaarConfig {
 
 func (c HaarConfig) withDefaults() HaarConfig {
 	d := DefaultHaarConfig()
-	if c.Cascade == "" {
-		c.Cascade = d.Cascade
-	}
-	if c.ScaleFactor == 0 {
-		c.ScaleFactor = d.ScaleFactor
-	}
-	if c.MinNeighbors == 0 {
-		c.MinNeighbors = d.MinNeighbors
-	}
-	if c.LowNeighbors == 0 {
-		c.LowNeighbors = d.LowNeighbors
-	}
-	if c.MinFace == 0 {
-		c.MinFace = d.MinFace
-	}
-	if c.MaxWidth == 0 {
-		c.MaxWidth = d.MaxWidth
-	}
-	if c.GroupEps == 0 {
-		c.GroupEps = d.GroupEps
-	}
+	orDefault(&c.Cascade, d.Cascade)
+	orDefault(&c.ScaleFactor, d.ScaleFactor)
+	orDefault(&c.MinNeighbors, d.MinNeighbors)
+	orDefault(&c.LowNeighbors, d.LowNeighbors)
+	orDefault(&c.MinFace, d.MinFace)
+	orDefault(&c.MaxWidth, d.MaxWidth)
+	orDefault(&c.GroupEps, d.GroupEps)
 	return c
+}
+
+// orDefault sets a zero *v to d: a config's zero value means "the default".
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 // Haar is a Detector backed by an OpenCV Haar cascade.
@@ -313,8 +307,7 @@ func groupRects(raw []image.Rectangle, minNeighbors int, eps float64) []rectGrou
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]

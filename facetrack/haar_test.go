@@ -131,12 +131,12 @@ func TestHaarBadCascade(t *testing.T) {
 	if err := os.WriteFile(wrongXML, []byte(`<?xml version="1.0"?><opencv_storage><camera_matrix/></opencv_storage>`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	real, err := os.ReadFile(DefaultHaarCascade)
+	cascade, err := os.ReadFile(DefaultHaarCascade)
 	if err != nil {
 		t.Fatalf("%s: %v (install opencv-data)", DefaultHaarCascade, err)
 	}
 	truncated := filepath.Join(dir, "truncated.xml")
-	if err := os.WriteFile(truncated, real[:len(real)/2], 0o644); err != nil {
+	if err := os.WriteFile(truncated, cascade[:len(cascade)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ path, want string }{

@@ -44,7 +44,7 @@ func (k *Kalman) Predict() {
 	}
 	// P = F P Fᵀ with F = [I I; 0 I], done in place blockwise:
 	// rows: P[i] += P[i+4] for i<4; then columns likewise.
-	var p [8][8]float64 = k.Cov
+	p := k.Cov
 	for i := 0; i < 4; i++ {
 		for j := 0; j < 8; j++ {
 			p[i][j] += p[i+4][j]
@@ -104,7 +104,7 @@ func (k *Kalman) Update(box Rect) {
 		}
 	}
 	// P = P − K H P  (K H P = K · first 4 rows of P).
-	var p [8][8]float64 = k.Cov
+	p := k.Cov
 	for i := 0; i < 8; i++ {
 		for j := 0; j < 8; j++ {
 			var acc float64

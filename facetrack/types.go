@@ -1,3 +1,7 @@
+// Package facetrack finds faces in frames (BlazeFace, Haar), follows them
+// over time with stable IDs (a Kalman + Hungarian tracker) and cuts square,
+// roll-aligned crops for the windows downstream. It knows nothing about
+// emotions.
 package facetrack
 
 import (

@@ -1,6 +1,10 @@
 package publish
 
-import "time"
+import (
+	"time"
+
+	"github.com/edgemo/edgemo/engine/audience"
+)
 
 // Beyond trees, the daemon reports camera state, track lifecycle and face
 // counts. A sink that wants them implements the matching interface; the
@@ -48,6 +52,13 @@ type FacesSink interface {
 // announce it anew.
 type RemovalSink interface {
 	CameraRemoved(camera string)
+}
+
+// AudienceSink receives each camera's audience figures (faces now,
+// visitors, dwell, attention share, emotion mix; engine/audience) every
+// stats interval.
+type AudienceSink interface {
+	Audience(a audience.Audience)
 }
 
 // FaceImageSink receives the JPEG of a track's latest aligned face crop,

@@ -651,6 +651,8 @@ SPECIAL = {"endoftext": "<|endoftext|>", "im_start": "<|im_start|>", "im_end": "
            "image_pad": "<|image_pad|>", "video_pad": "<|video_pad|>"}
 
 EMOTIONS = ["happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"]  # DFEW's 7, VidEmo's eval order
+# Mikels et al. (2005)'s eight, EmoVid's (arXiv 2511.11002) label set; the order of tree.MikelsCategories
+MIKELS = ["amusement", "awe", "contentment", "excitement", "anger", "disgust", "fear", "sadness"]
 INSTRUCTION = "Answer with the option's letter from the given choices directly."
 CAPTION = "Describe the facial expression of the person in the video and explain what emotion it shows."
 
@@ -676,6 +678,9 @@ def question_plan(caption_tokens):
         {"id": "age", "kind": "choice", "target": "attribute", "attribute": "age_group",
          "prompt": "What is the age group of the person in the video?", "instruction": INSTRUCTION,
          "options": [{"letter": l, "label": x} for l, x in zip(letters(4), ["child", "young adult", "middle-aged", "elderly"])]},
+        {"id": "mikels", "kind": "choice", "target": "mikels",
+         "prompt": "Which emotion category best describes what the person in the video feels?", "instruction": INSTRUCTION,
+         "options": [{"letter": l, "label": x} for l, x in zip(letters(8), MIKELS)]},
         au("AU6", "cheek_raiser", "raised cheeks (AU6, cheek raiser)"),
         au("AU12", "lip_corner_puller", "pulled-up lip corners (AU12, lip corner puller)"),
         au("AU4", "brow_lowerer", "lowered brows (AU4, brow lowerer)"),

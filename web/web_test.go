@@ -16,6 +16,7 @@ func TestHandlerServesDashboard(t *testing.T) {
 	for path, want := range map[string]string{
 		"/":          "text/html",
 		"/app.js":    "text/javascript",
+		"/strip.js":  "text/javascript",
 		"/style.css": "text/css",
 	} {
 		resp, err := http.Get(srv.URL + path)

@@ -31,6 +31,9 @@ type modelFlags struct {
 	captionTokens                                  int
 	detector, heads                                string
 	optionalHeads                                  bool
+	remote, remoteModel                            string
+	remoteTopLogprobs                              int
+	remoteInference                                bool
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
@@ -39,6 +42,10 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.tokenizer, "tokenizer", "", "VidEmo: tokenizer.json (default: beside the manifest)")
 	fs.IntVar(&m.questionBatch, "question-batch", 1, "VidEmo: closed-set questions per decoder Run (1: one each; more pays on a GPU, see `edgemo bench vlm`)")
 	fs.IntVar(&m.captionTokens, "caption-tokens", 0, "VidEmo: the caption's (rationale's) budget in new tokens, up to 4096 (0: the manifest's max_new_tokens; VidEmo's evaluation uses up to 2048)")
+	fs.StringVar(&m.remote, "remote", "", "VidEmo: run it on this OpenAI-compatible server (http://host:port/v1: vLLM, SGLang, edgemo serve) instead of here; --model is then the served model's manifest; needs --remote-inference")
+	fs.StringVar(&m.remoteModel, "remote-model", "", "VidEmo --remote: the served model's name (default: the manifest's name); the bearer token comes from $EDGEMO_VIDEMO_API_KEY")
+	fs.IntVar(&m.remoteTopLogprobs, "remote-top-logprobs", 20, "VidEmo --remote: first-token logprobs asked per closed-set question (the option letters must be among them to be read exactly)")
+	fs.BoolVar(&m.remoteInference, "remote-inference", false, "allow --remote to send face crops to the server (privacy.remote_inference)")
 	fs.StringVar(&m.ortLib, "ort-lib", "", "ONNX Runtime library (default $EDGEMO_ORT_LIB, then deps/onnxruntime/libonnxruntime.so.1)")
 	m.providers = strings.Join(registry.Providers.Defaults(), ",")
 	fs.Var(partFlag{&m.providers, registry.Providers, true}, "providers", "execution `providers`, in order of preference: "+registry.Providers.Help())
@@ -94,7 +101,9 @@ func (m *modelFlags) options() parts.Options {
 		}
 	}
 	if m.engine != parts.EngineFast {
-		o.Manifest, o.VLM = "", parts.VLMOptions{Manifest: m.manifest, Tokenizer: m.tokenizer, QuestionBatch: m.questionBatch, CaptionTokens: m.captionTokens}
+		o.Manifest, o.VLM = "", parts.VLMOptions{Manifest: m.manifest, Tokenizer: m.tokenizer, QuestionBatch: m.questionBatch, CaptionTokens: m.captionTokens,
+			Remote:          parts.RemoteOptions{URL: m.remote, Model: m.remoteModel, APIKey: os.Getenv("EDGEMO_VIDEMO_API_KEY"), TopLogprobs: m.remoteTopLogprobs},
+			RemoteInference: m.remoteInference}
 	}
 	return o
 }
@@ -270,7 +279,7 @@ func (l *lossCounter) finish(produced uint64) error {
 	if errors.As(cause, &pe) {
 		cause = pe.Err // the path is in the message already
 	}
-	return fmt.Errorf("%d of %d trees could not be written to %s: %v (free space or choose another --out)", lost, produced, l.Name(), cause)
+	return fmt.Errorf("%d of %d trees could not be written to %s: %w (free space or choose another --out)", lost, produced, l.Name(), cause)
 }
 
 // splitSource takes the first non-flag argument as the source so that flags

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/engine/tokenizer"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/parts"
@@ -33,8 +32,17 @@ func cmdBenchVLM(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	providers := fs.String("providers", "tensorrt,cuda,cpu", "execution providers, in order")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime library")
+	remote := fs.String("remote", "", "time VidEmo on this OpenAI-compatible server instead (http://host:port/v1): round trip, server time and client overhead per window; --model is the served model's manifest")
+	remoteModel := fs.String("remote-model", "", "--remote: the served model's name (default: the manifest's name)")
+	windows := fs.Int("windows", 10, "--remote: windows to time (after one warm-up)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if *remote != "" {
+		if *windows < 1 {
+			return fmt.Errorf("--windows %d: at least 1", *windows)
+		}
+		return benchRemote(ctx, *remote, *remoteModel, *manifest, *windows, *frames, *side, *fps, *asJSON, stdout)
 	}
 	r, closeRunner, err := openVidEmo(*manifest, *tokPath, *ortLib, *providers, videmo.Options{}, stderr)
 	if err != nil {
@@ -93,17 +101,10 @@ func openVidEmo(manifest, tokPath, ortLib, providers string, opts videmo.Options
 	if err != nil {
 		return nil, nil, err
 	}
-	tp, err := parts.FindTokenizer(tokPath, manifest)
-	if err == nil {
-		var tok *tokenizer.Tokenizer
-		if tok, err = tokenizer.Load(tp); err == nil {
-			opts.Logger = log
-			var r *videmo.Runner
-			if r, err = videmo.NewRunner(rt, manifest, tok, opts); err == nil {
-				return r, func() { r.Close(); rt.Close() }, nil
-			}
-		}
+	r, _, err := parts.OpenRunner(rt, parts.VLMOptions{Manifest: manifest, Tokenizer: tokPath, Runner: opts}, log)
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
 	}
-	rt.Close()
-	return nil, nil, err
+	return r, func() { r.Close(); rt.Close() }, nil
 }

@@ -68,7 +68,7 @@ func cmdConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	script := filepath.Join(tmp, "convert_videmo.py")
 	if err := os.WriteFile(script, scripts.ConvertVidEmo, 0o644); err != nil {
 		return err

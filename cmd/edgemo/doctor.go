@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"time"
 
 	"github.com/edgemo/edgemo/internal/doctor"
 	"github.com/edgemo/edgemo/internal/parts"
@@ -21,6 +23,13 @@ func cmdDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error
 	o := mf.options()
 	if o.Manifest == "" {
 		o.Manifest = parts.DefaultManifest()
+	}
+	if mf.remote != "" && o.VLM.Remote.URL == "" { // --remote without --engine videmo/tiered: probe it all the same
+		o.VLM.Remote = parts.RemoteOptions{URL: mf.remote, Model: mf.remoteModel, APIKey: os.Getenv("EDGEMO_VIDEMO_API_KEY")}
+		o.VLM.Manifest = mf.manifest
+	}
+	if o.VLM.Remote.Timeout == 0 {
+		o.VLM.Remote.Timeout = 5 * time.Second
 	}
 	checks := doctor.Run(o, newLogger(io.Discard, "error"))
 	failed := doctor.Print(stdout, checks)

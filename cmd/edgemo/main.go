@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ usage:
   edgemo doctor [flags]             check OpenCV, ONNX Runtime, providers and models
   edgemo bench [<file>] [flags]     decode-only vs whole-pipeline frames/s on one file
   edgemo bench vlm [--model m.json] VidEmo prefill ms, decode tokens/s, loop overhead
+  edgemo serve [--model m.json]     VidEmo over the OpenAI-compatible chat API (/v1/chat/completions)
   edgemo convert videmo --from CHECKPOINT --out DIR
                                     Hugging Face VidEmo-3B/Qwen2.5-VL checkpoint -> ONNX (int4)
   edgemo vlm --model m.json --frames F.npy|DIR --fps F --question Q --json
@@ -66,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDoctor(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "serve":
+		err = cmdServe(ctx, args[1:], stdout, stderr)
 	case "convert":
 		err = cmdConvert(ctx, args[1:], stdout, stderr)
 	case "vlm":
@@ -81,7 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err != nil {
-		if err == errUsage {
+		if errors.Is(err, errUsage) {
 			return 2
 		}
 		fmt.Fprintln(stderr, "edgemo:", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func TestTokenize(t *testing.T) {
 		t.Fatal("edgemo tokenize output differs from testdata/tokenizer/golden.json")
 	}
 	for _, args := range [][]string{nil, {"--json"}, {"--tokenizer", tj}} {
-		if err := cmdTokenize(context.Background(), args, strings.NewReader("[]"), &out, &errb); err != errUsage {
+		if err := cmdTokenize(context.Background(), args, strings.NewReader("[]"), &out, &errb); !errors.Is(err, errUsage) {
 			t.Errorf("args %q: err %v, want usage", args, err)
 		}
 	}

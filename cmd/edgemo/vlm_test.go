@@ -2,11 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +34,7 @@ func edgemoBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "edgemo")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, ".")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
 		binOut, binErr = cmd.CombinedOutput()
 	})
 	if binErr != nil {
@@ -130,7 +130,8 @@ func TestVLMConformanceJSON(t *testing.T) {
 				out, err := cmd.Output()
 				if err != nil {
 					var stderr []byte
-					if ee, ok := err.(*exec.ExitError); ok {
+					var ee *exec.ExitError
+					if errors.As(err, &ee) {
 						stderr = ee.Stderr
 					}
 					t.Fatalf("edgemo vlm: %v\n%s", err, stderr)

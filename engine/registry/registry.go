@@ -154,3 +154,28 @@ func orList(items []string) string {
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
+
+// Markdown is the README's parts table: every detector, head and provider
+// with its default, model and help. The README carries it between
+// <!-- parts:begin --> and <!-- parts:end -->, and a test keeps the two
+// equal, so a part added here is documented by regenerating it.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| kind | name | default | model | what it is for |\n|---|---|---|---|---|\n")
+	for _, l := range []List{Detectors, Heads, Providers} {
+		for _, p := range l.Parts {
+			def, model := "", "—"
+			if p.Default {
+				def = "yes"
+			}
+			switch {
+			case p.Manifest != "":
+				model = "`models/" + p.Manifest + ".manifest.json`"
+			case p.ORT != "":
+				model = "`" + p.ORT + "`"
+			}
+			fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", l.Kind, p.Name, def, model, p.Help)
+		}
+	}
+	return b.String()
+}

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/engine/ring"
-	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/window"
 )
 
@@ -37,129 +35,6 @@ func (k WindowKey) Track() TrackKey { return TrackKey{k.Camera, k.TrackID} }
 
 // KeyOf is the key of w.
 func KeyOf(w window.Window) WindowKey { return WindowKey{w.Camera, w.TrackID, w.Seq} }
-
-// Config tunes a Scheduler. Zero values take the defaults.
-type Config struct {
-	// Workers: how many windows run at once (default 1: one GPU, one
-	// runner). Never more than one per track.
-	Workers int
-	// MaxQueue bounds the windows waiting in total, over all tracks
-	// (default 64). When full, the lowest-priority window is dropped
-	// (Stats.Overflow), which may be the one being submitted.
-	MaxQueue int
-	// MaxAge: a window's deadline is its End + MaxAge; a window that has
-	// not started by then is dropped (Stats.Stale). Default 5 s. Negative:
-	// no deadline (offline analysis, where window times are media times
-	// and not the wall clock).
-	MaxAge time.Duration
-	// SalienceGain: a window's priority is its track's staleness times
-	// (1 + SalienceGain × salience), salience in [0, 1]. Default 2, so
-	// the most salient face is weighted 3× the least salient: it is served
-	// up to 3× as often, and the least salient is never starved. Negative:
-	// salience is ignored.
-	SalienceGain float64
-	// NewTrackBoost is added to the staleness of a track that has never
-	// had its turn, so new tracks go first (default 30 s). It is finite so
-	// that a stream of new tracks cannot starve the served ones: a served
-	// track whose weighted staleness exceeds a new track's weighted boost
-	// goes first.
-	NewTrackBoost time.Duration
-	// OnResult receives every run that finished (tree or error), from the
-	// worker goroutine that ran it, before that worker takes the next
-	// window. With several workers calls may be concurrent. Runs cut short
-	// by Close or the context are counted (Stats.Cancelled) but not
-	// delivered. Keep it short: the GPU waits for it.
-	OnResult func(Result)
-}
-
-func (c Config) withDefaults() Config {
-	if c.Workers <= 0 {
-		c.Workers = 1
-	}
-	if c.MaxQueue <= 0 {
-		c.MaxQueue = 64
-	}
-	if c.MaxAge == 0 {
-		c.MaxAge = 5 * time.Second
-	}
-	if c.SalienceGain == 0 {
-		c.SalienceGain = 2
-	}
-	if c.SalienceGain < 0 {
-		c.SalienceGain = 0
-	}
-	if c.NewTrackBoost <= 0 {
-		c.NewTrackBoost = 30 * time.Second
-	}
-	return c
-}
-
-// Result is one finished run of the slow analyzer.
-type Result struct {
-	Key      WindowKey
-	Window   window.Window
-	Salience float64
-	Tree     *tree.Tree // nil when Err is set
-	Err      error
-	Wait     time.Duration // submitted → started
-	Run      time.Duration // the runner's Analyze call
-}
-
-// Stats are the scheduler's counters. Every submitted window is in exactly
-// one of: Superseded, Stale, Overflow, Forgotten, Closed, Completed, Errors,
-// Cancelled, InFlight, QueueLen — so Submitted is their sum.
-type Stats struct {
-	Submitted uint64 // Submit calls
-	// Dropped before running:
-	Superseded uint64 // replaced by a newer window of the same track
-	Stale      uint64 // past their deadline at submission or when they would start
-	Overflow   uint64 // lowest priority when the queue was full
-	Forgotten  uint64 // queued when their track ended (Forget)
-	Closed     uint64 // queued at Close, or submitted after it
-	// Ran:
-	Completed uint64 // a tree came back
-	Errors    uint64 // the runner failed
-	Cancelled uint64 // cut short by Close or the context
-	// Now:
-	InFlight int // running (including delivery of the result)
-	QueueLen int // waiting
-	Tracks   int // tracks with state (queued, running, or served before)
-	// Latencies of completed runs.
-	Run  Latency // the runner's Analyze call
-	Wait Latency // submitted → started
-}
-
-// Latency summarises durations: count, mean and max over all, and p50/p95
-// over the most recent 1024.
-type Latency struct {
-	Count          uint64
-	Mean, P50, P95 time.Duration
-	Max            time.Duration
-}
-
-type latencyRing struct {
-	sum  time.Duration
-	max  time.Duration
-	last *ring.Ring[time.Duration] // the most recent 1024; nil until the first add
-}
-
-func (l *latencyRing) add(d time.Duration) {
-	if l.last == nil {
-		l.last = ring.New[time.Duration](1024)
-	}
-	l.last.Add(d)
-	l.sum += d
-	l.max = max(l.max, d)
-}
-
-func (l *latencyRing) summary() Latency {
-	if l.last == nil {
-		return Latency{}
-	}
-	n, v := l.last.Count(), l.last.Sorted()
-	q := func(p float64) time.Duration { return v[int(math.Ceil(p*float64(len(v))))-1] }
-	return Latency{Count: n, Mean: l.sum / time.Duration(n), P50: q(0.5), P95: q(0.95), Max: l.max}
-}
 
 // job is one queued or running window.
 type job struct {

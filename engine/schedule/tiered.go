@@ -212,6 +212,10 @@ func (t *Tiered) StageCosts() []engine.StageCost {
 // Scheduler is the scheduler of the slow tier (for stats and Drain).
 func (t *Tiered) Scheduler() *Scheduler { return t.sched }
 
+// Slow is the slow tier's analyzer (the daemon reads a remote engine's
+// health from it).
+func (t *Tiered) Slow() engine.Analyzer { return t.slow }
+
 // Stats returns a snapshot of the counters.
 func (t *Tiered) Stats() TieredStats {
 	t.mu.Lock()
@@ -269,6 +273,8 @@ var (
 //     rationale; trend and rationale taken from fast when slow lacks them
 //     and both name the same label); else fast's, with slow's rationale
 //     when it has one.
+//   - emotion.mikels: slow's when it has one (read from the video), else
+//     fast's derived estimate.
 //   - uncertain (expression, emotion): travels with the slow label it
 //     qualifies, wherever that label is taken.
 //   - source: fast's, and engine "<fast>+<slow>" when any slow value made
@@ -444,6 +450,28 @@ func cloneExpression(e *tree.Expression) *tree.Expression {
 }
 
 func mergeEmotion(f, s *tree.Emotion, used *bool) *tree.Emotion {
+	out := mergeEmotionLevel(f, s, used)
+	// Mikels: the VLM's reading of the video over the fast tier's derived
+	// mapping; the derived one when the VLM gave none.
+	var m *tree.Mikels
+	switch {
+	case s != nil && s.Mikels != nil:
+		m, *used = s.Mikels, true
+	case f != nil:
+		m = f.Mikels
+	}
+	if out == nil || out.Mikels == m {
+		if out == nil && m != nil {
+			return &tree.Emotion{Mikels: m}
+		}
+		return out
+	}
+	c := *out // out may be f or s itself
+	c.Mikels = m
+	return &c
+}
+
+func mergeEmotionLevel(f, s *tree.Emotion, used *bool) *tree.Emotion {
 	switch {
 	case s == nil:
 		return f

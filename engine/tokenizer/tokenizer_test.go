@@ -206,7 +206,7 @@ func randomText(r *rand.Rand) string {
 	pool := []string{"a", "Z", "q", "0", "7", " ", "  ", "\t", "\n", "\r\n", "\r", "\v", "\u00a0", "\u3000",
 		"\u0085", "\ufeff", "\u2028", "'", "'s", "'LL", "'Re", ".", "!", "?", "-", "_", "<", ">", "|",
 		"é", "e\u0301", "\u0301", "\u0338", "\u0308", "ſ", "ß", "中", "文", "の", "한", "\u1100\u1161",
-		"١", "½", "😀", "👍🏽", "‍", "👨‍👩‍👧", "🇯🇵", "\ufe0f", "<|im_start|>", "<|im_end|>", "<|video_pad|>",
+		"١", "½", "😀", "👍🏽", "\u200d", "👨‍👩‍👧", "🇯🇵", "\ufe0f", "<|im_start|>", "<|im_end|>", "<|video_pad|>",
 		"<think>", "<|im_", "|>", "<|endoftext|"}
 	var b strings.Builder
 	for range r.IntN(48) {
@@ -406,9 +406,7 @@ func benchText(t testing.TB, kind string) string {
 		parts = []string{"春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。", "视频中的人物表情是惊讶的，眉毛上扬，嘴巴张开。",
 			"彼女は笑っている。日本語の文章です。", "그는 화가 나 보입니다. 한국어 텍스트입니다.", "这个人看起来有点难过，眉头紧锁。"}
 	} else {
-		for _, s := range corpus(t)[:40] {
-			parts = append(parts, s)
-		}
+		parts = append(parts, corpus(t)[:40]...)
 		parts = append(parts, "The person in the video raises the inner brows, tightens the lids and presses the lips together; overall the expression reads as controlled anger rather than sadness.")
 	}
 	var b strings.Builder

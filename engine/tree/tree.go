@@ -14,8 +14,16 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// Schema is the value of the "schema" field for this version.
+// Schema is the value of the "schema" field: the major version, the line
+// of compatibility. Revisions within it only add optional fields, so a v1
+// reader reads every v1 tree; they are not written into trees (a reader
+// that compared the string would break on each addition) but named in the
+// JSON Schema's $id and listed in docs/tree.md.
 const Schema = "edgemo.tree/v1"
+
+// Revision is the schema document's revision within Schema: 1.0 the first,
+// 1.1 adds scene and emotion.mikels (docs/tree.md, Revisions).
+const Revision = "1.1"
 
 // Tree is one emotion tree. Optional levels are pointers: absent knowledge is
 // absent, never invented.
@@ -29,7 +37,10 @@ type Tree struct {
 	Attributes *Attributes `json:"attributes,omitempty"`
 	Expression *Expression `json:"expression,omitempty"`
 	Emotion    *Emotion    `json:"emotion,omitempty"`
-	Source     Source      `json:"source"`
+	// Scene is the camera's picture over the window (revision 1.1): the
+	// same for every face of the camera in that span.
+	Scene  *Scene `json:"scene,omitempty"`
+	Source Source `json:"source"`
 }
 
 // Time marshals as RFC 3339 UTC with milliseconds, as docs/tree.md requires.
@@ -60,6 +71,29 @@ type Face struct {
 	Box        [4]float64 `json:"box"` // x, y, w, h in source pixels
 	Score      float64    `json:"score"`
 	FramesSeen int        `json:"frames_seen"`
+	// Attention and presence (revision 1.1; engine/audience fills them
+	// with the camera's looking cone, docs/tree.md, Attention).
+	// Looking: the window's latest measured sample looked at the camera or
+	// screen. Attention: the share of the window's measured samples that
+	// did. DwellS: seconds since the track began. AttentionS: seconds of
+	// the track so far spent looking. Engagement: attention weighted by
+	// expressiveness, 0..1 (README, Attention and audience).
+	Looking    *bool    `json:"looking,omitempty"`
+	Attention  *float64 `json:"attention,omitempty"`
+	DwellS     *float64 `json:"dwell_s,omitempty"`
+	AttentionS *float64 `json:"attention_s,omitempty"`
+	Engagement *float64 `json:"engagement,omitempty"`
+	// Gaze is per window sample what the attention fields are computed
+	// from; in-process only, never serialised.
+	Gaze []Gaze `json:"-"`
+}
+
+// Gaze is one window sample's head pose (degrees, from the face mesh) and
+// eye closure (0 open as the track's face at rest, 1 shut).
+type Gaze struct {
+	Time       time.Time
+	Yaw, Pitch float64
+	Closure    float64
 }
 
 type Attributes struct {
@@ -129,6 +163,46 @@ type Emotion struct {
 	Rationale  string  `json:"rationale,omitempty"`
 	// Uncertain: as Expression.Uncertain, for the label derived from it.
 	Uncertain bool `json:"uncertain,omitempty"`
+	// Mikels is an estimate over Mikels' eight categories (revision 1.1).
+	Mikels *Mikels `json:"mikels,omitempty"`
+}
+
+// MikelsCategories are Mikels et al. (2005)'s eight emotion categories, the
+// label set of EmoVid (arXiv 2511.11002): four positive, four negative.
+var MikelsCategories = []string{"amusement", "awe", "contentment", "excitement", "anger", "disgust", "fear", "sadness"}
+
+// Mikels is a distribution over MikelsCategories, an estimate: Label is its
+// arg max and Confidence that probability. Derived: computed from the
+// expression level (the fast tier's mapping, engine/mikels.go), not read
+// by a model from the video. Uncertain: as Expression.Uncertain.
+type Mikels struct {
+	Label      string             `json:"label"`
+	Confidence float64            `json:"confidence"`
+	Scores     map[string]float64 `json:"scores"`
+	Derived    bool               `json:"derived,omitempty"`
+	Uncertain  bool               `json:"uncertain,omitempty"`
+}
+
+// HueBins is the length of Scene.HueHistogram: 30° bins centred on 0° (red),
+// 30°, 60° (yellow) … 330°.
+const HueBins = 12
+
+// Scene is the camera's picture over a window, measured on a downscaled
+// copy of each sampled frame (engine/scene; docs/tree.md, Scene).
+type Scene struct {
+	Brightness   float64 `json:"brightness"`   // mean Rec. 601 luma, 0 (black) .. 1 (white)
+	Colorfulness float64 `json:"colorfulness"` // Hasler–Süsstrunk M on 0..255 RGB: 0 grey, ~33 moderately, ~59 quite, ≥ 109 extremely colourful
+	// Hue is the dominant hue in degrees [0, 360), absent when no sampled
+	// pixel is chromatic.
+	Hue *float64 `json:"hue,omitempty"`
+	// HueHistogram: the chromatic pixels' share per HueBins bin (sums to 1,
+	// or all 0 when none is chromatic).
+	HueHistogram [HueBins]float64 `json:"hue_histogram"`
+	Chromatic    float64          `json:"chromatic"` // share of sampled pixels with chroma ≥ 0.1
+	// LowLight: Brightness is below the low-light threshold, and the face
+	// levels' confidences were lowered (the rationale says by how much).
+	LowLight bool `json:"low_light,omitempty"`
+	Frames   int  `json:"frames"` // frames sampled in the window
 }
 
 type Source struct {

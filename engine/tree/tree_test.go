@@ -2,6 +2,7 @@ package tree
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +124,132 @@ func TestAnswerAuditValidates(t *testing.T) {
 		if !strings.Contains(string(b), k) {
 			t.Errorf("serialised tree lacks %s: %s", k, b)
 		}
+	}
+}
+
+// Revision 1.1 is additive: a tree written by a 1.0 producer (this
+// fixture came from edgemo analyze on the sample before scene and mikels
+// existed) still validates and decodes, and the schema string is the same.
+func TestRevision10TreeStillValidates(t *testing.T) {
+	b, err := os.ReadFile("testdata/v1.0-fast-head.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ValidateJSON(b); err != nil {
+		t.Fatalf("a revision 1.0 tree no longer validates: %v", err)
+	}
+	var tr Tree
+	if err := json.Unmarshal(b, &tr); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Schema != Schema || tr.Scene != nil || tr.Emotion == nil || tr.Emotion.Mikels != nil {
+		t.Fatalf("decoded 1.0 tree: schema %q, scene %v, emotion %+v", tr.Schema, tr.Scene, tr.Emotion)
+	}
+}
+
+// The schema document names its revision in $id; trees keep the major.
+func TestSchemaNamesRevision(t *testing.T) {
+	var doc struct {
+		ID string `json:"$id"`
+	}
+	if err := json.Unmarshal(schemaJSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(doc.ID, "/edgemo.tree/v"+Revision+".json") {
+		t.Errorf("$id %q does not name revision %s", doc.ID, Revision)
+	}
+	if Schema != "edgemo.tree/v1" {
+		t.Errorf("Schema = %q: an additive revision must not change it", Schema)
+	}
+}
+
+func withRevision11(tr *Tree) *Tree {
+	hue := 212.5
+	sc := &Scene{Brightness: 0.42, Colorfulness: 37.5, Hue: &hue, Chromatic: 0.35, Frames: 8}
+	sc.HueHistogram[7] = 0.75
+	sc.HueHistogram[6] = 0.25
+	tr.Scene = sc
+	tr.Emotion.Mikels = &Mikels{Label: "amusement", Confidence: 0.41, Derived: true,
+		Scores: map[string]float64{"amusement": 0.41, "excitement": 0.3, "contentment": 0.2, "awe": 0.05, "anger": 0.01, "disgust": 0.01, "fear": 0.01, "sadness": 0.01}}
+	return tr
+}
+
+func TestRevision11FieldsValidate(t *testing.T) {
+	tr := withRevision11(example())
+	if err := tr.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(tr)
+	for _, k := range []string{`"scene":{"brightness":0.42,"colorfulness":37.5,"hue":212.5,"hue_histogram":[0,0,0,0,0,0,0.25,0.75,0,0,0,0],"chromatic":0.35,"frames":8}`, `"mikels":{"label":"amusement","confidence":0.41,`, `"derived":true`} {
+		if !strings.Contains(string(b), k) {
+			t.Errorf("serialised tree lacks %s: %s", k, b)
+		}
+	}
+	// An achromatic scene has no hue; low_light appears only when set.
+	tr.Scene.Hue, tr.Scene.HueHistogram, tr.Scene.LowLight = nil, [HueBins]float64{}, true
+	if err := tr.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]func(*Tree){
+		"brightness above 1":      func(t *Tree) { t.Scene.Brightness = 1.2 },
+		"negative colorfulness":   func(t *Tree) { t.Scene.Colorfulness = -1 },
+		"hue 360":                 func(t *Tree) { h := 360.0; t.Scene.Hue = &h },
+		"zero frames":             func(t *Tree) { t.Scene.Frames = 0 },
+		"histogram share above 1": func(t *Tree) { t.Scene.HueHistogram[3] = 1.5 },
+		"unknown mikels label":    func(t *Tree) { t.Emotion.Mikels.Label = "joy" },
+		"unknown mikels score":    func(t *Tree) { t.Emotion.Mikels.Scores["joy"] = 0.1 },
+		"mikels without scores":   func(t *Tree) { t.Emotion.Mikels.Scores = nil },
+		"mikels confidence > 1":   func(t *Tree) { t.Emotion.Mikels.Confidence = 1.1 },
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			tr := withRevision11(example())
+			mutate(tr)
+			if err := tr.Validate(); err == nil {
+				t.Fatal("schema accepted an invalid tree")
+			}
+		})
+	}
+	// a histogram of the wrong length (only reachable from other producers)
+	b, _ = json.Marshal(withRevision11(example()))
+	s := strings.Replace(string(b), `"hue_histogram":[0,0,0,0,0,0,0.25,0.75,0,0,0,0]`, `"hue_histogram":[0.25,0.75]`, 1)
+	if err := ValidateJSON([]byte(s)); err == nil {
+		t.Error("a 2-bin hue histogram validated")
+	}
+}
+
+func TestMikelsCategoriesMatchSchema(t *testing.T) {
+	var doc struct {
+		Defs struct {
+			Mikels struct {
+				Enum []string `json:"enum"`
+			} `json:"mikels"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(schemaJSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(doc.Defs.Mikels.Enum, ",") != strings.Join(MikelsCategories, ",") {
+		t.Fatalf("schema's Mikels enum %v != MikelsCategories %v", doc.Defs.Mikels.Enum, MikelsCategories)
+	}
+}
+
+// The example in docs/tree.md is a valid tree of the current revision.
+func TestDocsExampleValidates(t *testing.T) {
+	b, err := os.ReadFile("../../docs/tree.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```json\n")
+	ex, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/tree.md has no ```json example")
+	}
+	if err := ValidateJSON([]byte(ex)); err != nil {
+		t.Fatalf("docs/tree.md's example: %v", err)
+	}
+	var tr Tree
+	if err := json.Unmarshal([]byte(ex), &tr); err != nil || tr.Scene == nil || tr.Emotion.Mikels == nil {
+		t.Fatalf("docs/tree.md's example shows no scene or mikels (%v)", err)
 	}
 }

@@ -3,9 +3,11 @@ package videmo
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/engine/tree"
 )
 
 // Manifest describes a VidEmo (Qwen2.5-VL) model set exported with the
@@ -149,7 +151,9 @@ func (g GenConfig) Greedy() bool { return g.TopK == 1 || g.Temperature <= 0 }
 // where the distribution goes: "expression" (expression label/scores and
 // the emotion level via emotion_category), "attribute" (Attribute "gender"
 // fills attributes.gender, any other name attributes.other), "cue" (an
-// action unit: P(Yes) is the intensity of cue Cue/AU).
+// action unit: P(Yes) is the intensity of cue Cue/AU), "mikels" (the
+// distribution is emotion.mikels; the options are Mikels' eight,
+// tree.MikelsCategories, each once).
 //
 // Kind "caption": free text of at most MaxNewTokens tokens; Target
 // "rationale" puts it in emotion.rationale and matches it against the cue
@@ -202,6 +206,17 @@ type CuePhrase struct {
 func LoadManifest(path string) (*Manifest, error) {
 	m := Manifest{Path: path}
 	if err := engine.LoadManifestFile(path, &m, "run scripts/models.sh (the test model set) or convert a checkpoint with `edgemo convert videmo`", m.validate, m.Verify); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// LoadPlan reads and validates a VidEmo manifest without its model files:
+// the remote engine needs only its question plan, prompt and preprocessing
+// (the weights live on the server).
+func LoadPlan(path string) (*Manifest, error) {
+	m := Manifest{Path: path}
+	if err := engine.LoadManifestFile(path, &m, "point models.videmo at the served model's videmo.manifest.json (its question plan; the weights may be absent)", m.validate, func() error { return nil }); err != nil {
 		return nil, err
 	}
 	return &m, nil
@@ -301,6 +316,10 @@ func (m *Manifest) validate() error {
 				if q.Attribute == "" {
 					bad("questions[%d] (%s): target attribute needs attribute", i, q.ID)
 				}
+			case "mikels":
+				if err := mikelsOptions(q.Options); err != "" {
+					bad("questions[%d] (%s): %s", i, q.ID, err)
+				}
 			case "cue":
 				if q.Cue == "" || q.Yes == "" {
 					bad("questions[%d] (%s): target cue needs cue and yes", i, q.ID)
@@ -313,7 +332,7 @@ func (m *Manifest) validate() error {
 					bad("questions[%d] (%s): yes %q is not an option label", i, q.ID, q.Yes)
 				}
 			default:
-				bad("questions[%d] (%s): choice target must be expression, attribute or cue, got %q", i, q.ID, q.Target)
+				bad("questions[%d] (%s): choice target must be expression, attribute, cue or mikels, got %q", i, q.ID, q.Target)
 			}
 		case "caption":
 			if q.Target != "rationale" {
@@ -335,6 +354,25 @@ func (m *Manifest) validate() error {
 		}
 	}
 	return is.Err("VidEmo manifest")
+}
+
+// mikelsOptions says what is wrong with a mikels question's options ("" if
+// nothing): they must be Mikels' eight categories, each once.
+func mikelsOptions(opts []Option) string {
+	seen := map[string]bool{}
+	for _, o := range opts {
+		if !slices.Contains(tree.MikelsCategories, o.Label) {
+			return fmt.Sprintf("option %q is not one of Mikels' categories %v", o.Label, tree.MikelsCategories)
+		}
+		if seen[o.Label] {
+			return fmt.Sprintf("option %q appears twice", o.Label)
+		}
+		seen[o.Label] = true
+	}
+	if len(seen) != len(tree.MikelsCategories) {
+		return fmt.Sprintf("target mikels needs all %d of Mikels' categories %v as options, got %d", len(tree.MikelsCategories), tree.MikelsCategories, len(seen))
+	}
+	return ""
 }
 
 // FilePath returns the path of the file with the given role, or "".

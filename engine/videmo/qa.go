@@ -271,6 +271,8 @@ func Softmax(x []float32) []float64 {
 //     label via the manifest's emotion_category, same confidence;
 //   - target "attribute": "gender" -> attributes.gender, others ->
 //     attributes.other (name = attribute, value = the answer's label);
+//   - target "mikels": emotion.mikels, the distribution over Mikels'
+//     eight (its label, confidence and uncertain read as for expression);
 //   - target "cue": an action unit; a cue {name, au, intensity = P(yes)}
 //     when the answer is yes (P(yes) >= 0.5; read from the text: the text
 //     said yes) or the caption mentions it;
@@ -302,6 +304,7 @@ func (res *Result) Fill(t *tree.Tree, m *Manifest) {
 	var expr *tree.Expression
 	var emo *tree.Emotion
 	var attrs *tree.Attributes
+	var mikels *tree.Mikels
 	var audit []tree.AnswerInfo
 	cues := map[string]*tree.Cue{}
 	var order []string
@@ -335,6 +338,11 @@ func (res *Result) Fill(t *tree.Tree, m *Manifest) {
 				cat = label
 			}
 			emo = &tree.Emotion{Label: cat, Confidence: conf, Uncertain: c.Uncertain()}
+		case "mikels":
+			mikels = &tree.Mikels{Label: label, Confidence: conf, Scores: map[string]float64{}, Uncertain: c.Uncertain()}
+			for j, l := range c.Labels {
+				mikels.Scores[l] = prob(c.Probs[j])
+			}
 		case "attribute":
 			if attrs == nil {
 				attrs = &tree.Attributes{}
@@ -365,11 +373,12 @@ func (res *Result) Fill(t *tree.Tree, m *Manifest) {
 			addCue(c.Name, c.AU, 0)
 		}
 	}
-	if res.Caption != "" {
+	if res.Caption != "" || mikels != nil {
 		if emo == nil {
 			emo = &tree.Emotion{}
 		}
 		emo.Rationale = res.Caption
+		emo.Mikels = mikels
 	}
 	if len(order) > 0 {
 		if expr == nil {
@@ -443,10 +452,19 @@ func (a *Analyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree, er
 	if err != nil {
 		return nil, fmt.Errorf("window %s: %w", id, err)
 	}
+	t := NewTree(w, res, a.r.m, tree.Source{Engine: a.r.m.Engine, Model: a.r.m.Ref(), Provider: a.r.Provider()})
+	t.Source.LatencyMS = float64(time.Since(t0).Microseconds()) / 1000
+	return t, nil
+}
+
+// NewTree is the tree of window w (which has samples) answered as res
+// under manifest m, with provenance src: the local runner's and the remote
+// engine's trees are built the same way.
+func NewTree(w window.Window, res *Result, m *Manifest, src tree.Source) *tree.Tree {
 	last := w.Samples[len(w.Samples)-1]
 	t := &tree.Tree{
 		Schema:  tree.Schema,
-		ID:      id,
+		ID:      tree.MakeID(w.Camera, w.TrackID, w.Seq),
 		Camera:  w.Camera,
 		TrackID: w.TrackID,
 		Window:  tree.Window{Start: tree.Time(w.Start), End: tree.Time(w.End), Frames: len(w.Samples)},
@@ -455,14 +473,13 @@ func (a *Analyzer) Analyze(ctx context.Context, w window.Window) (*tree.Tree, er
 			Score:      prob(float64(last.Score)),
 			FramesSeen: max(w.FramesSeen, 0),
 		},
-		Source: tree.Source{Engine: a.r.m.Engine, Model: a.r.m.Ref(), Provider: a.r.Provider()},
+		Source: src,
 	}
 	if w.FPS > 0 && !math.IsInf(w.FPS, 0) {
 		t.Window.FPS = w.FPS
 	}
-	res.Fill(t, a.r.m)
-	t.Source.LatencyMS = float64(time.Since(t0).Microseconds()) / 1000
-	return t, nil
+	res.Fill(t, m)
+	return t
 }
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,7 @@ func TestFillMethods(t *testing.T) {
 		"emotion": {Probs: emo, LetterMass: 0.3, Method: tree.MethodGeneratedText, Text: "sad", Mapped: 1},
 		"gender":  {Probs: []float64{0.8, 0.2}, LetterMass: 0.25, Method: tree.MethodUncertain, Text: "xyz", Mapped: -1},
 		"age":     {Probs: []float64{0.1, 0.6, 0.2, 0.1}, LetterMass: 0.9, Method: tree.MethodOptionLogits, Mapped: -1},
+		"mikels":  {Probs: []float64{0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1}, LetterMass: 0.2, Method: tree.MethodUncertain, Mapped: -1},
 		"au_au6":  {Probs: []float64{0.8, 0.2}, LetterMass: 0.25, Method: tree.MethodUncertain, Mapped: -1},
 		"au_au12": {Probs: []float64{0.7, 0.3}, LetterMass: 0.1, Method: tree.MethodGeneratedText, Text: "No.", Mapped: 1},
 		"au_au4":  {Probs: []float64{0.2, 0.8}, LetterMass: 0.1, Method: tree.MethodGeneratedText, Text: "Yes", Mapped: 0},
@@ -151,6 +153,11 @@ func TestFillMethods(t *testing.T) {
 	if o := tr.Attributes.Other; len(o) != 1 || o[0].Value != "young adult" || o[0].Confidence != 0.6 {
 		t.Errorf("option_logits age = %+v", o)
 	}
+	// the Mikels question fills emotion.mikels, read like the others: a
+	// guess here, so amusement at 0.3 x 0.2, flagged; never "derived"
+	if mk := tr.Emotion.Mikels; mk == nil || mk.Label != "amusement" || mk.Confidence != 0.06 || !mk.Uncertain || mk.Derived || len(mk.Scores) != 8 || mk.Scores["sadness"] != 0.1 {
+		t.Errorf("uncertain mikels = %+v", mk)
+	}
 	cues := map[string]tree.Cue{}
 	for _, c := range e.Cues {
 		cues[c.AU] = c
@@ -169,7 +176,7 @@ func TestFillMethods(t *testing.T) {
 	}
 	want := []tree.AnswerInfo{
 		ai("emotion", 0.3, "generated_text"), ai("gender", 0.25, "uncertain"), ai("age", 0.9, "option_logits"),
-		ai("au_au6", 0.25, "uncertain"), ai("au_au12", 0.1, "generated_text"), ai("au_au4", 0.1, "generated_text"),
+		ai("mikels", 0.2, "uncertain"), ai("au_au6", 0.25, "uncertain"), ai("au_au12", 0.1, "generated_text"), ai("au_au4", 0.1, "generated_text"),
 	}
 	if got := tr.Source.Answers; len(got) != len(want) {
 		t.Fatalf("source.answers = %+v", got)
@@ -192,6 +199,7 @@ func TestFillMethods(t *testing.T) {
 			"emotion": {Probs: emo, LetterMass: 0.1, Method: c.method, Mapped: -1},
 			"gender":  {Probs: []float64{0.5, 0.5}, LetterMass: 1},
 			"age":     {Probs: []float64{0.25, 0.25, 0.25, 0.25}, LetterMass: 1},
+			"mikels":  {Probs: []float64{0.05, 0.05, 0.05, 0.65, 0.05, 0.05, 0.05, 0.05}, LetterMass: 1},
 			"au_au6":  {Probs: []float64{0.1, 0.9}, LetterMass: 1},
 			"au_au12": {Probs: []float64{0.1, 0.9}, LetterMass: 1},
 			"au_au4":  {Probs: []float64{0.1, 0.9}, LetterMass: 1},
@@ -210,6 +218,9 @@ func TestFillMethods(t *testing.T) {
 		}
 		if got := tr.Source.Answers[1]; got.Method != tree.MethodOptionLogits { // no method given: option_logits
 			t.Errorf("%s: gender answer %+v", c.method, got)
+		}
+		if mk := em.Mikels; mk == nil || mk.Label != "excitement" || mk.Confidence != 0.65 || mk.Uncertain {
+			t.Errorf("%s: mikels %+v, want excitement at 0.65", c.method, mk)
 		}
 		if s := string(b); strings.Contains(s, `"uncertain"`) != c.uncertain {
 			t.Errorf("%s: serialised uncertain flag wrong: %s", c.method, s)
@@ -382,7 +393,7 @@ func TestAskLetterMassFallback(t *testing.T) {
 			if want := strings.TrimSpace(r.Tokenizer().Decode(a.Tokens, true)); c.Text != want {
 				t.Errorf("threshold %g, %s: text %q, its tokens decode to %q", th, c.Question.ID, c.Text, want)
 			}
-			if c.Text == "" && !(len(a.Tokens) == 0 && a.Stopped == "eos") {
+			if c.Text == "" && (len(a.Tokens) != 0 || a.Stopped != "eos") {
 				t.Errorf("threshold %g, %s: no text from %d tokens (%s)", th, c.Question.ID, len(a.Tokens), a.Stopped)
 			}
 			if mapped := MapText(c.Text, c.Question.Options); (mapped >= 0) != (c.Method == tree.MethodGeneratedText) || mapped >= 0 && c.Mapped != mapped {
@@ -446,6 +457,34 @@ func TestCaptionTokens(t *testing.T) {
 			if m.Questions[i].Kind == "caption" && r.CaptionBudget(&r.Manifest().Questions[i]) != n {
 				t.Errorf("CaptionBudget = %d, want %d", r.CaptionBudget(&r.Manifest().Questions[i]), n)
 			}
+		}
+	}
+}
+
+// A mikels question must offer exactly Mikels' eight; anything else is a
+// manifest error naming the file, the question and the categories.
+func TestMikelsQuestionManifest(t *testing.T) {
+	dir := t.TempDir()
+	m, err := LoadManifest(testenv.Path(t, tinyManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(m.Questions, func(q Question) bool { return q.Target == "mikels" })
+	if i < 0 || len(m.Questions[i].Options) != 8 {
+		t.Fatalf("the tiny manifest has no Mikels question (scripts/convert_videmo.py writes one): %+v", m.Questions)
+	}
+	for name, edit := range map[string]func(opts []any) []any{
+		"seven":     func(o []any) []any { return o[:7] },
+		"unknown":   func(o []any) []any { o[0].(map[string]any)["label"] = "joy"; return o },
+		"duplicate": func(o []any) []any { o[1].(map[string]any)["label"] = "amusement"; return o },
+	} {
+		p := manifestCopy(t, dir, name+".json", func(mf map[string]any) {
+			q := mf["questions"].([]any)[i].(map[string]any)
+			q["options"] = edit(q["options"].([]any))
+		})
+		_, err := LoadManifest(p)
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "(mikels)") || !strings.Contains(err.Error(), "Mikels") {
+			t.Errorf("%s: error %v; want one naming the file, the question and Mikels' categories", name, err)
 		}
 	}
 }

@@ -101,6 +101,11 @@ type Runner struct {
 	cand     []int32   // sampling candidates, reused
 	probs    []float64 // their probabilities, reused
 
+	// Generate's per-call state
+	onToken      func(*Answer) error
+	wantLogprobs bool
+	raw          []float32 // the raw logits of the position being picked
+
 	closed bool
 }
 
@@ -338,8 +343,14 @@ type Answer struct {
 	// after generated token i−1.
 	Top    [][]TokenLogit
 	Tokens []int // generated tokens, EOS excluded
-	// Stopped: "eos" or "length".
+	// Stopped: "eos", "length", or "error" (Err: the OnToken callback's).
 	Stopped string
+	Err     error
+	// TopLSE and TokenLogits (Generate with logprobs): per read position
+	// the log-sum-exp of the raw logits, per generated token its raw
+	// logit, so its logprob is TokenLogits[i] − TopLSE[i].
+	TopLSE      []float64
+	TokenLogits []float32
 }
 
 // Continue answers one question off prefix p: suffix is the question's

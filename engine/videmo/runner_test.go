@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	ort "github.com/yalue/onnxruntime_go"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/engine/tokenizer"
@@ -223,7 +224,23 @@ func TestAnalyzeTree(t *testing.T) {
 		t.Errorf("attributes = %+v", tr.Attributes)
 	}
 	if tr.Emotion == nil || tr.Emotion.Label == "" || tr.Emotion.Rationale == "" {
-		t.Errorf("emotion = %+v", tr.Emotion)
+		t.Fatalf("emotion = %+v", tr.Emotion)
+	}
+	// the manifest's Mikels question: a distribution over the eight, read
+	// from the model, not derived
+	mk := tr.Emotion.Mikels
+	if mk == nil || mk.Derived || len(mk.Scores) != len(tree.MikelsCategories) || mk.Scores[mk.Label] != mk.Confidence && !mk.Uncertain {
+		t.Fatalf("emotion.mikels = %+v", mk)
+	}
+	sum = 0
+	for _, c := range tree.MikelsCategories {
+		sum += mk.Scores[c]
+	}
+	if math.Abs(sum-1) > 1e-3 {
+		t.Errorf("mikels scores sum to %g", sum)
+	}
+	if !slices.ContainsFunc(tr.Source.Answers, func(a tree.AnswerInfo) bool { return a.Question == "mikels" && a.LetterMass > 0 }) {
+		t.Errorf("source.answers has no audit of the mikels question: %+v", tr.Source.Answers)
 	}
 }
 

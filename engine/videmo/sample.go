@@ -42,13 +42,25 @@ func (r *Runner) readFirst(a *Answer, firstIDs []int) {
 // a. done: the answer is complete, with a.Stopped set: the token is EOS
 // (not appended) or the maxNew-th.
 func (r *Runner) next(a *Answer, maxNew int, rng *rand.Rand) (tokID int, done bool) {
+	if r.wantLogprobs { // pick modifies the logits: keep the raw ones
+		r.raw = append(r.raw[:0], r.lg...)
+	}
 	tokID = r.pick(rng)
 	if r.eos[tokID] {
 		a.Stopped = "eos"
 		return tokID, true
 	}
 	a.Tokens = append(a.Tokens, tokID)
+	if r.wantLogprobs {
+		a.TokenLogits = append(a.TokenLogits, r.raw[tokID])
+	}
 	r.markSeen(tokID)
+	if r.onToken != nil {
+		if err := r.onToken(a); err != nil {
+			a.Stopped, a.Err = "error", err
+			return tokID, true
+		}
+	}
 	if len(a.Tokens) >= maxNew {
 		a.Stopped = "length"
 		return tokID, true
@@ -147,8 +159,13 @@ func (r *Runner) sample(lg []float32, rng *rand.Rand) int {
 
 // trace records the current position's largest raw logits (Options.TraceTop).
 func (r *Runner) trace(a *Answer) {
-	if r.opts.TraceTop > 0 {
-		a.Top = append(a.Top, topLogits(r.lg, r.opts.TraceTop))
+	if k := r.opts.TraceTop; k > 64 {
+		a.Top = append(a.Top, topLogitsSorted(r.lg, k))
+	} else if k > 0 {
+		a.Top = append(a.Top, topLogits(r.lg, k))
+	}
+	if r.wantLogprobs {
+		a.TopLSE = append(a.TopLSE, logSumExp(r.lg))
 	}
 }
 

@@ -34,6 +34,7 @@ type Result struct {
 	DetectTime     time.Duration      // summed Detect calls
 	DetectCalls    int                // frames the detector ran on
 	Stages         []engine.StageCost // the fast analyzer's heads (crops = faces × window samples)
+	Scene          engine.StageCost   // the pipeline's scene sampling (items = frames sampled)
 }
 
 func (r Result) DecodeFPS() float64   { return float64(r.DecodeFrames) / r.DecodeSeconds }
@@ -56,8 +57,16 @@ func (r Result) String() string {
 		fmt.Fprintf(&b, "stage     %-12s %8.2f ms/face   %8.2f ms/frame  (%d crops in %d runs)\n",
 			s.Stage, ms(s.Time)/float64(s.Items), ms(s.Time)/float64(r.PipelineFrames), s.Items, s.Runs)
 	}
+	if s := r.Scene; s.Items > 0 {
+		fmt.Fprintf(&b, "stage     %-12s %8.3f ms/sample %8.4f ms/frame  (%d frames sampled; %.3f%% of the pipeline's wall time)\n",
+			s.Stage, ms(s.Time)/float64(s.Items), ms(s.Time)/float64(r.PipelineFrames), s.Items, r.SceneShare()*100)
+	}
 	return b.String()
 }
+
+// SceneShare is the scene stage's time as a fraction of the pipeline's wall
+// time.
+func (r Result) SceneShare() float64 { return r.Scene.Time.Seconds() / r.PipelineSecs }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
@@ -138,6 +147,11 @@ func Run(ctx context.Context, path string, cfg pipeline.Config, st *parts.Stack,
 	}
 	r.PipelineFrames, r.Trees, r.Detections = p.Stats.Frames.Load(), p.Stats.Trees.Load(), p.Stats.Detections.Load()
 	r.DetectTime, r.DetectCalls = det.d, det.n
+	for _, s := range p.StageCosts() {
+		if s.Stage == pipeline.StageScene {
+			r.Scene = s
+		}
+	}
 	if sc != nil {
 		for _, s := range sc.StageCosts() { // this run's share only
 			b := before[s.Stage]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/edgemo/edgemo/internal/parts"
@@ -72,6 +73,10 @@ func TestRunMeasuresBothOnTheSameFile(t *testing.T) {
 		if !stages[want] {
 			t.Errorf("no cost reported for stage %s: %+v", want, r.Stages)
 		}
+	}
+	// 24 fps, a scene sample once 250 ms have passed: every 6th frame
+	if sc := r.Scene; sc.Stage != pipeline.StageScene || sc.Items != 45 || sc.Time <= 0 || !strings.Contains(r.String(), "stage     scene") {
+		t.Errorf("scene stage %+v, want 45 of 270 frames sampled, in the report:\n%s", sc, r)
 	}
 	t.Log("\n" + r.String())
 }

@@ -104,8 +104,8 @@ func TestErrorsNameTheLineAndKey(t *testing.T) {
 			[]string{"test.yaml:2", `unknown key "brokr"`, "in mqtt", "broker"}},
 		"unknown camera key": {"cameras:\n  door:\n    source: 0\n    sourc: 1\n",
 			[]string{"test.yaml:4: cameras.door", `unknown key "sourc"`}},
-		"unknown nested key": {"cameras:\n  door:\n    source: 0\n    window: {lenght: 3}\n",
-			[]string{"cameras.door", `unknown key "lenght" in window`}},
+		"unknown nested key": {"cameras:\n  door:\n    source: 0\n    window: {lenght: 3}\n", //nolint:misspell // the misspelt key is the test
+			[]string{"cameras.door", `unknown key "lenght" in window`}}, //nolint:misspell
 		"wrong type": {"cameras:\n  door:\n    source: 0\n    fps: fast\n", []string{"test.yaml:4: cameras.door", "fast"}},
 		"bad stride": {"cameras:\n  door:\n    source: 0\n    window: {length: 4, stride: 9}\n",
 			[]string{"test.yaml:4", "cameras.door.window.stride", "between 1 and window.length (4)"}},
@@ -259,4 +259,33 @@ func TestVidEmoCaptionTokens(t *testing.T) {
 		_, err := parse(t, fmt.Sprintf("models:\n  videmo_caption_tokens: %d\ncameras:\n  a: {source: 0}\n", n))
 		mustErr(t, err, "test.yaml:2", "models.videmo_caption_tokens", fmt.Sprint(n), "between 0", "4096")
 	}
+}
+
+// models.videmo_remote: refused without privacy.remote_inference (the
+// error names the key), with models.videmo as its plan, with defaults and
+// bounds; the daemon's TestRemoteVidEmoOutage shows url and timeout reach
+// the remote engine.
+func TestVidEmoRemote(t *testing.T) {
+	t.Chdir(testenv.Root())
+	const plan = "models:\n  videmo: models/videmo-tiny/videmo.manifest.json\n  videmo_remote: {url: http://gpu:8000/v1%s}\n%scameras:\n  a: {source: 0}\n"
+	_, err := parse(t, fmt.Sprintf(plan, "", ""))
+	mustErr(t, err, "models.videmo_remote.url", "privacy.remote_inference: true")
+	c, err := parse(t, fmt.Sprintf(plan, "", "privacy: {remote_inference: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Models.VidEmoRemote
+	if r.URL != "http://gpu:8000/v1" || time.Duration(r.Timeout) != 30*time.Second || r.MaxInFlight != 4 || r.TopLogprobs != 20 {
+		t.Errorf("defaults: %+v", r)
+	}
+	for _, bad := range []struct{ extra, key string }{
+		{", timeout: 10ms", "models.videmo_remote.timeout"},
+		{", max_in_flight: 1000", "models.videmo_remote.max_in_flight"},
+		{", top_logprobs: -3", "models.videmo_remote.top_logprobs"},
+	} {
+		_, err := parse(t, fmt.Sprintf(plan, bad.extra, "privacy: {remote_inference: true}\n"))
+		mustErr(t, err, bad.key)
+	}
+	_, err = parse(t, "models:\n  videmo_remote: {url: 'gpu:8000'}\nprivacy: {remote_inference: true}\ncameras:\n  a: {source: 0}\n")
+	mustErr(t, err, "models.videmo_remote.url", "http(s)://host:port/v1", "models.videmo")
 }

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/capture"
+	"github.com/edgemo/edgemo/engine/audience"
 	"github.com/edgemo/edgemo/engine/registry"
+	"github.com/edgemo/edgemo/engine/scene"
 )
 
 // Camera defaults the pipeline and detector would otherwise fill in; the
@@ -65,6 +67,21 @@ func (c *Config) applyDefaults() {
 	if m.DiscoveryPrefix == "" {
 		m.DiscoveryPrefix = "homeassistant"
 	}
+	{
+		r := &c.Models.VidEmoRemote
+		if r.Timeout == 0 {
+			r.Timeout = Duration(30 * time.Second)
+		}
+		if r.MaxInFlight == 0 {
+			r.MaxInFlight = 4
+		}
+		if r.TopLogprobs == 0 {
+			r.TopLogprobs = 20
+		}
+		if r.APIKey == "" {
+			r.APIKey = os.Getenv("EDGEMO_VIDEMO_API_KEY")
+		}
+	}
 	if m.StatsInterval == 0 {
 		m.StatsInterval = Duration(10 * time.Second)
 	}
@@ -110,6 +127,23 @@ func (c *Config) applyDefaults() {
 		}
 		if cam.Window.Stride == 0 {
 			cam.Window.Stride = max(1, cam.Window.Length/2)
+		}
+		if cam.Attention.Yaw == 0 {
+			cam.Attention.Yaw = audience.DefaultYaw
+		}
+		if cam.Attention.Pitch == 0 {
+			cam.Attention.Pitch = audience.DefaultPitch
+		}
+		if cam.Attention.PitchOffset == nil {
+			v := float64(audience.DefaultPitchOffset)
+			cam.Attention.PitchOffset = &v
+		}
+		if cam.Audience.Period == 0 {
+			cam.Audience.Period = Duration(audience.DefaultPeriod)
+		}
+		if cam.LowLight == nil {
+			v := scene.LowLight
+			cam.LowLight = &v
 		}
 		c.Cameras[name] = cam
 	}

@@ -122,7 +122,7 @@ func safe(c *Config) error {
 			return fmt.Errorf("camera name %q", name)
 		}
 		if _, err := capture.Parse(cam.Source); err != nil {
-			return fmt.Errorf("camera %s source: %v", name, err)
+			return fmt.Errorf("camera %s source: %w", name, err)
 		}
 		if _, ok := registry.Detectors.Get(cam.Detector); !ok {
 			return fmt.Errorf("camera %s detector %q", name, cam.Detector)
@@ -150,7 +150,7 @@ func safe(c *Config) error {
 		// The window package's own check, and its memory per track.
 		w := window.Config{FPS: cam.Window.FPS, Length: cam.Window.Length, Stride: cam.Window.Stride}.WithDefaults()
 		if err := w.Validate(); err != nil {
-			return fmt.Errorf("camera %s window: %v", name, err)
+			return fmt.Errorf("camera %s window: %w", name, err)
 		}
 		if cam.Window.FPS > 60 || cam.Window.Length > 64 {
 			return fmt.Errorf("camera %s window %+v", name, cam.Window)

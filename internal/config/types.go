@@ -54,6 +54,24 @@ type ModelsConfig struct {
 	// VidEmoCaptionTokens: the caption's (rationale's) budget in new tokens;
 	// 0: the manifest's max_new_tokens. Bounded by MaxCaptionTokens.
 	VidEmoCaptionTokens int `yaml:"videmo_caption_tokens"`
+	// VidEmoRemote, with a url, runs VidEmo on an OpenAI-compatible server
+	// (vLLM, SGLang, `edgemo serve`) instead of here; models.videmo is then
+	// the served model's manifest (its question plan; weights not needed),
+	// and privacy.remote_inference must be true.
+	VidEmoRemote VidEmoRemote `yaml:"videmo_remote"`
+}
+
+// VidEmoRemote is the remote VidEmo engine's server.
+type VidEmoRemote struct {
+	URL         string   `yaml:"url"`           // http(s)://host:port/v1; empty: VidEmo runs locally
+	Model       string   `yaml:"model"`         // served model name; default: the manifest's name
+	APIKey      string   `yaml:"api_key"`       // bearer token; default $EDGEMO_VIDEMO_API_KEY
+	Timeout     Duration `yaml:"timeout"`       // per request attempt; default 30s
+	MaxInFlight int      `yaml:"max_in_flight"` // requests at once; default 4
+	// TopLogprobs: first-token logprobs asked per closed-set question
+	// (default 20, vLLM's and OpenAI's limit); the option letters must be
+	// among them to be read exactly.
+	TopLogprobs int `yaml:"top_logprobs"`
 }
 
 // MaxCaptionTokens bounds models.videmo_caption_tokens: twice VidEmo's own
@@ -139,6 +157,10 @@ type PrivacyConfig struct {
 	// <prefix>/<camera>/face with a Home Assistant camera entity). False: no
 	// face image is encoded, and none leaves the device.
 	FaceImages bool `yaml:"face_images"`
+	// RemoteInference lets models.videmo_remote send each VidEmo window's
+	// face crops (PNG frames) to its server. False: the remote engine
+	// refuses to start.
+	RemoteInference bool `yaml:"remote_inference"`
 }
 
 // Camera is one camera's pipeline settings (also the shape of `defaults`).
@@ -160,6 +182,32 @@ type Camera struct {
 	// even with its connection open, is declared lost and reconnected;
 	// capture.Config.ReadTimeout. Default 5s.
 	ReadTimeout Duration `yaml:"read_timeout"`
+
+	// Attention is the looking cone (engine/audience.Cone); Audience the
+	// period of the audience figures.
+	Attention Attention `yaml:"attention"`
+	Audience  Audience  `yaml:"audience"`
+
+	// LowLight is the scene brightness (mean luma, 0..1) below which the
+	// face levels' confidences are lowered (engine/scene); default
+	// scene.LowLight (0.15), 0 never (a pointer: 0 is a value).
+	LowLight *float64 `yaml:"low_light"`
+}
+
+// Attention is the cone, in the face mesh's degrees, within which a face
+// counts as looking at the camera or screen: a kiosk camera above or below
+// its screen sets the offsets to the head pose of a face reading the
+// screen's centre.
+type Attention struct {
+	Yaw         float64  `yaml:"yaw"`          // half-angle; default audience.DefaultYaw
+	Pitch       float64  `yaml:"pitch"`        // half-angle; default audience.DefaultPitch
+	YawOffset   float64  `yaml:"yaw_offset"`   // default 0
+	PitchOffset *float64 `yaml:"pitch_offset"` // default audience.DefaultPitchOffset (0 is a valid offset, hence a pointer)
+}
+
+// Audience shapes the per-camera audience figures.
+type Audience struct {
+	Period Duration `yaml:"period"` // default audience.DefaultPeriod (60s)
 }
 
 // clone copies c deeply: yaml decodes into the targets of non-nil pointers,
@@ -170,6 +218,14 @@ func (c Camera) clone() Camera {
 	}
 	if c.Realtime != nil {
 		c.Realtime = boolp(*c.Realtime)
+	}
+	if c.Attention.PitchOffset != nil {
+		v := *c.Attention.PitchOffset
+		c.Attention.PitchOffset = &v
+	}
+	if c.LowLight != nil {
+		v := *c.LowLight
+		c.LowLight = &v
 	}
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -58,6 +59,12 @@ const (
 	// models.videmo_question_batch: VidEmo asks a handful of closed-set
 	// questions; a batch is allocated per Run.
 	MaxQuestionBatch = 32
+	// attention.*: a cone or an offset past 90° turns "looking at the
+	// screen" into "facing anywhere".
+	MaxConeDegrees = 90.0
+	// audience.period: the audience keeps each face sample of the period
+	// (capped), and under 1 s no window fits in it.
+	MinAudiencePeriod, MaxAudiencePeriod = time.Second, time.Hour
 )
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
@@ -109,6 +116,20 @@ func (c *Config) validate() error {
 	between("models.videmo_question_batch", c.Models.VidEmoQuestionBatch, 0, MaxQuestionBatch, "0 or 1: one question per Run")
 	if n := c.Models.VidEmoCaptionTokens; n < 0 || n > MaxCaptionTokens {
 		bad("models.videmo_caption_tokens", "%d: must be between 0 (the manifest's max_new_tokens) and %d (VidEmo's own evaluation uses up to 2048)", n, MaxCaptionTokens)
+	}
+	if r := c.Models.VidEmoRemote; r.URL != "" {
+		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("models.videmo_remote.url", "%q: write it as http(s)://host:port/v1, the server's OpenAI base URL", r.URL)
+		}
+		if c.Models.VidEmo == "" {
+			bad("models.videmo_remote.url", "set models.videmo to the served model's videmo.manifest.json too: its question plan, prompt and labels (the weights may be absent)")
+		}
+		if !c.Privacy.RemoteInference {
+			bad("models.videmo_remote.url", "sends face crops to %s: set privacy.remote_inference: true to allow it, or remove models.videmo_remote", r.URL)
+		}
+		betweenD("models.videmo_remote.timeout", r.Timeout, 100*time.Millisecond, 10*time.Minute, "one request attempt")
+		between("models.videmo_remote.max_in_flight", r.MaxInFlight, 1, 256, "requests to the server at once")
+		between("models.videmo_remote.top_logprobs", r.TopLogprobs, 1, 1<<20, "the server must allow as many: vLLM --max-logprobs, edgemo serve --max-logprobs")
 	}
 	m := c.MQTT
 	if q := *m.QoS; q < 0 || q > 2 {
@@ -180,6 +201,17 @@ func (c *Config) validate() error {
 		between(k+".window.length", w.Length, 1, MaxWindowLength, "crops per window, held per track")
 		if w.Stride < 1 || w.Stride > w.Length {
 			bad(k+".window.stride", "%d: must be between 1 and window.length (%d)", w.Stride, w.Length)
+		}
+		at := cam.Attention
+		betweenF(k+".attention.yaw", at.Yaw, 0, MaxConeDegrees, true, "half-angle of the looking cone in degrees, left and right of yaw_offset")
+		betweenF(k+".attention.pitch", at.Pitch, 0, MaxConeDegrees, true, "half-angle of the looking cone in degrees, above and below pitch_offset")
+		betweenF(k+".attention.yaw_offset", at.YawOffset, -MaxConeDegrees, MaxConeDegrees, false, "head yaw of a face looking at the screen's centre")
+		if at.PitchOffset != nil {
+			betweenF(k+".attention.pitch_offset", *at.PitchOffset, -MaxConeDegrees, MaxConeDegrees, false, "head pitch of a face looking at the screen's centre; negative when the camera sits above the screen")
+		}
+		betweenD(k+".audience.period", cam.Audience.Period, MinAudiencePeriod, MaxAudiencePeriod, "the span the audience figures cover, e.g. 60s")
+		if cam.LowLight != nil {
+			betweenF(k+".low_light", *cam.LowLight, 0, 1, false, "scene brightness (mean luma) below which face confidences are lowered, e.g. 0.15; 0: never")
 		}
 		if b := windowBytes(cam); w.Length >= 1 && w.Length <= MaxWindowLength && cam.CropSize >= MinCropSize && cam.CropSize <= MaxCropSize && b > MaxWindowBytes {
 			bad(k+".window.length", "%d crops of %d×%d px hold %d MiB per face: at most %d at this crop_size (lower crop_size or window.length)",

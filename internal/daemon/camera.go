@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/capture"
+	"github.com/edgemo/edgemo/engine/audience"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
+	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/pipeline"
 	"github.com/edgemo/edgemo/publish"
 	"github.com/edgemo/edgemo/window"
@@ -30,6 +31,7 @@ type camera struct {
 	deps   cameraDeps
 
 	pipe   atomic.Pointer[pipeline.Pipeline] // the current run, for metrics
+	aud    *audience.Meter                   // attention and audience, kept across runs (looping files)
 	prev   CameraStats                       // totals of finished runs (looping files); written under mu
 	status atomic.Value                      // string
 
@@ -91,7 +93,8 @@ func prepareCamera(name string, cfg config.Camera, deps cameraDeps, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	c := &camera{name: name, cfg: cfg, log: log.With("camera", name), base: log, det: det, deps: deps, done: make(chan struct{}), visible: map[int]bool{}}
+	c := &camera{name: name, cfg: cfg, log: log.With("camera", name), base: log, det: det, deps: deps, done: make(chan struct{}), visible: map[int]bool{},
+		aud: newMeter(cfg)}
 	c.status.Store(publish.StatusOffline)
 	return c, nil
 }
@@ -112,15 +115,6 @@ func (c *camera) start(parent context.Context, models *parts.Models) {
 
 // discard frees a prepared camera that is not going to start.
 func (c *camera) discard() { c.det.Close() }
-
-func startCamera(parent context.Context, name string, cfg config.Camera, deps cameraDeps, log *slog.Logger) (*camera, error) {
-	c, err := prepareCamera(name, cfg, deps, log)
-	if err != nil {
-		return nil, err
-	}
-	c.start(parent, deps.models)
-	return c, nil
-}
 
 // stop ends the pipeline and waits for it. The camera is then offline in
 // metrics and /readyz (a camera with no pipeline is not up); the sinks are
@@ -189,8 +183,21 @@ func (c *camera) loop(ctx context.Context, det facetrack.Detector, deps cameraDe
 	}
 }
 
+// newMeter is a camera's attention and audience meter, from its config.
+func newMeter(cfg config.Camera) *audience.Meter {
+	cone := audience.Cone{Yaw: cfg.Attention.Yaw, Pitch: cfg.Attention.Pitch, YawOffset: cfg.Attention.YawOffset, PitchOffset: audience.DefaultPitchOffset}
+	if cfg.Attention.PitchOffset != nil {
+		cone.PitchOffset = *cfg.Attention.PitchOffset
+	}
+	return audience.New(audience.Config{Cone: cone, Period: time.Duration(cfg.Audience.Period)})
+}
+
 func (c *camera) pipelineConfig(deps cameraDeps) pipeline.Config {
 	cfg := c.cfg
+	aud := c.aud
+	if aud == nil { // a camera built without prepareCamera (tests)
+		aud = newMeter(cfg)
+	}
 	return pipeline.Config{
 		Camera: c.name,
 		Source: capture.Config{
@@ -214,6 +221,8 @@ func (c *camera) pipelineConfig(deps cameraDeps) pipeline.Config {
 		CropMargin:  cfg.CropMargin,
 		DetectEvery: cfg.DetectEvery,
 		FaceImages:  deps.faceImages,
+		Audience:    aud,
+		LowLight:    cfg.LowLight,
 		OnEvent:     func(ev facetrack.Event) { c.onEvent(deps.sink, ev) },
 		OnTree:      func(t *tree.Tree) { deps.metrics.observeTree(t) },
 		OnError:     func(stage string, err error) { deps.metrics.error(c.name, stage) },

@@ -124,8 +124,8 @@ func TestCamerasAreIndependent(t *testing.T) {
 
 	good.stop()
 	awaitStatus(t, r, "good", 10*time.Second, func(s string) bool { return s != "online" }, "offline")
-	time.Sleep(4 * time.Second) // the outage: long enough for retries to pile up behind silent cameras
-	good = startMJPEGServer(t, goodAddr)
+	time.Sleep(4 * time.Second)   // the outage: long enough for retries to pile up behind silent cameras
+	startMJPEGServer(t, goodAddr) // its cleanup stops it
 	back := awaitStatus(t, r, "good", 15*time.Second, online, "online again")
 	t.Logf("good camera online %v after its server came back, beside two silent cameras", back)
 	if back > 5*time.Second {

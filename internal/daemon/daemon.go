@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/edgemo/edgemo/engine"
-	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 // ShutdownTimeout bounds a clean stop (drain, publish "stopped", exit).
@@ -124,6 +124,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.publishView()
 	d.mu.Unlock()
 	d.logURLs(cfg)
+	go d.audienceLoop(runCtx)
 
 	var changed <-chan struct{}
 	if d.path != "" {
@@ -148,10 +149,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 					changed = nil
 					continue
 				}
-				d.reload(runCtx)
+				_ = d.reload(runCtx) // logged, counted and shown on /readyz inside
 			case <-hup:
 				d.log.Info("SIGHUP: reloading the config", "path", d.path)
-				d.reload(runCtx)
+				_ = d.reload(runCtx) // logged, counted and shown on /readyz inside
 			}
 		}
 	}()
@@ -190,12 +191,17 @@ func modelOptions(cfg *config.Config) parts.Options {
 		// VidEmo's own trees are not published: the merged trees carry its
 		// levels from the next window on, and a late tree of an older
 		// window must not flip the retained emotion topic.
-		VLM: parts.VLMOptions{Manifest: cfg.Models.VidEmo, Tokenizer: cfg.Models.Tokenizer, QuestionBatch: cfg.Models.VidEmoQuestionBatch, CaptionTokens: cfg.Models.VidEmoCaptionTokens},
+		VLM: parts.VLMOptions{Manifest: cfg.Models.VidEmo, Tokenizer: cfg.Models.Tokenizer, QuestionBatch: cfg.Models.VidEmoQuestionBatch, CaptionTokens: cfg.Models.VidEmoCaptionTokens,
+			Remote: remoteOptions(cfg.Models.VidEmoRemote), RemoteInference: cfg.Privacy.RemoteInference},
 	}
 	if cfg.Engine.Heads != nil {
 		o.Heads = append([]string{}, *cfg.Engine.Heads...)
 	}
 	return o
+}
+
+func remoteOptions(r config.VidEmoRemote) parts.RemoteOptions {
+	return parts.RemoteOptions{URL: r.URL, Model: r.Model, APIKey: r.APIKey, Timeout: time.Duration(r.Timeout), MaxInFlight: r.MaxInFlight, TopLogprobs: r.TopLogprobs}
 }
 
 // engineMode is tiered when a VidEmo model is configured: the fast head

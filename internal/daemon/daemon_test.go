@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/audience"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/internal/testenv"
 	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
@@ -210,6 +212,15 @@ func checkMQTTFlow(t *testing.T, brokerURL string, r *running, brokerOutlivesEdg
 		}
 		return m.Retained && json.Unmarshal([]byte(m.Payload), &e) == nil && e.Label == "happiness" && e.TrackID > 0
 	})
+	// The audience: the astronaut (a new visitor each loop of the still
+	// clip) looks at the camera; the latest figures are retained.
+	sub.WaitTopic(10*time.Second, "edgemo/astro/audience", func(m mqtttest.Message) bool {
+		var a audience.Audience
+		return json.Unmarshal([]byte(m.Payload), &a) == nil && a.Camera == "astro" && a.Visitors >= 1 && a.Faces <= 1 &&
+			a.AttentionShare != nil && *a.AttentionShare == 1 && a.Mood == "happiness" && a.DwellMeanS > 0
+	})
+	mqtttest.Subscribe(t, brokerURL, mqtttest.SubOptions{}, "edgemo/astro/audience").
+		WaitTopic(5*time.Second, "edgemo/astro/audience", func(m mqtttest.Message) bool { return m.Retained })
 	disc := late.Wait(5*time.Second, "HA discovery", func(ms []mqtttest.Message) bool {
 		for _, m := range ms {
 			if strings.HasPrefix(m.Topic, "homeassistant/sensor/") && strings.Contains(m.Topic, "astro") {
@@ -234,7 +245,8 @@ func checkMQTTFlow(t *testing.T, brokerURL string, r *running, brokerOutlivesEdg
 	}
 	sub.WaitTopic(5*time.Second, "edgemo/stats", func(m mqtttest.Message) bool {
 		var s Snapshot
-		return json.Unmarshal([]byte(m.Payload), &s) == nil && len(s.Cameras) == 1 && s.Cameras[0].Name == "astro" && s.Provider != ""
+		return json.Unmarshal([]byte(m.Payload), &s) == nil && len(s.Cameras) == 1 && s.Cameras[0].Name == "astro" && s.Provider != "" &&
+			s.Cameras[0].Scene != nil && math.Abs(s.Cameras[0].Scene.Brightness-0.45) < 0.01 && s.Cameras[0].Scene.Colorfulness > 60 // the astronaut photo's
 	})
 
 	start := time.Now()
@@ -300,6 +312,8 @@ func TestMetricsAndHealth(t *testing.T) {
 		`edgemo_engine_seconds_count{camera="astro",engine="fast-head"}`, `edgemo_dropped_total{camera="astro",reason="slow_consumer",stage="capture"}`,
 		`edgemo_queue_depth{camera="astro",queue="engine"}`, `edgemo_mqtt_connected 1`, `edgemo_webrtc_viewers 0`,
 		`edgemo_engine_provider_info{model="emotion@`, `edgemo_camera_up{camera="astro"} 1`,
+		`edgemo_audience_visitors{camera="astro"} `, `edgemo_audience_dwell_seconds{camera="astro",stat="p90"}`,
+		`edgemo_audience_attention_share{camera="astro"} 1`, `edgemo_audience_emotion_share{camera="astro",emotion="happiness"}`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
@@ -413,9 +427,12 @@ func TestDashboardInChromium(t *testing.T) {
 	shot := filepath.Join(dir, "dashboard-daemon.png")
 	script := testenv.Path(t, "web/testdata/snapshot.cjs")
 	nodeModules := testenv.Path(t, "deps/node/node_modules/playwright-core")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", script, "http://"+r.d.HTTPAddr()+"/", shot, "1")
+	// 6 tracks: Megamind.avi has 5 per pass, so the clip has looped and the
+	// first pass's cards may still be on screen (its tracks were flushed at
+	// the end of the file, with no "end" event)
+	cmd := exec.CommandContext(ctx, "node", script, "http://"+r.d.HTTPAddr()+"/", shot, "1", "6")
 	cmd.Env = append(os.Environ(), "EDGEMO_NODE_MODULES="+filepath.Dir(nodeModules))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -426,10 +443,21 @@ func TestDashboardInChromium(t *testing.T) {
 	var res struct {
 		OpenMS int `json:"open_ms"`
 		Cards  []struct {
-			Camera  string `json:"camera"`
-			Track   int    `json:"track"`
-			Emotion string `json:"emotion"`
+			Camera   string `json:"camera"`
+			Track    int    `json:"track"`
+			Emotion  string `json:"emotion"`
+			Presence string `json:"presence"`
 		} `json:"cards"`
+		HeaderFaces int `json:"header_faces"`
+		Strips      []struct {
+			Camera                            string
+			Faces                             int
+			Visitors, Attention, Dwell, Scene string
+			Mix                               []struct {
+				Label string
+				Width float64
+			}
+		} `json:"strips"`
 		OffMachine []string `json:"off_machine"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
@@ -447,10 +475,36 @@ func TestDashboardInChromium(t *testing.T) {
 			t.Fatalf("card %+v: want camera sample and an emotion label", c)
 		}
 	}
+	// The header counts faces now, not cards: Megamind.avi never shows more
+	// than two faces at once (it said "6 faces" after two passes).
+	if len(res.Strips) != 1 || res.HeaderFaces != res.Strips[0].Faces || res.HeaderFaces > 2 {
+		t.Errorf("header says %d faces, strips %+v: want the camera's faces now, at most 2 (%d cards on screen)", res.HeaderFaces, res.Strips, len(res.Cards))
+	}
+	if len(res.Strips) == 1 {
+		st := res.Strips[0]
+		var sum float64
+		for _, m := range st.Mix {
+			if !labels[m.Label] {
+				t.Errorf("emotion mix segment %q", m.Label)
+			}
+			sum += m.Width
+		}
+		if st.Camera != "sample" || st.Visitors == "–" || st.Visitors == "0" || !strings.HasSuffix(st.Attention, "%") || math.Abs(sum-100) > 0.5 {
+			t.Errorf("strip %+v: want visitors, an attention share and an emotion mix filling the bar (%.1f%%)", st, sum)
+		}
+		if !strings.Contains(st.Scene, "light ") || !strings.Contains(st.Scene, "colour ") {
+			t.Errorf("strip scene %q: want the scene's brightness and colour", st.Scene)
+		}
+	}
+	for _, c := range res.Cards {
+		if !strings.Contains(c.Presence, "dwell ") {
+			t.Errorf("card %+v: no dwell", c)
+		}
+	}
 	if st, err := os.Stat(shot); err != nil || st.Size() < 10_000 {
 		t.Fatalf("screenshot %s missing or tiny: %v", shot, err)
 	}
-	t.Logf("channel open in %d ms; %d card(s) %+v; screenshot %s", res.OpenMS, len(res.Cards), res.Cards, shot)
+	t.Logf("channel open in %d ms; %d card(s) %+v; header %d faces; strips %+v; screenshot %s", res.OpenMS, len(res.Cards), res.Cards, res.HeaderFaces, res.Strips, shot)
 }
 
 // The network to the broker dies mid-run (edgemo's connection is cut and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/edgemo/edgemo/engine/audience"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish"
 )
@@ -78,6 +79,14 @@ func (f *fanout) CameraRemoved(camera string) {
 	f.each(func(s publish.Sink) {
 		if rs, ok := s.(publish.RemovalSink); ok {
 			rs.CameraRemoved(camera)
+		}
+	})
+}
+
+func (f *fanout) Audience(a audience.Audience) {
+	f.each(func(s publish.Sink) {
+		if as, ok := s.(publish.AudienceSink); ok {
+			as.Audience(a)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/edgemo/edgemo/engine/tree"
 )
@@ -39,7 +40,7 @@ func newMetrics(d *Daemon) *metrics {
 		}, []string{"camera", "stage"}),
 	}
 	m.reg.MustRegister(m.treeLatency, m.engineLatency, m.errors, &collector{d: d},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -79,12 +80,26 @@ var (
 	descReloadBad = prometheus.NewDesc("edgemo_config_reload_failed", "1 from a failed config reload until a good one: the daemon runs the previous config (see /readyz for the error).", nil, nil)
 	descReloads   = prometheus.NewDesc("edgemo_config_reloads_total", "Config reloads (file changes and SIGHUP) by result: ok, or failed (the running config stayed).", []string{"result"}, nil)
 	descVLMRun    = prometheus.NewDesc("edgemo_vlm_run_seconds", "VidEmo run time over recent runs.", []string{"quantile"}, nil)
+	descRemUp     = prometheus.NewDesc("edgemo_vlm_remote_up", "1 while the remote VidEmo server answers (its last request succeeded).", []string{"url"}, nil)
+	descRemOpen   = prometheus.NewDesc("edgemo_vlm_remote_circuit_open", "1 while the circuit breaker refuses requests to the remote VidEmo server.", nil, nil)
+	descRemReqs   = prometheus.NewDesc("edgemo_vlm_remote_requests_total", "Requests to the remote VidEmo server by outcome: ok, failed (after retries), rejected (circuit open).", []string{"outcome"}, nil)
+	descRemErrs   = prometheus.NewDesc("edgemo_vlm_remote_errors_total", "Failed remote VidEmo requests by kind: timeout, network, http_429, http_5xx, http_4xx, circuit_open.", []string{"kind"}, nil)
+	descRemRetry  = prometheus.NewDesc("edgemo_vlm_remote_retries_total", "Retried attempts of remote VidEmo requests.", nil, nil)
+	descRemRTT    = prometheus.NewDesc("edgemo_vlm_remote_seconds", "Remote VidEmo request round trip over recent requests.", []string{"quantile"}, nil)
+	// The audience over each camera's audience.period (engine/audience).
+	descVisitors = prometheus.NewDesc("edgemo_audience_visitors", "Distinct tracks present within the camera's audience period (no re-identification: a returning person counts again).", []string{"camera"}, nil)
+	descDwell    = prometheus.NewDesc("edgemo_audience_dwell_seconds", "Dwell (first to latest detection) of the period's visitors: mean and p90.", []string{"camera", "stat"}, nil)
+	descAttShare = prometheus.NewDesc("edgemo_audience_attention_share", "Share of the period's measured face samples that looked at the camera or screen.", []string{"camera"}, nil)
+	descEmoShare = prometheus.NewDesc("edgemo_audience_emotion_share", "Share of the period's trees per emotion label.", []string{"camera", "emotion"}, nil)
+	descValence  = prometheus.NewDesc("edgemo_audience_valence_mean", "Mean valence of the period's trees that carry one.", []string{"camera"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descWindows, descTrees, descDropped, descQueue,
 		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descFaceImgs, descViewers, descRTCDrop,
-		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun, descReloadBad, descReloads} {
+		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun, descReloadBad, descReloads,
+		descRemUp, descRemOpen, descRemReqs, descRemErrs, descRemRetry, descRemRTT,
+		descVisitors, descDwell, descAttShare, descEmoShare, descValence} {
 		ch <- d
 	}
 }
@@ -113,6 +128,27 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		gauge(descUp, up, cs.Name)
+	}
+	if v, _ := c.d.view.Load().(*view); v != nil {
+		now := time.Now()
+		for _, cam := range v.cams {
+			if cam.aud == nil {
+				continue
+			}
+			a := cam.aud.Snapshot(cam.name, now)
+			gauge(descVisitors, float64(a.Visitors), cam.name)
+			gauge(descDwell, a.DwellMeanS, cam.name, "mean")
+			gauge(descDwell, a.DwellP90S, cam.name, "p90")
+			if a.AttentionShare != nil {
+				gauge(descAttShare, *a.AttentionShare, cam.name)
+			}
+			for l, p := range a.EmotionMix {
+				gauge(descEmoShare, p, cam.name, l)
+			}
+			if a.ValenceMean != nil {
+				gauge(descValence, *a.ValenceMean, cam.name)
+			}
+		}
 	}
 	failed := 0.0
 	if s.Reload.Error != "" {
@@ -149,5 +185,25 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descVLMDrop, v.Overflow, "overflow")
 		gauge(descVLMRun, v.RunP50/1000, "0.5")
 		gauge(descVLMRun, v.RunP95/1000, "0.95")
+		if r := v.Remote; r != nil {
+			gauge(descRemUp, b2f(r.Up), r.URL)
+			gauge(descRemOpen, b2f(r.State == "open"))
+			counter(descRemReqs, uint64(r.OK), "ok")
+			counter(descRemReqs, uint64(r.Failures), "failed")
+			counter(descRemReqs, uint64(r.Rejected), "rejected")
+			for k, n := range r.Errors {
+				counter(descRemErrs, uint64(n), k)
+			}
+			counter(descRemRetry, uint64(r.Retries))
+			gauge(descRemRTT, r.RTTP50/1000, "0.5")
+			gauge(descRemRTT, r.RTTP95/1000, "0.95")
+		}
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -10,8 +10,8 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 // Reload as a transaction: stage builds every new part beside the running
@@ -59,7 +59,7 @@ var errStopping = errors.New("the daemon is stopping")
 // staged is what a reload builds before it touches anything running. Each
 // field is nil (or empty) when that part stays as it is.
 type staged struct {
-	models     *parts.Models        // new models: every camera restarts on them
+	models     *parts.Models      // new models: every camera restarts on them
 	metSrv     *server            // bound, not yet serving (metrics.listen moved)
 	metOff     bool               // metrics.listen became "off"
 	metHandler http.Handler       // for the running metrics listener (pprof changed)

@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"encoding/json"
-
-	"github.com/edgemo/edgemo/engine/ring"
-	"github.com/edgemo/edgemo/engine/schedule"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/edgemo/edgemo/engine/ring"
+	"github.com/edgemo/edgemo/engine/schedule"
+	"github.com/edgemo/edgemo/engine/tree"
+	"github.com/edgemo/edgemo/engine/videmo/openai"
 )
 
 // view is what readers (metrics, /readyz, MQTT stats) see: a copy published
@@ -55,6 +57,9 @@ type CameraStats struct {
 	TreesPerSec    float64 `json:"trees_per_s"`    // likewise
 	LatencyP50     float64 `json:"latency_p50_ms"` // capture → tree, recent trees
 	LatencyP95     float64 `json:"latency_p95_ms"`
+	// Scene is the camera's picture over the last window span (tree.Scene;
+	// absent before its first frame).
+	Scene *tree.Scene `json:"scene,omitempty"`
 }
 
 // Snapshot is the daemon's state for stats and metrics.
@@ -93,6 +98,27 @@ type VLMStats struct {
 	RunP50     float64 `json:"run_p50_ms"`
 	RunP95     float64 `json:"run_p95_ms"`
 	WaitP95    float64 `json:"wait_p95_ms"`
+	// Remote: the remote VidEmo engine's health (models.videmo_remote).
+	Remote *VLMRemoteStats `json:"remote,omitempty"`
+}
+
+// VLMRemoteStats are the remote VidEmo engine's client counters: requests
+// (one per question), their failures after retries by kind, the circuit
+// breaker's state and the round trip and server times.
+type VLMRemoteStats struct {
+	URL       string           `json:"url"`
+	Up        bool             `json:"up"`    // the last request succeeded (or none was sent yet)
+	State     string           `json:"state"` // circuit: closed, open, half_open
+	Requests  int64            `json:"requests"`
+	OK        int64            `json:"ok"`
+	Failures  int64            `json:"failures"`
+	Retries   int64            `json:"retries"`
+	Rejected  int64            `json:"rejected"` // refused at once by the open circuit
+	Errors    map[string]int64 `json:"errors,omitempty"`
+	LastError string           `json:"last_error,omitempty"`
+	RTTP50    float64          `json:"round_trip_p50_ms"`
+	RTTP95    float64          `json:"round_trip_p95_ms"`
+	ServerP50 float64          `json:"server_p50_ms"`
 }
 
 type MQTTStats struct {
@@ -129,6 +155,7 @@ func (d *Daemon) snapshot() Snapshot {
 			cs.Frames, cs.Detections = p.Stats.Frames.Load(), p.Stats.Detections.Load()
 			cs.Windows, cs.Trees, cs.WindowsDropped = p.Stats.Windows.Load(), p.Stats.Trees.Load(), p.Stats.WindowsDropped.Load()
 			cs.EngineQueue = p.QueueLen()
+			cs.Scene = p.Scene()
 			st := p.CaptureStats()
 			cs.CaptureRead, cs.DroppedSlow, cs.DroppedRate = st.Read, st.DroppedSlow, st.DroppedRate
 		}
@@ -159,6 +186,13 @@ func (d *Daemon) snapshot() Snapshot {
 		s.VLM = &VLMStats{Queue: sc.QueueLen, InFlight: sc.InFlight, Completed: sc.Completed, Errors: sc.Errors,
 			Stale: sc.Stale, Superseded: sc.Superseded, Overflow: sc.Overflow, Merged: ts.Merged,
 			RunP50: ms(sc.Run.P50), RunP95: ms(sc.Run.P95), WaitP95: ms(sc.Wait.P95)}
+		if rem, ok := v.tiered.Slow().(*openai.Remote); ok {
+			c := rem.Client()
+			cs := c.Stats()
+			s.VLM.Remote = &VLMRemoteStats{URL: c.Endpoint(), Up: cs.Up, State: cs.State, Requests: cs.Requests, OK: cs.OK, Failures: cs.Failures,
+				Retries: cs.Retries, Rejected: cs.Rejected, Errors: cs.Errors, LastError: cs.LastError,
+				RTTP50: ms(cs.Latency.P50), RTTP95: ms(cs.Latency.P95), ServerP50: ms(cs.Server.P50)}
+		}
 	}
 	return s
 }

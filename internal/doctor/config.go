@@ -7,8 +7,8 @@ import (
 	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/engine/videmo"
 	"github.com/edgemo/edgemo/facetrack"
-	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/config"
+	"github.com/edgemo/edgemo/internal/parts"
 )
 
 // ConfigModels loads every manifest and model file cfg names, with the
@@ -39,7 +39,15 @@ func ConfigModels(cfg *config.Config) []Check {
 	manifest("models.emotion", emotion, registry.TaskEmotion,
 		"point models.emotion at the emotion head's manifest (models/emotion.manifest.json), or run scripts/setup.sh to convert it", Fail)
 
-	if p := cfg.Models.VidEmo; p != "" {
+	if p, r := cfg.Models.VidEmo, cfg.Models.VidEmoRemote; p != "" && r.URL != "" {
+		// remote: the manifest is the served model's plan; its weights live on the server
+		if m, err := videmo.LoadPlan(p); err != nil {
+			cs = append(cs, Check{Name: "model " + p, Status: Fail, Detail: err.Error(), Key: "models.videmo",
+				Fix: "point models.videmo at the served model's videmo.manifest.json (its question plan)"})
+		} else {
+			cs = append(cs, Check{Name: "model " + m.Name + " (plan)", Status: OK, Detail: p, Key: "models.videmo"})
+		}
+	} else if p != "" {
 		if m, err := videmo.LoadManifest(p); err != nil {
 			cs = append(cs, Check{Name: "model " + p, Status: Fail, Detail: err.Error(), Key: "models.videmo",
 				Fix: "point models.videmo at a VidEmo export's videmo.manifest.json (edgemo convert videmo), or remove it for the fast head alone"})
@@ -64,8 +72,8 @@ func ConfigModels(cfg *config.Config) []Check {
 	}
 	for _, h := range heads {
 		part, ok := registry.Heads.Get(h)
-		if !ok {
-			continue // config validation has named it
+		if !ok || part.Manifest == "" {
+			continue // unknown: config validation has named it; or a head with no model
 		}
 		manifest("engine.heads", o.FaceManifest(part.Manifest), part.Task,
 			fmt.Sprintf("run scripts/setup.sh (scripts/models.sh converts it), or leave %s out of engine.heads (or set engine.optional_heads)", h), headStatus)

@@ -3,15 +3,20 @@
 package doctor
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"time"
 
 	"gocv.io/x/gocv"
 
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/engine/registry"
+	"github.com/edgemo/edgemo/engine/videmo"
+	"github.com/edgemo/edgemo/engine/videmo/openai"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/parts"
 )
@@ -79,6 +84,9 @@ func Run(o parts.Options, log *slog.Logger) []Check {
 	// Face models: every detector's and head's in the registry.
 	for _, part := range append(append([]registry.Part{}, registry.Detectors.Parts...), registry.Heads.Parts...) {
 		if part.Manifest == "" {
+			if _, ok := registry.Heads.Get(part.Name); ok {
+				add(Check{Name: "head " + part.Name, Status: OK, Detail: "needs no model"})
+			}
 			continue // haar: checked above
 		}
 		name := part.Manifest
@@ -90,6 +98,9 @@ func Run(o parts.Options, log *slog.Logger) []Check {
 		} else {
 			add(Check{Name: "model " + m.Name, Status: OK, Detail: m.Ref() + " " + m.ModelPath()})
 		}
+	}
+	if o.VLM.Remote.URL != "" {
+		add(Remote(context.Background(), o.VLM.Remote, o.VLM.Manifest))
 	}
 	return cs
 }
@@ -114,4 +125,36 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// Remote probes a remote VidEmo server (models.videmo_remote, analyze
+// --remote): it answers GET /v1/models within the timeout and serves the
+// model asked for.
+func Remote(ctx context.Context, o parts.RemoteOptions, plan string) Check {
+	c := Check{Name: "videmo remote " + o.URL, Key: "models.videmo_remote.url"}
+	cl, err := openai.NewClient(openai.ClientConfig{URL: o.URL, APIKey: o.APIKey, Timeout: o.Timeout})
+	if err != nil {
+		c.Status, c.Detail, c.Fix = Fail, err.Error(), "write models.videmo_remote.url as http(s)://host:port/v1"
+		return c
+	}
+	t0 := time.Now()
+	ids, err := cl.Models(ctx)
+	if err != nil {
+		c.Status, c.Detail = Fail, err.Error()
+		c.Fix = "start the server (edgemo serve, vLLM or SGLang with the VidEmo model), check the URL, the firewall and models.videmo_remote.api_key ($EDGEMO_VIDEMO_API_KEY)"
+		return c
+	}
+	want := o.Model
+	if want == "" {
+		if m, err := videmo.LoadPlan(plan); err == nil {
+			want = m.Name
+		}
+	}
+	if want != "" && !slices.Contains(ids, want) {
+		c.Status, c.Detail = Fail, fmt.Sprintf("serves %v, not %q", ids, want)
+		c.Fix = "set models.videmo_remote.model (analyze: --remote-model) to the served name"
+		return c
+	}
+	c.Status, c.Detail = OK, fmt.Sprintf("serves %s (/v1/models in %v)", want, time.Since(t0).Round(time.Millisecond))
+	return c
 }

@@ -49,13 +49,6 @@ const (
 	DetectorHaar           = registry.DetectorHaar
 )
 
-// Face head names for Options.Heads.
-const (
-	HeadMesh      = registry.HeadMesh
-	HeadAgeGender = registry.HeadAgeGender
-	HeadLiveness  = registry.HeadLiveness
-)
-
 // AllHeads are the face heads in the order they run.
 var AllHeads = registry.Heads.Defaults()
 
@@ -71,22 +64,23 @@ func (o Options) FaceManifest(name string) string {
 	return filepath.Join(o.modelsDir(), name+".manifest.json")
 }
 
-// DefaultManifest finds models/emotion.manifest.json in the working
-// directory or a parent of it (tests run in package dirs), or next to the
-// executable (bin/../models).
+// DefaultManifest is models/emotion.manifest.json in $EDGEMO_MODELS, the
+// working directory, the source checkout it is in (engine.CheckoutRoot),
+// or beside the executable (bin/../models, or models/ next to it in a
+// release archive); the first that exists.
 func DefaultManifest() string {
-	rel := filepath.Join("models", "emotion.manifest.json")
+	const name = "emotion.manifest.json"
+	rel := filepath.Join("models", name)
 	var cands []string
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			cands = append(cands, filepath.Join(d, rel))
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
+	if d := os.Getenv("EDGEMO_MODELS"); d != "" {
+		cands = append(cands, filepath.Join(d, name))
+	}
+	cands = append(cands, rel)
+	if root := engine.CheckoutRoot(); root != "" {
+		cands = append(cands, filepath.Join(root, rel))
 	}
 	if exe, err := os.Executable(); err == nil {
-		cands = append(cands, filepath.Join(filepath.Dir(exe), "..", rel))
+		cands = append(cands, filepath.Join(filepath.Dir(exe), "..", rel), filepath.Join(filepath.Dir(exe), rel))
 	}
 	for _, c := range cands {
 		if _, err := os.Stat(c); err == nil {
@@ -155,47 +149,40 @@ func (d *blazeDetector) Close() error {
 	return errors.Join(d.BlazeFace.Close(), d.run.Close(), d.rt.Close())
 }
 
-// loadHeads opens the face heads o asks for. A head that fails to load is
-// an error naming its file, or, with OptionalHeads, a warning and the head
-// stays off.
-func loadHeads(rt *engine.Runtime, o Options, log *slog.Logger) (engine.FaceHeads, error) {
-	var fh engine.FaceHeads
-	heads := o.Heads
-	if heads == nil {
-		heads = AllHeads
+// loadHeads opens the face heads o asks for, in that order. A head that
+// fails to load is an error naming its file, or, with OptionalHeads, a
+// warning and the head stays off.
+func loadHeads(rt *engine.Runtime, o Options, log *slog.Logger) ([]engine.Head, error) {
+	names := o.Heads
+	if names == nil {
+		names = AllHeads
 	}
-	for _, h := range heads {
-		part, ok := registry.Heads.Get(h)
+	var heads []engine.Head
+	for _, name := range names {
+		part, ok := registry.Heads.Get(name)
 		if !ok {
-			fh.Close()
-			return engine.FaceHeads{}, fmt.Errorf("face %w", registry.Heads.Check(h))
+			return nil, errors.Join(fmt.Errorf("face %w", registry.Heads.Check(name)), engine.CloseHeads(heads))
 		}
-		mname := part.Manifest
-		err := func() error {
-			m, err := engine.LoadManifest(o.FaceManifest(mname))
+		h, err := func() (engine.Head, error) {
+			if part.Manifest == "" { // a head with no model
+				return engine.OpenHead(part.Name, rt, nil)
+			}
+			m, err := engine.LoadManifest(o.FaceManifest(part.Manifest))
 			if err != nil {
-				return err
+				return nil, err
 			}
-			switch h {
-			case HeadMesh:
-				fh.Mesh, err = engine.NewMeshHead(rt, m)
-			case HeadAgeGender:
-				fh.Attr, err = engine.NewAttributeHead(rt, m)
-			case HeadLiveness:
-				fh.Liveness, err = engine.NewLivenessHead(rt, m)
-			}
-			return err
+			return engine.OpenHead(part.Name, rt, m)
 		}()
 		if err != nil {
 			if o.OptionalHeads {
-				log.Warn("face head disabled: its model cannot be loaded", "head", h, "err", err)
+				log.Warn("face head disabled: its model cannot be loaded", "head", name, "err", err)
 				continue
 			}
-			fh.Close()
-			return engine.FaceHeads{}, fmt.Errorf("face head %s: %w (or mark heads optional)", h, err)
+			return nil, errors.Join(fmt.Errorf("face head %s: %w (or mark heads optional)", name, err), engine.CloseHeads(heads))
 		}
+		heads = append(heads, h)
 	}
-	return fh, nil
+	return heads, nil
 }
 
 // Models is the ONNX Runtime and the analyzer, shared by all cameras.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/engine/audience"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/publish"
@@ -44,6 +45,17 @@ type Config struct {
 	// A func, so a config reload can flip it without restarting cameras.
 	FaceImages func() bool
 
+	// Audience fills each tree's attention and presence fields with the
+	// camera's looking cone and keeps the camera's audience figures
+	// (engine/audience). The caller may keep one across runs of a camera
+	// (a looping file); nil: the pipeline makes one with the defaults.
+	Audience *audience.Meter
+
+	// LowLight is the brightness (mean luma, 0..1) below which a window's
+	// scene is low light and the face levels' confidences are lowered
+	// (engine/scene.Apply); nil: scene.LowLight (0.15), 0: never.
+	LowLight *float64
+
 	OnFrame func(f *capture.Frame)      // after each frame is processed (progress); must not keep f
 	OnEvent func(ev facetrack.Event)    // track lifecycle
 	OnTree  func(t *tree.Tree)          // after each tree is published
@@ -65,6 +77,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueLen == 0 {
 		c.QueueLen = 8
+	}
+	if c.Audience == nil {
+		c.Audience = audience.New(audience.Config{})
 	}
 	return c
 }
@@ -88,6 +103,7 @@ type Pipeline struct {
 
 	src    atomic.Pointer[capture.FrameSource] // while running, for CaptureStats
 	queue  atomic.Pointer[chan item]           // while running, for QueueLen
+	scene  atomic.Pointer[sceneState]          // from a run's start, for Scene and StageCosts
 	nextID atomic.Int64                        // the tracker's next track ID, after a run
 }
 
@@ -126,6 +142,7 @@ func New(cfg Config, det facetrack.Detector, an engine.Analyzer, sinks []publish
 type item struct {
 	w     window.Window
 	ended int
+	scene *tree.Scene // the camera's scene over w's span
 }
 
 // Run processes the source until it ends (files), ctx is cancelled, or it
@@ -158,6 +175,8 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error
 	queue := make(chan item, p.cfg.QueueLen)
 	p.src.Store(&src)
 	p.queue.Store(&queue)
+	sc := newSceneState(p.cfg.Window, p.cfg.LowLight)
+	p.scene.Store(sc)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -166,7 +185,7 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error
 		p.engineLoop(ctx, queue)
 	}()
 
-	ferr := p.frameLoop(ctx, src, trk, bufs, queue)
+	ferr := p.frameLoop(ctx, src, trk, bufs, queue, sc)
 	p.nextID.Store(int64(trk.NextID()))
 	close(queue)
 	wg.Wait()
@@ -179,8 +198,11 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error
 	return ctx.Err()
 }
 
-func (p *Pipeline) frameLoop(ctx context.Context, src capture.FrameSource, trk *facetrack.Tracker, bufs *window.Buffers, queue chan item) error {
+func (p *Pipeline) frameLoop(ctx context.Context, src capture.FrameSource, trk *facetrack.Tracker, bufs *window.Buffers, queue chan item, sc *sceneState) error {
 	send := func(it item) bool {
+		if it.w.Samples != nil {
+			it.scene = sc.window(it.w)
+		}
 		if p.cfg.Offline || it.w.Samples == nil {
 			select {
 			case queue <- it:
@@ -231,6 +253,7 @@ read:
 		case <-ctx.Done():
 			break read
 		}
+		sc.frame(f, p) // scene light and colour, on every detector schedule
 		err := p.frame(f, n, trk, bufs, send, endTrack)
 		if p.cfg.OnFrame != nil {
 			p.cfg.OnFrame(f)
@@ -265,6 +288,7 @@ func (p *Pipeline) frame(f *capture.Frame, n uint64, trk *facetrack.Tracker, buf
 		if ev.Type == facetrack.EventNew {
 			p.Stats.Tracks.Add(1)
 		}
+		p.cfg.Audience.Event(ev)
 		if p.cfg.OnEvent != nil {
 			p.cfg.OnEvent(ev)
 		}
@@ -309,15 +333,13 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 	var ws []window.Window
 	for it := range queue {
 		if it.w.Samples == nil {
-			if f, ok := p.analyzer.(engine.TrackForgetter); ok {
-				f.Forget(p.cfg.Camera, it.ended)
-			}
+			p.forget(it.ended)
 			continue
 		}
 		// Windows of other tracks (or a backlog) already waiting are
 		// analysed together; a track-end marker stops the batch so the
 		// track's last window is analysed before its state is forgotten.
-		ws = append(ws[:0], it.w)
+		ws, scenes := append(ws[:0], it.w), []*tree.Scene{it.scene}
 		var end *item
 	gather:
 		for batching && len(ws) < maxBatch {
@@ -330,7 +352,7 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 					end = &more
 					break gather
 				}
-				ws = append(ws, more.w)
+				ws, scenes = append(ws, more.w), append(scenes, more.scene)
 			default:
 				break gather
 			}
@@ -358,20 +380,32 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 			p.fail("engine", fmt.Errorf("camera %s track %d window %d (+%d more): analyzer returned %d trees for %d windows; their face images are skipped", p.cfg.Camera, ws[0].TrackID, ws[0].Seq, len(ws)-1, len(trees), len(ws)))
 		}
 		for i, t := range trees {
+			if paired {
+				p.withScene(t, scenes[i])
+			} else {
+				p.withScene(t, scenes[len(scenes)-1]) // the camera's latest
+			}
 			p.publish(ctx, t)
 			if paired {
 				p.faceImage(t, ws[i])
 			}
 		}
 		if end != nil {
-			if f, ok := p.analyzer.(engine.TrackForgetter); ok {
-				f.Forget(p.cfg.Camera, end.ended)
-			}
+			p.forget(end.ended)
 		}
 	}
 }
 
+// forget drops an ended track's state, after its last tree.
+func (p *Pipeline) forget(id int) {
+	if f, ok := p.analyzer.(engine.TrackForgetter); ok {
+		f.Forget(p.cfg.Camera, id)
+	}
+	p.cfg.Audience.Forget(id)
+}
+
 func (p *Pipeline) publish(ctx context.Context, t *tree.Tree) {
+	p.cfg.Audience.Apply(t)
 	for _, s := range p.sinks {
 		if err := s.Publish(ctx, t); err != nil {
 			p.Stats.SinkErrors.Add(1)

@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/audience"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish"
 )
@@ -347,6 +348,28 @@ func (s *Sink) Faces(camera string, n int) {
 	}
 }
 
+// Audience sets the retained <prefix>/<camera>/audience (engine/audience;
+// docs/mqtt.md), when it changes. A camera the sink does not know (not
+// configured and not seen, or removed) is ignored: the figures come from a
+// timer that may still hold a camera CameraRemoved has just cleared.
+func (s *Sink) Audience(a audience.Audience) {
+	cam := safeName(a.Camera)
+	b, err := json.Marshal(a)
+	if err != nil {
+		return // a struct of numbers, strings and maps: cannot fail
+	}
+	s.mu.Lock()
+	if s.cams[cam] == nil {
+		s.mu.Unlock()
+		return
+	}
+	changed := s.setLocked(s.topic(cam, "audience"), b)
+	s.mu.Unlock()
+	if changed {
+		s.notify()
+	}
+}
+
 // CameraRemoved clears what the sink retained for camera on the broker: an
 // empty retained payload on each of its Home Assistant discovery configs
 // (Home Assistant deletes the entities) and on its status, emotion and faces
@@ -365,7 +388,7 @@ func (s *Sink) CameraRemoved(camera string) {
 			topics = append(topics, d.topic)
 		}
 	}
-	topics = append(topics, s.topic(cam, "status"), s.topic(cam, "emotion"), s.topic(cam, "faces"))
+	topics = append(topics, s.topic(cam, "status"), s.topic(cam, "emotion"), s.topic(cam, "faces"), s.topic(cam, "audience"))
 	for k := range s.upd {
 		if k.cam == cam {
 			delete(s.upd, k) // its tracks are gone; a held-back update is not worth sending

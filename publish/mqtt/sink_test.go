@@ -16,6 +16,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
+	"github.com/edgemo/edgemo/engine/audience"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish"
 	"github.com/edgemo/edgemo/publish/broker"
@@ -173,6 +174,14 @@ func TestEmbeddedBrokerHappyPath(t *testing.T) {
 	happyPath(t, b.URL())
 }
 
+// audienceSensors: each audience sensor's template and unit.
+var audienceSensors = map[string]struct{ template, unit any }{
+	"visitors":  {"{{ value_json.visitors }}", "visitors"},
+	"attention": {"{{ ((value_json.attention_share | float(0)) * 100) | round(0) }}", "%"},
+	"dwell":     {"{{ value_json.dwell_mean_s }}", "s"},
+	"mood":      {"{{ value_json.mood if value_json.mood else 'none' }}", nil},
+}
+
 func TestHomeAssistantDiscovery(t *testing.T) {
 	mq := mqtttest.StartMosquitto(t)
 	s, _ := newSink(t, mqtt.Config{
@@ -184,6 +193,10 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	s.CameraStatus("desk", publish.StatusReconnecting)
 	s.Faces("door", 1)
 	s.Faces("desk", 0)
+	share, val := 0.75, 0.2
+	s.Audience(audience.Audience{Camera: "door", PeriodS: 60, Faces: 1, Visitors: 3, DwellMeanS: 12.5, DwellP90S: 20, AttentionShare: &share,
+		EmotionMix: map[string]float64{"happiness": 0.6, "neutral": 0.4}, Mood: "happiness", ValenceMean: &val, Trees: 10})
+	s.Audience(audience.Audience{Camera: "desk", PeriodS: 60, EmotionMix: map[string]float64{}})
 	for _, cam := range []string{"door", "desk"} {
 		if err := s.Publish(context.Background(), sampleTree(cam, 1, 0)); err != nil {
 			t.Fatal(err)
@@ -197,14 +210,14 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 				n++
 			}
 		}
-		return n >= 6 && countTopic(ms, "edgemo-lab/door/emotion") > 0 && countTopic(ms, "edgemo-lab/desk/emotion") > 0 &&
+		return n >= 14 && countTopic(ms, "edgemo-lab/door/audience") > 0 && countTopic(ms, "edgemo-lab/desk/audience") > 0 && countTopic(ms, "edgemo-lab/door/emotion") > 0 && countTopic(ms, "edgemo-lab/desk/emotion") > 0 &&
 			countTopic(ms, "edgemo-lab/desk/faces") > 0 && countTopic(ms, "edgemo-lab/desk/status") > 0
 	}
 	first := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubOptions{}, "homeassistant/#", "edgemo-lab/#")
-	first.Wait(wait, "6 discovery configs and the state", done)
+	first.Wait(wait, "14 discovery configs and the state", done)
 	// Everything is on the broker now: a newcomer gets it all retained.
 	sub := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubOptions{}, "homeassistant/#", "edgemo-lab/#")
-	ms := sub.Wait(wait, "6 retained discovery configs and retained state", done)
+	ms := sub.Wait(wait, "14 retained discovery configs and retained state", done)
 	retainedTopics := map[string]bool{}
 	for _, m := range ms {
 		if m.Retained && m.Payload != "" {
@@ -255,6 +268,12 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		if dev["sw_version"] != "0.3.0" {
 			t.Errorf("%s sw_version %v", m.Topic, dev["sw_version"])
 		}
+		if tpl, ok := audienceSensors[strings.TrimPrefix(strings.TrimPrefix(parts[3], "door_"), "desk_")]; ok {
+			cam := strings.SplitN(parts[3], "_", 2)[0]
+			if c["state_topic"] != "edgemo-lab/"+cam+"/audience" || c["value_template"] != tpl.template || c["unit_of_measurement"] != tpl.unit {
+				t.Errorf("%s audience sensor: state_topic %v value_template %v unit %v", m.Topic, c["state_topic"], c["value_template"], c["unit_of_measurement"])
+			}
+		}
 		if strings.HasSuffix(parts[3], "_emotion") {
 			if c["value_template"] != "{{ value_json.label }}" || c["json_attributes_topic"] != c["state_topic"] {
 				t.Errorf("%s emotion sensor: value_template %v json_attributes_topic %v", m.Topic, c["value_template"], c["json_attributes_topic"])
@@ -262,9 +281,22 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		}
 	}
 	slices.Sort(objects)
-	want := []string{"desk_emotion", "desk_faces", "desk_status", "door_emotion", "door_faces", "door_status"}
+	var want []string
+	for _, cam := range []string{"desk", "door"} {
+		for _, o := range []string{"attention", "dwell", "emotion", "faces", "mood", "status", "visitors"} {
+			want = append(want, cam+"_"+o)
+		}
+	}
 	if !slices.Equal(objects, want) {
 		t.Errorf("discovery objects %v, want %v", objects, want)
+	}
+	// The sensors' templates read fields the audience payload has.
+	var a map[string]any
+	if err := json.Unmarshal([]byte(sub.Messages("edgemo-lab/door/audience")[0].Payload), &a); err != nil {
+		t.Fatal(err)
+	}
+	if a["visitors"] != 3.0 || a["attention_share"] != 0.75 || a["dwell_mean_s"] != 12.5 || a["mood"] != "happiness" || a["emotion_mix"] == nil {
+		t.Errorf("door audience %v", a)
 	}
 	var e mqtt.Emotion
 	_ = json.Unmarshal([]byte(sub.Messages("edgemo-lab/door/emotion")[0].Payload), &e)
@@ -516,9 +548,9 @@ func TestQueueOverflowDropsOldest(t *testing.T) {
 		t.Errorf("overflow not logged:\n%s", logs.String())
 	}
 	px.SetDown(false)
-	ms := sub.Wait(wait, "the 100 newest trees", func(ms []mqtttest.Message) bool { return len(ms) >= 100 })
+	sub.Wait(wait, "the 100 newest trees", func(ms []mqtttest.Message) bool { return len(ms) >= 100 })
 	time.Sleep(100 * time.Millisecond)
-	ms = sub.Messages("")
+	ms := sub.Messages("")
 	seqs := treeSeqs(t, ms)
 	if len(seqs) != 100 || seqs[0] != 150 || seqs[99] != 249 {
 		t.Fatalf("received %d trees %v…, want exactly 150..249 (the oldest are the ones dropped)", len(seqs), seqs[:min(5, len(seqs))])

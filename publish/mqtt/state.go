@@ -146,7 +146,8 @@ type discoveryMsg struct {
 }
 
 // discovery is the Home Assistant MQTT discovery configs of one camera:
-// sensors for the salient emotion, the face count and the camera status,
+// sensors for the salient emotion, the face count, the camera status and
+// the audience (visitors, attention %, mean dwell, mood),
 // and with FaceImages a camera showing the most salient face, all
 // available while <prefix>/available is online.
 func (s *Sink) discovery(cam string) []discoveryMsg {
@@ -197,11 +198,44 @@ func (s *Sink) discovery(cam string) []discoveryMsg {
 	status["options"] = []string{publish.StatusOnline, publish.StatusOffline, publish.StatusReconnecting}
 	status["icon"] = "mdi:cctv"
 
+	// The audience sensors read <prefix>/<camera>/audience (the camera's
+	// figures over its audience.period).
+	aud := s.topic(cam, "audience")
+	visitors := base(cam+"_visitors", "visitors")
+	visitors["state_topic"] = aud
+	visitors["value_template"] = "{{ value_json.visitors }}"
+	visitors["unit_of_measurement"] = "visitors"
+	visitors["state_class"] = "measurement"
+	visitors["icon"] = "mdi:account-group"
+
+	attention := base(cam+"_attention", "attention")
+	attention["state_topic"] = aud
+	attention["value_template"] = "{{ ((value_json.attention_share | float(0)) * 100) | round(0) }}"
+	attention["unit_of_measurement"] = "%"
+	attention["state_class"] = "measurement"
+	attention["icon"] = "mdi:eye-outline"
+
+	dwell := base(cam+"_dwell", "mean dwell")
+	dwell["state_topic"] = aud
+	dwell["value_template"] = "{{ value_json.dwell_mean_s }}"
+	dwell["unit_of_measurement"] = "s"
+	dwell["device_class"] = "duration"
+	dwell["state_class"] = "measurement"
+	dwell["icon"] = "mdi:timer-outline"
+
+	mood := base(cam+"_mood", "mood")
+	mood["state_topic"] = aud
+	mood["value_template"] = "{{ value_json.mood if value_json.mood else 'none' }}"
+	mood["json_attributes_topic"] = aud
+	mood["json_attributes_template"] = "{{ value_json.emotion_mix | tojson }}"
+	mood["icon"] = "mdi:emoticon-outline"
+
 	var out []discoveryMsg
 	for _, m := range []struct {
 		object string
 		cfg    map[string]any
-	}{{cam + "_emotion", emotion}, {cam + "_faces", faces}, {cam + "_status", status}} {
+	}{{cam + "_emotion", emotion}, {cam + "_faces", faces}, {cam + "_status", status},
+		{cam + "_visitors", visitors}, {cam + "_attention", attention}, {cam + "_dwell", dwell}, {cam + "_mood", mood}} {
 		b, _ := json.Marshal(m.cfg)
 		out = append(out, discoveryMsg{topic: s.cfg.DiscoveryPrefix + "/sensor/" + node + "/" + m.object + "/config", payload: b})
 	}

@@ -18,6 +18,7 @@ import (
 
 	pion "github.com/pion/webrtc/v4"
 
+	"github.com/edgemo/edgemo/engine/audience"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish"
 )
@@ -48,6 +49,8 @@ type Sink struct {
 	closed  bool
 	viewers map[string]*viewer
 	status  map[string]string // camera -> last status, replayed to new viewers
+	faces   map[string]int    // camera -> faces now, likewise (audience.go)
+	aud     map[string]audience.Audience
 
 	sent, dropped atomic.Uint64
 }
@@ -73,7 +76,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	return &Sink{
 		cfg: cfg, log: log, api: api, servers: servers,
 		ctx: ctx, cancel: cancel,
-		viewers: map[string]*viewer{}, status: map[string]string{},
+		viewers: map[string]*viewer{}, status: map[string]string{}, faces: map[string]int{}, aud: map[string]audience.Audience{},
 	}, nil
 }
 
@@ -94,11 +97,13 @@ func (s *Sink) Publish(_ context.Context, t *tree.Tree) error {
 
 // Envelope is one message on the "events" channel.
 type Envelope struct {
-	Type   string              `json:"type"` // track | status
-	Event  *publish.TrackEvent `json:"event,omitempty"`
-	Camera string              `json:"camera,omitempty"`
-	Status string              `json:"status,omitempty"`
-	Time   tree.Time           `json:"time"`
+	Type     string              `json:"type"` // track | status | faces | audience
+	Event    *publish.TrackEvent `json:"event,omitempty"`
+	Camera   string              `json:"camera,omitempty"`
+	Status   string              `json:"status,omitempty"`
+	Faces    *int                `json:"faces,omitempty"`    // faces now (type faces)
+	Audience *audience.Audience  `json:"audience,omitempty"` // type audience
+	Time     tree.Time           `json:"time"`
 }
 
 // Track forwards new, lost and end events (not per-frame updates: the trees
@@ -137,6 +142,7 @@ func (s *Sink) replayStatus(v *viewer) {
 			ms = append(ms, message{kind: kindEvent, text: string(b)})
 		}
 	}
+	ms = append(ms, s.replayAudienceLocked(v)...)
 	s.mu.Unlock()
 	s.fanout([]*viewer{v}, ms...)
 }

@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -332,7 +333,7 @@ func TestMaxViewersAndClose(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("viewer's channel did not close on sink Close")
 	}
-	if err := s.Publish(ctx, makeTree("cam1", 1, 1, "")); err != ErrClosed {
+	if err := s.Publish(ctx, makeTree("cam1", 1, 1, "")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Publish after Close: %v", err)
 	}
 }

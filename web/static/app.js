@@ -53,6 +53,9 @@
     return e;
   };
 
+  // The per camera strip (strip.js, loaded first).
+  const { makeStrip, renderStrip, dur } = window.edgemoStrip({ h, pct, color, facesNow: (c) => facesNow(c) });
+
   const $status = document.getElementById("status");
   const $statusText = document.getElementById("status-text");
   const $stats = document.getElementById("stats");
@@ -68,6 +71,7 @@
   const cameras = new Map(); // camera -> {el, grid, count, badge}
   const faces = new Map(); // "camera/track" -> face
   let received = 0;
+  const seen = new Set(); // "camera/track" of every tree received (tests)
   const recent = []; // arrival times, for the rate
 
   function cameraSection(name) {
@@ -80,12 +84,13 @@
     const badge = h("span", "badge hidden");
     const count = h("span", "count");
     title.append(badge, count);
+    const strip = makeStrip();
     const grid = h("div", "grid");
-    el.append(title, grid);
+    el.append(title, strip.el, grid);
     // keep cameras in name order
     const after = [...cameras.keys()].sort().find((k) => k > name);
     $cameras.insertBefore(el, after ? cameras.get(after).el : null);
-    c = { el, grid, count, badge };
+    c = { el, grid, count, badge, strip, name, facesNow: null, audience: null, scene: null };
     cameras.set(name, c);
     $empty.classList.add("hidden");
     return c;
@@ -99,7 +104,8 @@
     const trackEl = h("span", "track", "Face " + track);
     const attrs = h("span", "attrs");
     const age = h("span", "age");
-    head.append(trackEl, attrs, age);
+    const presence = h("span", "presence");
+    head.append(trackEl, attrs, presence, age);
 
     const emo = h("div", "emotion");
     const label = h("div", "emotion-label", "…");
@@ -131,7 +137,7 @@
 
     const foot = h("footer");
     el.append(head, emo, timeline, details, attrBox, foot);
-    return { el, trackEl, attrs, age, label, conf, fine, trend, rationale, timeline, exprBox, exprLabel, va, scores,
+    return { el, trackEl, attrs, age, presence, label, conf, fine, trend, rationale, timeline, exprBox, exprLabel, va, scores,
       cueBox, cues, attrList, foot, attrBox };
   }
 
@@ -143,6 +149,7 @@
     const now = performance.now();
     recent.push(now);
     const key = t.camera + "/" + t.track_id;
+    seen.add(key);
     let f = faces.get(key);
     if (!f) {
       const cam = cameraSection(t.camera);
@@ -164,6 +171,10 @@
     }
     f.tree = t;
     f.dirty = true;
+    if (t.scene) {
+      const cam = cameras.get(t.camera);
+      if (cam) { cam.scene = t.scene; cam.dirty = true; }
+    }
     schedule();
   }
 
@@ -175,6 +186,17 @@
       c.badge.textContent = e.status;
       c.badge.dataset.status = e.status;
       c.badge.classList.remove("hidden");
+    } else if (e.type === "faces" && e.camera) {
+      const c = cameraSection(e.camera);
+      c.facesNow = e.faces || 0;
+      c.dirty = true;
+      updateCounts(e.camera);
+      schedule();
+    } else if (e.type === "audience" && e.audience) {
+      const c = cameraSection(e.camera);
+      c.audience = e.audience;
+      c.dirty = true;
+      schedule();
     } else if (e.type === "track" && e.event) {
       const f = faces.get(e.event.camera + "/" + e.event.track_id);
       if (!f) return;
@@ -195,6 +217,7 @@
 
   function renderDirty() {
     for (const f of faces.values()) if (f.dirty) { f.dirty = false; render(f); }
+    for (const c of cameras.values()) if (c.dirty) { c.dirty = false; renderStrip(c); }
   }
 
   function bars(box, rows) {
@@ -231,6 +254,15 @@
     u.trend.title = emo.trend || "";
     u.rationale.textContent = emo.rationale || "";
     u.rationale.classList.toggle("hidden", !emo.rationale);
+
+    // presence: dwell, the window's attention, looking now
+    const fc = t.face || {};
+    const pr = [];
+    if (fc.dwell_s != null) pr.push("dwell " + dur(fc.dwell_s));
+    if (fc.attention != null) pr.push("attention " + pct(fc.attention));
+    u.presence.textContent = pr.join(" · ");
+    u.presence.dataset.looking = fc.looking == null ? "" : String(fc.looking);
+    u.presence.title = fc.looking == null ? "" : (fc.looking ? "looking at the camera" : "looking away");
 
     // attributes: age and gender as chips in the header, every attribute
     // with its confidence in the detail row
@@ -295,11 +327,22 @@
     g.globalAlpha = 1;
   }
 
+  // Faces now: the camera's own count (its "faces" events) once one came,
+  // else its cards of tracks that have not ended or been lost. Never the
+  // cards kept on screen after their track ended.
+  function facesNow(c) {
+    if (c.facesNow != null) return c.facesNow;
+    let n = 0;
+    for (const f of faces.values()) if (f.camera === c.name && !f.ended && !f.lost) n++;
+    return n;
+  }
+
   function updateCounts(camera) {
     const c = cameras.get(camera);
     if (!c) return;
-    const n = c.grid.children.length;
-    c.count.textContent = n === 1 ? "1 face" : n + " faces";
+    const n = facesNow(c);
+    c.count.textContent = n === 1 ? "1 face now" : n + " faces now";
+    c.count.dataset.faces = String(n);
   }
 
   // Expiry, ages and the rate, once a second.
@@ -310,7 +353,6 @@
       if (idle > EXPIRE_MS || (f.ended && now - f.endedAt > ENDED_MS)) {
         f.ui.el.remove();
         faces.delete(key);
-        updateCounts(f.camera);
         continue;
       }
       f.ui.el.classList.toggle("stale", idle > STALE_MS || f.lost);
@@ -321,7 +363,10 @@
     }
     $empty.classList.toggle("hidden", faces.size > 0);
     while (recent.length && now - recent[0] > 5000) recent.shift();
-    $stats.textContent = `${faces.size} faces · ${(recent.length / 5).toFixed(1)} trees/s · ${received} total`;
+    let inView = 0;
+    for (const [name, c] of cameras) { updateCounts(name); renderStrip(c); inView += facesNow(c); }
+    $stats.textContent = `${inView} ${inView === 1 ? "face" : "faces"} now · ${(recent.length / 5).toFixed(1)} trees/s · ${received} total`;
+    $stats.dataset.faces = String(inView);
   }, 1000);
   window.addEventListener("resize", () => { for (const f of faces.values()) f.dirty = true; schedule(); });
 
@@ -414,5 +459,5 @@
   connect();
 
   // For tests and debugging.
-  window.edgemo = { faces, cameras, get received() { return received; }, get state() { return $status.dataset.state; }, get connects() { return connects; } };
+  window.edgemo = { faces, cameras, get tracksSeen() { return seen.size; }, get received() { return received; }, get state() { return $status.dataset.state; }, get connects() { return connects; } };
 })();

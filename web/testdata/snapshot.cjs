@@ -1,14 +1,19 @@
 // Opens the dashboard of a running edgemo, waits until face cards with
 // emotion labels appear, saves a screenshot and prints one JSON line:
-// {"open_ms":…, "cards":[{camera, track, emotion}], "off_machine":[…]}.
+// {"open_ms":…, "cards":[{camera, track, emotion, presence}],
+//  "header_faces":N, "strips":[{camera, faces, visitors, attention, dwell,
+//  mix:[{label, width}], scene}], "off_machine":[…]}.
 //
-//   node snapshot.cjs <url> <screenshot.png> [min cards]
+//   node snapshot.cjs <url> <screenshot.png> [min cards] [min tracks]
+//
+// min tracks: first wait until trees of that many distinct tracks arrived
+// (a looping clip's second pass), with the audience strip filled.
 //   env EDGEMO_NODE_MODULES: the node_modules holding playwright-core
 "use strict";
 const path = require("path");
 const { launch, chromiumCmdline, offMachineSockets } = require(path.join(__dirname, "chromium.cjs"));
 
-const [url, shot, minCards = "1"] = process.argv.slice(2);
+const [url, shot, minCards = "1", minTracks = "0"] = process.argv.slice(2);
 
 (async () => {
   const browser = await launch();
@@ -23,6 +28,10 @@ const [url, shot, minCards = "1"] = process.argv.slice(2);
     await page.waitForFunction((n) => [...document.querySelectorAll(".card .emotion-label")]
       .filter((e) => e.textContent.trim() !== "").length >= n, Number(minCards), { timeout: 30000 });
     await page.waitForTimeout(1500); // let the timeline gather a few windows
+    if (Number(minTracks) > 0) {
+      await page.waitForFunction((n) => window.edgemo.tracksSeen >= n &&
+        [...document.querySelectorAll(".strip .mix")].some((m) => m.children.length > 0), Number(minTracks), { timeout: 40000 });
+    }
     // a face that appeared meanwhile has a card before its first tree: give
     // it that tree (the caller checks every card's label; on timeout it fails)
     await page.waitForFunction(() => [...document.querySelectorAll(".card")].every((c) => {
@@ -32,10 +41,21 @@ const [url, shot, minCards = "1"] = process.argv.slice(2);
     const cards = await page.evaluate(() => [...document.querySelectorAll(".card")].map((c) => ({
       camera: c.dataset.camera, track: Number(c.dataset.track),
       emotion: c.querySelector(".emotion-label")?.textContent || "",
+      presence: c.querySelector(".presence")?.textContent || "",
     })));
+    const headerFaces = await page.evaluate(() => Number(document.getElementById("stats").dataset.faces));
+    const strips = await page.evaluate(() => [...document.querySelectorAll(".camera")].map((c) => {
+      const s = c.querySelector(".strip");
+      const txt = (cls) => s.querySelector(".stat." + cls + " b").textContent;
+      return {
+        camera: c.dataset.camera, faces: Number(txt("faces")), visitors: txt("visitors"), attention: txt("attention"), dwell: txt("dwell"),
+        mix: [...s.querySelectorAll(".mix > i")].map((i) => ({ label: i.dataset.label, width: parseFloat(i.style.width) })),
+        scene: s.querySelector(".scene").classList.contains("hidden") ? "" : s.querySelector(".scene small").textContent,
+      };
+    }));
     await page.screenshot({ path: shot, fullPage: true });
     const net = cmd ? offMachineSockets(cmd.pid) : { bad: ["chromium process not found"] };
-    process.stdout.write(JSON.stringify({ open_ms: openMs, cards, off_machine: net.bad }) + "\n");
+    process.stdout.write(JSON.stringify({ open_ms: openMs, cards, header_faces: headerFaces, strips, off_machine: net.bad }) + "\n");
   } finally {
     await browser.close();
   }

@@ -4,8 +4,14 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/edgemo/edgemo/engine/registry"
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
 )
+
+func init() {
+	registerHead(registry.HeadAgeGender, func(rt *Runtime, m *Manifest) (Head, error) { return NewAttributeHead(rt, m) })
+}
 
 // Attr is one crop's age and gender from faceres.
 type Attr struct {
@@ -20,6 +26,8 @@ type AttributeHead struct {
 	*FaceModel
 	gender, age int // output indices
 }
+
+var _ Head = (*AttributeHead)(nil)
 
 // NewAttributeHead opens a faceres manifest (outputs gender [-1,1] and age [-1,100]).
 func NewAttributeHead(rt *Runtime, m *Manifest) (*AttributeHead, error) {
@@ -42,6 +50,9 @@ func NewAttributeHead(rt *Runtime, m *Manifest) (*AttributeHead, error) {
 	h.FaceModel = f
 	return h, nil
 }
+
+// Name is the registry name.
+func (h *AttributeHead) Name() string { return registry.HeadAgeGender }
 
 // Predict runs every crop in one batch.
 func (h *AttributeHead) Predict(crops []facetrack.Crop) ([]Attr, error) {
@@ -71,59 +82,43 @@ func (h *AttributeHead) Predict(crops []facetrack.Crop) ([]Attr, error) {
 	return res, nil
 }
 
-// LivenessHead is the antispoof model: one score per crop, 1 = a real
-// (live) face, 0 = a presentation attack (photo, screen).
-type LivenessHead struct{ *FaceModel }
-
-// NewLivenessHead opens an antispoof manifest (one [-1,1] output).
-func NewLivenessHead(rt *Runtime, m *Manifest) (*LivenessHead, error) {
-	o := m.OutputSpecs()
-	if len(o) != 1 || o[0].Shape[len(o[0].Shape)-1] != 1 {
-		return nil, fmt.Errorf("%s: not an antispoof manifest (want one [-1,1] output)", m.Path)
-	}
-	f, err := NewFaceModel(rt, m, 0)
+// Observe is Predict, one Attr per crop.
+func (h *AttributeHead) Observe(crops []facetrack.Crop) ([]any, error) {
+	res, err := h.Predict(crops)
 	if err != nil {
 		return nil, err
 	}
-	return &LivenessHead{f}, nil
+	return boxAll(res), nil
 }
 
-// Predict runs every crop in one batch and returns the live scores.
-func (h *LivenessHead) Predict(crops []facetrack.Crop) ([]float64, error) {
-	out, err := h.FaceModel.Predict(crops)
-	if err != nil {
-		return nil, err
+// Summarize: age is the mean of the samples' ages (confidence the mean mass
+// within ±5 years), gender the sign of the mean P(male) − 0.5, its
+// confidence the probability of the label given (so never below 0.5), as
+// for every other label in the tree.
+func (h *AttributeHead) Summarize(obs []any, out *tree.Attributes) {
+	var age, conf, male, n float64
+	for _, o := range obs {
+		if a, ok := o.(Attr); ok {
+			age, conf, male, n = age+a.Age, conf+a.AgeConf, male+a.Male, n+1
+		}
 	}
-	res := make([]float64, len(crops))
+	if n == 0 {
+		return
+	}
+	age, conf, male = age/n, conf/n, male/n
+	out.Age = &tree.NumberValue{Value: round(clampF(age, 0, 130), 0), Confidence: prob(conf)}
+	g, p := "female", 1-male
+	if male > 0.5 {
+		g, p = "male", male
+	}
+	out.Gender = &tree.LabelValue{Value: g, Confidence: prob(p)}
+}
+
+// boxAll turns a head's typed results into observations.
+func boxAll[T any](res []T) []any {
+	out := make([]any, len(res))
 	for i := range res {
-		res[i] = clamp01(float64(out[0][i]))
+		out[i] = res[i]
 	}
-	return res, nil
-}
-
-// FaceHeads are the optional heads the fast analyzer runs beside the
-// emotion head on every new window sample; a nil head is disabled.
-type FaceHeads struct {
-	Mesh     *MeshHead
-	Attr     *AttributeHead
-	Liveness *LivenessHead
-}
-
-// Close closes every head.
-func (fh FaceHeads) Close() error {
-	var err error
-	if fh.Mesh != nil {
-		err = fh.Mesh.Close()
-	}
-	if fh.Attr != nil {
-		if e := fh.Attr.Close(); err == nil {
-			err = e
-		}
-	}
-	if fh.Liveness != nil {
-		if e := fh.Liveness.Close(); err == nil {
-			err = e
-		}
-	}
-	return err
+	return out
 }

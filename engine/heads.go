@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/edgemo/edgemo/engine/registry"
+	"github.com/edgemo/edgemo/engine/tree"
+	"github.com/edgemo/edgemo/facetrack"
+)
+
+// Head is one optional face head of the fast tier. The analyzer runs every
+// head on each new window sample beside the emotion head, all the new
+// samples of a batch in one call, keeps what it observed with the sample
+// while the sample is in a window, and lets the head fold a window's
+// observations into the tree.
+//
+// A head lives in one file: its type, its opener, and an init that
+// registers the opener under its engine/registry.Heads name. Config
+// validation, --heads, doctor and the README's parts table read that
+// registry entry; nothing else names the head.
+type Head interface {
+	// Name is the registry name; also the stage name in bench and metrics.
+	Name() string
+	// Observe runs every crop (BGR, facetrack.Crop) in one batch and returns
+	// one observation per crop, in order.
+	Observe(crops []facetrack.Crop) ([]any, error)
+	// Summarize folds one window's observations (in sample order; samples
+	// the head did not see are left out) into the tree's attributes.
+	Summarize(obs []any, out *tree.Attributes)
+	Close() error
+}
+
+// HeadOpener opens a head's model on rt from its manifest.
+type HeadOpener func(rt *Runtime, m *Manifest) (Head, error)
+
+var headOpeners = map[string]HeadOpener{}
+
+// registerHead is called from each head's init. A name missing from the
+// registry is a programming error, so it panics at start-up, not later.
+func registerHead(name string, open HeadOpener) {
+	if _, ok := registry.Heads.Get(name); !ok {
+		panic(fmt.Sprintf("engine: head %q has no entry in engine/registry.Heads", name))
+	}
+	if _, dup := headOpeners[name]; dup {
+		panic(fmt.Sprintf("engine: head %q registered twice", name))
+	}
+	headOpeners[name] = open
+}
+
+// OpenHead opens the head registered as name (a registry.Heads name).
+func OpenHead(name string, rt *Runtime, m *Manifest) (Head, error) {
+	open, ok := headOpeners[name]
+	if !ok {
+		return nil, fmt.Errorf("face %w", registry.Heads.Check(name))
+	}
+	return open(rt, m)
+}
+
+// HeadNames are the heads that have an opener, sorted (for the registry test).
+func HeadNames() []string {
+	out := make([]string, 0, len(headOpeners))
+	for n := range headOpeners {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CloseHeads closes every head, returning the errors joined.
+func CloseHeads(hs []Head) error {
+	var errs []error
+	for _, h := range hs {
+		if h != nil {
+			errs = append(errs, h.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// headResults are the heads' observations for a batch of new samples:
+// [head][crop], in the analyzer's head order.
+type headResults [][]any

@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/edgemo/edgemo/engine/registry"
+	"github.com/edgemo/edgemo/engine/tree"
+	"github.com/edgemo/edgemo/facetrack"
+)
+
+// Every head in the registry can be opened, and every opener has a
+// registry entry (registerHead panics otherwise): the one list is complete.
+func TestEveryRegisteredHeadHasAnOpener(t *testing.T) {
+	want := slices.Sorted(slices.Values(registry.Heads.Names()))
+	if got := HeadNames(); !slices.Equal(got, want) {
+		t.Fatalf("heads with an opener %v, registry.Heads %v", got, want)
+	}
+	if _, err := OpenHead("aura", nil, nil); err == nil {
+		t.Fatal("OpenHead of an unknown head: no error")
+	}
+}
+
+// cropCounter is a head with no model: it observes each crop's width and
+// reports, per window, how many samples it saw. It shows the seam a head
+// plugs into: observations are kept per sample, each window's reach
+// Summarize in sample order, and what it writes lands in the tree.
+type cropCounter struct{ closed bool }
+
+func (c *cropCounter) Name() string { return "crop-counter" }
+func (c *cropCounter) Observe(crops []facetrack.Crop) ([]any, error) {
+	out := make([]any, len(crops))
+	for i, cr := range crops {
+		out[i] = cr.W
+	}
+	return out, nil
+}
+func (c *cropCounter) Summarize(obs []any, out *tree.Attributes) {
+	out.Other = append(out.Other, tree.NamedValue{Name: c.Name(), Value: strconv.Itoa(len(obs)), Confidence: 1})
+}
+func (c *cropCounter) Close() error { c.closed = true; return nil }
+
+func TestHeadSeam(t *testing.T) {
+	counter := &cropCounter{}
+	a := NewFastAnalyzer(newTestHead(t), FastConfig{Heads: []Head{counter}})
+	ws := mediaWindows(t, "astronaut.png", 4, 1)
+	if len(ws) == 0 {
+		t.Fatal("no windows from astronaut.png")
+	}
+	tr, err := a.Analyze(context.Background(), ws[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	at := tr.Attributes
+	if at == nil || len(at.Other) != 1 || at.Other[0].Name != "crop-counter" || at.Other[0].Value != strconv.Itoa(len(ws[0].Samples)) {
+		t.Fatalf("attributes %+v, want crop-counter = %d samples", at, len(ws[0].Samples))
+	}
+	if at.Age != nil || at.Liveness != nil || at.HeadPose != nil {
+		t.Fatalf("attributes from heads that are not configured: %+v", at)
+	}
+	var sawStage bool
+	for _, s := range a.StageCosts() {
+		sawStage = sawStage || s.Stage == "crop-counter" && s.Items == len(ws[0].Samples)
+	}
+	if !sawStage {
+		t.Fatalf("stage costs %+v have no crop-counter stage", a.StageCosts())
+	}
+	if err := a.Close(); err != nil || !counter.closed {
+		t.Fatalf("close: %v, head closed %v", err, counter.closed)
+	}
+}
