@@ -15,17 +15,22 @@ tar xzf "$archive" -C "$t"
 d=$(echo "$t"/edgemo-*)
 [ -d "$d" ] || fail "$archive holds no edgemo-* directory"
 cp "$root/deps/media/astronaut.png" "$t/face.png" # the input only
-cd "$d"
+# Run from a working directory that is not the archive's, as the service
+# does (WorkingDirectory=/var/lib/edgemo): models and ORT must be found
+# beside the binary.
+mkdir "$t/work"
+cd "$t/work"
 unset EDGEMO_ORT_LIB
-missing=$(ldd bin/edgemo | grep 'not found' || true)
-[ -z "$missing" ] && echo "install test: every shared library resolves (DEBIAN_PACKAGES: $(paste -sd' ' DEBIAN_PACKAGES))" ||
+PATH=$d/bin:$PATH
+missing=$(ldd "$d/bin/edgemo" | grep 'not found' || true)
+[ -z "$missing" ] && echo "install test: every shared library resolves (DEBIAN_PACKAGES: $(paste -sd' ' "$d/DEBIAN_PACKAGES"))" ||
 	fail "bin/edgemo: libraries not found on this system: $missing (INSTALL.md names the packages)"
-bin/edgemo version | tee "$t/version.txt"
+edgemo version | tee "$t/version.txt"
 grep -q "^onnxruntime  1.24.1 ($d/lib/libonnxruntime.so.1)" "$t/version.txt" || fail "version did not load the bundled lib/libonnxruntime.so.1"
-bin/edgemo doctor | tee "$t/doctor.txt" || fail "doctor failed from the unpacked archive"
+edgemo doctor | tee "$t/doctor.txt" || fail "doctor failed from the unpacked archive"
 grep -q "^ok    model emotion .*$d/models/emotion.onnx" "$t/doctor.txt" || fail "doctor did not use the archive's models/"
 ! grep -q "$root" "$t/doctor.txt" || fail "doctor used a file from the repository $root"
-bin/edgemo analyze "$t/face.png" --progress off --log-level warn >"$t/trees.jsonl" || fail "analyze failed from the unpacked archive"
+edgemo analyze "$t/face.png" --progress off --log-level warn >"$t/trees.jsonl" || fail "analyze failed from the unpacked archive"
 n=$(grep -c '"schema":"edgemo.tree/v1"' "$t/trees.jsonl" || true)
 [ "$n" -ge 1 ] || fail "analyze wrote no trees"
 grep -q '"label":"happiness"' "$t/trees.jsonl" || fail "analyze of the astronaut is not happiness: $(head -c 400 "$t/trees.jsonl")"
@@ -33,7 +38,7 @@ grep -q '"label":"happiness"' "$t/trees.jsonl" || fail "analyze of the astronaut
 echo "install test: analyze wrote $n valid trees"
 # The unit as installed (/opt/edgemo is this directory for the check): no
 # warning at all is accepted, as systemd-analyze exits 0 on most of them.
-sed "s#/opt/edgemo#$d#g" systemd/edgemo.service >"$t/edgemo.service"
+sed "s#/opt/edgemo#$d#g" "$d/systemd/edgemo.service" >"$t/edgemo.service"
 v=$(systemd-analyze verify --man=no "$t/edgemo.service" 2>&1) || fail "systemd-analyze verify: $v"
 [ -z "$v" ] || fail "systemd-analyze verify warns: $v"
 echo "install test: systemd-analyze verify edgemo.service: clean"
