@@ -96,10 +96,22 @@ func compare(a, b []map[string]any) error {
 	if len(a) != len(b) {
 		return fmt.Errorf("%d trees vs %d", len(a), len(b))
 	}
+	// Trees are matched by id (camera, track, sequence): tracks whose
+	// windows close on the same frame are analysed concurrently, so the
+	// order of lines differs run to run.
+	byID := map[string]map[string]any{}
+	for _, t := range b {
+		byID[fmt.Sprint(t["id"])] = t
+	}
 	diffs := map[string]float64{}
 	var bad, weakDiffs []string
-	for i := range a {
-		walk("", a[i], b[i], a[i], b[i], diffs, &bad, &weakDiffs)
+	for _, ta := range a {
+		tb, ok := byID[fmt.Sprint(ta["id"])]
+		if !ok {
+			bad = append(bad, fmt.Sprintf("tree %v: missing in the second run", ta["id"]))
+			continue
+		}
+		walk("", ta, tb, ta, tb, diffs, &bad, &weakDiffs)
 	}
 	for _, w := range weakDiffs {
 		fmt.Println("weak label (confidence <", weak, "in both runs), differs:", w)
