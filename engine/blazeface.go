@@ -14,6 +14,8 @@ type BlazeFaceRunner struct {
 	scores  []int // output indices holding scores, in anchor order
 	regs    []int // matching regressor outputs
 	k, bias float32
+
+	logits, regressors []float32 // reused: valid until the next Infer
 }
 
 // NewBlazeFaceRunner opens m. Its outputs must come in (scores, regressors)
@@ -63,21 +65,30 @@ func (r *BlazeFaceRunner) Infer(rgb []byte) ([]float32, []float32, error) {
 	if len(rgb) != r.size*r.size*3 {
 		return nil, nil, fmt.Errorf("input has %d bytes, want %d", len(rgb), r.size*r.size*3)
 	}
-	out, err := r.RunInputs(1, func(_ int, dst []float32) error {
+	return r.InferFill(func(dst []float32, k, bias float32) error {
 		for i, v := range rgb {
-			dst[i] = float32(v)*r.k + r.bias
+			dst[i] = float32(v)*k + bias
+		}
+		return nil
+	})
+}
+
+// InferFill implements facetrack.BlazeFaceFiller: fill writes the input
+// tensor itself (value = byte·k + bias), and the outputs land in buffers the
+// runner reuses, valid until its next call; nothing is allocated per frame.
+func (r *BlazeFaceRunner) InferFill(fill func(dst []float32, k, bias float32) error) ([]float32, []float32, error) {
+	err := r.RunOne(func(dst []float32) error { return fill(dst, r.k, r.bias) }, func(out [][]float32) error {
+		r.logits, r.regressors = r.logits[:0], r.regressors[:0]
+		for i := range r.scores {
+			r.logits = append(r.logits, out[r.scores[i]]...)
+			r.regressors = append(r.regressors, out[r.regs[i]]...)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	var logits, regs []float32
-	for i := range r.scores {
-		logits = append(logits, out[r.scores[i]]...)
-		regs = append(regs, out[r.regs[i]]...)
-	}
-	return logits, regs, nil
+	return r.logits, r.regressors, nil
 }
 
-var _ facetrack.BlazeFaceModel = (*BlazeFaceRunner)(nil)
+var _ facetrack.BlazeFaceFiller = (*BlazeFaceRunner)(nil)

@@ -33,6 +33,8 @@ type FaceModel struct {
 type multiIO struct {
 	in   *ort.Tensor[float32]
 	outs []*ort.Tensor[float32]
+	vals []ort.Value // outs as ort.Values, for Run
+	data [][]float32 // outs' data, for RunOne
 }
 
 func (t *multiIO) destroy() {
@@ -133,6 +135,37 @@ func (f *FaceModel) RunInputs(n int, fill func(i int, dst []float32) error) ([][
 		}
 	}
 	return out, nil
+}
+
+// RunOne runs one item whose input fill writes in place and hands use the
+// outputs in place (valid only during use): once the tensors exist it
+// allocates nothing, which the detector, run on every frame, relies on.
+func (f *FaceModel) RunOne(fill func(dst []float32) error, use func(outs [][]float32) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sess == nil {
+		return fmt.Errorf("%s: model is closed", f.m.Name)
+	}
+	t, err := f.ioFor(1)
+	if err != nil {
+		return err
+	}
+	if err := fill(t.in.GetData()[:f.pp.size()]); err != nil {
+		return err
+	}
+	if f.onRun != nil {
+		f.onRun(1)
+	}
+	if t.vals == nil {
+		for i, o := range t.outs {
+			t.vals = append(t.vals, o)
+			t.data = append(t.data, o.GetData()[:f.outSize[i]])
+		}
+	}
+	if err := f.sess.Run([]ort.Value{t.in}, t.vals); err != nil {
+		return fmt.Errorf("%s: run: %w", f.sess.Model, err)
+	}
+	return use(t.data)
 }
 
 // maxCachedBatchShapes bounds the tensor sets kept for reuse, one per batch

@@ -6,8 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -220,7 +225,37 @@ type Session struct {
 }
 
 // Run runs the session with caller-owned tensors.
-func (s *Session) Run(inputs, outputs []ort.Value) error { return s.sess.Run(inputs, outputs) }
+func (s *Session) Run(inputs, outputs []ort.Value) error {
+	runtime.LockOSThread() // one intra-op thread runs on the caller's: its CPU time is the Run's
+	t0 := threadCPU()
+	err := s.sess.Run(inputs, outputs)
+	runNS.Add(int64(threadCPU() - t0))
+	runtime.UnlockOSThread()
+	runCalls.Add(1)
+	return err
+}
+
+// Every Session.Run of the process, for benchmarks that split CPU time
+// into ONNX Runtime and the rest.
+var runNS, runCalls atomic.Int64
+
+// RunCPU is the number of Session.Run calls of this process and the CPU
+// time of the calling threads in them (with more than one intra-op thread
+// the pool's other threads are not counted).
+func RunCPU() (calls int64, total time.Duration) {
+	return runCalls.Load(), time.Duration(runNS.Load())
+}
+
+// threadCPU is the calling OS thread's CPU time. Around a cgo call on a
+// goroutine locked to its thread it is the call's own CPU time, which a
+// loaded machine does not inflate the way it inflates wall time.
+func threadCPU() time.Duration {
+	var ts syscall.Timespec
+	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
 
 // Close destroys the session.
 func (s *Session) Close() error {

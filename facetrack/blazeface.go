@@ -24,6 +24,15 @@ type BlazeFaceModel interface {
 	Infer(rgb []byte) (logits, regressors []float32, err error)
 }
 
+// BlazeFaceFiller is a BlazeFaceModel whose input the detector writes in
+// place: letterbox, BGR→RGB and the model's value mapping (byte·k + bias) in
+// one pass into the input tensor, with no byte copy in between. The
+// returned slices are the model's, valid until its next call.
+type BlazeFaceFiller interface {
+	BlazeFaceModel
+	InferFill(fill func(dst []float32, k, bias float32) error) (logits, regressors []float32, err error)
+}
+
 // BlazeFaceConfig tunes the detector. Zero fields take the defaults.
 type BlazeFaceConfig struct {
 	// MinScore: detections below this sigmoid score are dropped. Default
@@ -130,22 +139,61 @@ func (l letterbox) point(x, y float64) Point {
 func (b *BlazeFace) Detect(img gocv.Mat) ([]Detection, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
-		return nil, errors.New("facetrack: blazeface is closed")
-	}
-	if img.Empty() {
-		return nil, errors.New("facetrack: blazeface got an empty frame")
-	}
-	src, release, err := asBGR(img)
+	src, release, err := b.frame(img)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	lb, err := b.letterbox(src)
+	return b.detectIn(src, 0, 0)
+}
+
+// DetectRegions runs the detector on each region of img (source pixels,
+// clipped to the frame) on its own, each letterboxed into the model's
+// input, and merges the finds: for a face filling about half of a region
+// the front model (128×128) costs a quarter of the back model's full frame.
+func (b *BlazeFace) DetectRegions(img gocv.Mat, rois []Rect) ([]Detection, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	src, release, err := b.frame(img)
 	if err != nil {
 		return nil, err
 	}
-	logits, regs, err := b.model.Infer(b.rgb)
+	defer release()
+	var all []Detection
+	for _, r := range rois {
+		x0, y0 := max(0, int(math.Floor(r.X))), max(0, int(math.Floor(r.Y)))
+		x1, y1 := min(src.Cols(), int(math.Ceil(r.X+r.W))), min(src.Rows(), int(math.Ceil(r.Y+r.H)))
+		if x1-x0 < 8 || y1-y0 < 8 {
+			continue // off the frame: nothing to look at
+		}
+		sub := src.Region(image.Rect(x0, y0, x1, y1))
+		dets, err := b.detectIn(sub, float64(x0), float64(y0))
+		sub.Close()
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, dets...)
+	}
+	if len(rois) > 1 {
+		all = weightedNMS(all, b.cfg.NMSIoU, b.cfg.MaxFaces)
+	}
+	return all, nil
+}
+
+func (b *BlazeFace) frame(img gocv.Mat) (gocv.Mat, func(), error) {
+	if b.closed {
+		return gocv.Mat{}, nil, errors.New("facetrack: blazeface is closed")
+	}
+	if img.Empty() {
+		return gocv.Mat{}, nil, errors.New("facetrack: blazeface got an empty frame")
+	}
+	return asBGR(img)
+}
+
+// detectIn detects in src (a frame, or a region of one at offX, offY) and
+// returns boxes in frame pixels, clipped to src.
+func (b *BlazeFace) detectIn(src gocv.Mat, offX, offY float64) ([]Detection, error) {
+	lb, logits, regs, err := b.infer(src)
 	if err != nil {
 		return nil, fmt.Errorf("facetrack: %s: %w", b.cfg.Name, err)
 	}
@@ -165,18 +213,75 @@ func (b *BlazeFace) Detect(img gocv.Mat) ([]Detection, error) {
 		if x1-x0 < 2 || y1-y0 < 2 {
 			continue
 		}
-		det := Detection{Box: Rect{x0, y0, x1 - x0, y1 - y0}, Score: d.Score, Keypoints: make([]Point, len(d.Keypoints))}
+		det := Detection{Box: Rect{x0 + offX, y0 + offY, x1 - x0, y1 - y0}, Score: d.Score, Keypoints: make([]Point, len(d.Keypoints))}
 		for i, k := range d.Keypoints {
-			det.Keypoints[i] = lb.point(k.X, k.Y)
+			p := lb.point(k.X, k.Y)
+			det.Keypoints[i] = Point{p.X + offX, p.Y + offY}
 		}
 		out = append(out, det)
 	}
 	return out, nil
 }
 
-// letterbox scales src to fit the input square, centres it and writes RGB
-// bytes into b.rgb (black padding).
-func (b *BlazeFace) letterbox(src gocv.Mat) (letterbox, error) {
+// infer letterboxes src into the model's input and runs it.
+func (b *BlazeFace) infer(src gocv.Mat) (letterbox, []float32, []float32, error) {
+	if f, ok := b.model.(BlazeFaceFiller); ok {
+		var lb letterbox
+		logits, regs, err := f.InferFill(func(dst []float32, k, bias float32) error {
+			var err error
+			lb, err = b.letterboxInto(src, dst, k, bias)
+			return err
+		})
+		return lb, logits, regs, err
+	}
+	lb, err := b.letterbox(src)
+	if err != nil {
+		return lb, nil, nil, err
+	}
+	logits, regs, err := b.model.Infer(b.rgb)
+	return lb, logits, regs, err
+}
+
+// letterboxInto is letterbox writing the model's values straight into dst
+// (size×size×3 floats): padding is black (bias), each resized BGR pixel is
+// written as RGB·k + bias, one pass and no allocation.
+func (b *BlazeFace) letterboxInto(src gocv.Mat, dst []float32, k, bias float32) (letterbox, error) {
+	lb, pix, nw, nh, err := b.resize(src)
+	if err != nil {
+		return lb, err
+	}
+	if len(dst) != b.size*b.size*3 {
+		return lb, fmt.Errorf("facetrack: blazeface input has %d values, want %d", len(dst), b.size*b.size*3)
+	}
+	var lut [256]float32 // the value of each byte: 256 multiply-adds instead of one per channel
+	for i := range lut {
+		lut[i] = float32(i)*k + bias
+	}
+	ox, oy := int(lb.offX), int(lb.offY)
+	row := b.size * 3
+	fillPad := func(d []float32) {
+		for i := range d {
+			d[i] = bias
+		}
+	}
+	fillPad(dst[:oy*row])
+	for y := range nh {
+		d := dst[(y+oy)*row : (y+oy+1)*row]
+		fillPad(d[:ox*3])
+		s := pix[y*nw*3 : (y+1)*nw*3]
+		o := d[ox*3 : (ox+nw)*3]
+		for x := 0; x+2 < len(s); x += 3 {
+			o[x], o[x+1], o[x+2] = lut[s[x+2]], lut[s[x+1]], lut[s[x]]
+		}
+		fillPad(d[(ox+nw)*3:])
+	}
+	fillPad(dst[(oy+nh)*row:])
+	return lb, nil
+}
+
+// resize scales src to fit the input square into b.resized and returns its
+// pixels and the mapping back.
+func (b *BlazeFace) resize(src gocv.Mat) (letterbox, []byte, int, int, error) {
 	W, H := src.Cols(), src.Rows()
 	s := float64(b.size) / float64(max(W, H))
 	nw, nh := max(1, int(math.Round(float64(W)*s))), max(1, int(math.Round(float64(H)*s)))
@@ -186,13 +291,25 @@ func (b *BlazeFace) letterbox(src gocv.Mat) (letterbox, error) {
 	}
 	gocv.Resize(src, &b.resized, image.Pt(nw, nh), 0, 0, interp)
 	if b.resized.Cols() != nw || b.resized.Rows() != nh || !b.resized.IsContinuous() {
-		return letterbox{}, fmt.Errorf("facetrack: blazeface resize gave %dx%d, want %dx%d", b.resized.Cols(), b.resized.Rows(), nw, nh)
+		return letterbox{}, nil, 0, 0, fmt.Errorf("facetrack: blazeface resize gave %dx%d, want %dx%d", b.resized.Cols(), b.resized.Rows(), nw, nh)
 	}
 	pix, err := b.resized.DataPtrUint8()
 	if err != nil {
-		return letterbox{}, err
+		return letterbox{}, nil, 0, 0, err
 	}
 	ox, oy := (b.size-nw)/2, (b.size-nh)/2
+	// per-axis scale as the resize applied it (rounding differs by < 1 px)
+	return letterbox{sx: float64(nw) / float64(W), sy: float64(nh) / float64(H), offX: float64(ox), offY: float64(oy)}, pix, nw, nh, nil
+}
+
+// letterbox scales src to fit the input square, centres it and writes RGB
+// bytes into b.rgb (black padding): for models that take bytes.
+func (b *BlazeFace) letterbox(src gocv.Mat) (letterbox, error) {
+	lb, pix, nw, nh, err := b.resize(src)
+	if err != nil {
+		return lb, err
+	}
+	ox, oy := int(lb.offX), int(lb.offY)
 	clear(b.rgb)
 	for y := range nh {
 		row := pix[y*nw*3 : (y+1)*nw*3]
@@ -201,8 +318,7 @@ func (b *BlazeFace) letterbox(src gocv.Mat) (letterbox, error) {
 			dst[3*x], dst[3*x+1], dst[3*x+2] = row[3*x+2], row[3*x+1], row[3*x]
 		}
 	}
-	// per-axis scale as the resize applied it (rounding differs by < 1 px)
-	return letterbox{sx: float64(nw) / float64(W), sy: float64(nh) / float64(H), offX: float64(ox), offY: float64(oy)}, nil
+	return lb, nil
 }
 
 // Close releases the scratch Mat. It does not close the model.
@@ -282,7 +398,7 @@ func weightedNMS(cands []Detection, iou float64, maxN int) []Detection {
 	return out
 }
 
-var _ Detector = (*BlazeFace)(nil)
+var _ RegionDetector = (*BlazeFace)(nil)
 
 // EyeRollDegrees is the roll CropAligned corrects for keypoints kp (right
 // eye, left eye first), in degrees; 0 when they give none.

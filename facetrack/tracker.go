@@ -370,6 +370,18 @@ func (tr *Tracker) Reset(t time.Time) []Event {
 // Tracks returns the confirmed tracks (Tracked and Lost), by ID.
 func (tr *Tracker) Tracks() []Track { return tr.confirmed() }
 
+// Tentative is the number of tracks not yet confirmed: faces being seen
+// for the first frames, which need full detections to be confirmed.
+func (tr *Tracker) Tentative() int {
+	n := 0
+	for _, tk := range tr.tracks {
+		if tk.State == Tentative {
+			n++
+		}
+	}
+	return n
+}
+
 func (tr *Tracker) predict(tk *track) {
 	if tk.State != Tracked {
 		tk.kf.Mean[7] = 0 // as ByteTrack: no height velocity while not tracked

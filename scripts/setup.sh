@@ -129,6 +129,25 @@ if [ $media_ok = 0 ]; then
 	for f in "${!media_sha[@]}"; do need_sha "$media/$f" "${media_sha[$f]}"; done
 fi
 
+# --- 3b. 720p clips for `edgemo bench streams` (made from the sample media) -------
+# megamind-720p.mp4: Megamind scaled into 1280x720 (pillarboxed), 25 fps H.264,
+# the camera a stream benchmark loops; empty-720p.mp4: 10 s of one vtest frame
+# with light sensor noise, no face and nothing moving (the empty room).
+streams="$deps/streams"
+if [ ! -s "$streams/megamind-720p.mp4" ] || [ ! -s "$streams/empty-720p.mp4" ]; then
+	log "720p H.264 bench clips -> deps/streams/"
+	mkdir -p "$streams"
+	ffmpeg -nostdin -loglevel error -y -i "$media/Megamind.avi" \
+		-vf "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,fps=25" \
+		-c:v libx264 -preset medium -crf 20 -pix_fmt yuv420p -g 50 -an "$streams/megamind-720p.mp4.tmp.mp4" &&
+		mv "$streams/megamind-720p.mp4.tmp.mp4" "$streams/megamind-720p.mp4" || die "ffmpeg: megamind-720p.mp4 failed"
+	ffmpeg -nostdin -loglevel error -y -i "$media/vtest.avi" -frames:v 1 -f image2 -c:v png "$streams/empty.png" &&
+		ffmpeg -nostdin -loglevel error -y -loop 1 -framerate 25 -i "$streams/empty.png" -t 10 \
+			-vf "scale=1280:720,noise=alls=3:allf=t" -c:v libx264 -preset medium -crf 20 -pix_fmt yuv420p -g 50 \
+			"$streams/empty-720p.mp4.tmp.mp4" &&
+		mv "$streams/empty-720p.mp4.tmp.mp4" "$streams/empty-720p.mp4" && rm -f "$streams/empty.png" || die "ffmpeg: empty-720p.mp4 failed"
+fi
+
 # --- 4. models converted at set-up time -----------------------------------------
 "$root/scripts/models.sh"
 

@@ -16,6 +16,8 @@ import (
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/engine/tree"
+	"github.com/edgemo/edgemo/facetrack"
+	"github.com/edgemo/edgemo/internal/config"
 	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/pipeline"
 	"github.com/edgemo/edgemo/internal/progress"
@@ -125,6 +127,7 @@ type pipelineFlags struct {
 	fps, windowFPS        float64
 	length, stride, every int
 	realtime              bool
+	sched                 facetrack.ScheduleConfig
 }
 
 func (p *pipelineFlags) register(fs *flag.FlagSet) {
@@ -135,6 +138,11 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&p.stride, "window-stride", 4, "crops between window starts")
 	fs.IntVar(&p.every, "detect-every", 1, "run the face detector every Nth frame")
 	fs.BoolVar(&p.realtime, "realtime", false, "pace a file at its native rate and drop frames like a live source")
+	fs.BoolVar(&p.sched.Adaptive, "adaptive", true, "adaptive detection: full-frame detection less often while faces are steady, regions around them in between")
+	fs.IntVar(&p.sched.MaxEvery, "detect-max-every", config.DefaultDetectMaxEvery, "adaptive detection: the longest interval between full detections")
+	fs.BoolVar(&p.sched.Motion, "motion-gate", true, "skip detection while no face is tracked and nothing moves")
+	fs.Float64Var(&p.sched.MotionThreshold, "motion-threshold", config.DefaultMotionThreshold, "motion gate: fraction of the frame that must change")
+	fs.Float64Var(&p.sched.MotionOutside, "motion-outside", config.DefaultMotionOutside, "adaptive detection: fraction of the frame outside tracked faces whose change forces a full detection")
 }
 
 func (p *pipelineFlags) config(source string) pipeline.Config {
@@ -143,6 +151,7 @@ func (p *pipelineFlags) config(source string) pipeline.Config {
 		Source:      capture.Config{Source: source, FPS: p.fps, Realtime: p.realtime},
 		Window:      window.Config{FPS: p.windowFPS, Length: p.length, Stride: p.stride},
 		DetectEvery: p.every,
+		Schedule:    p.sched,
 	}
 }
 

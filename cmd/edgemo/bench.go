@@ -15,6 +15,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "vlm" {
 		return cmdBenchVLM(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "streams" {
+		return cmdBenchStreams(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var mf modelFlags

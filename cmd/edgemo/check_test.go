@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -146,23 +145,7 @@ func TestFlagsTakeTheRegistry(t *testing.T) {
 	}
 }
 
-// logBuffer collects a daemon's log for the assertions below.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = testenv.SyncBuffer
 
 // No accepted config crashes the daemon: one camera per extreme of the
 // bounds that reach OpenCV and the allocators (the largest crop with the

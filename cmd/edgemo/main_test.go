@@ -218,6 +218,9 @@ func TestBadInputsFailClearly(t *testing.T) {
 		{"wrong input shape", []string{"analyze", testenv.Media(t, "astronaut.png"), "--model", wrongShape}, []string{"wrong.onnx", "shape"}},
 		{"missing ORT library", []string{"analyze", testenv.Media(t, "astronaut.png"), "--ort-lib", filepath.Join(dir, "libonnxruntime.so.1")}, []string{"libonnxruntime.so.1", "setup.sh"}},
 		{"missing cascade", []string{"analyze", testenv.Media(t, "astronaut.png"), "--cascade", filepath.Join(dir, "cascade.xml")}, []string{"cascade.xml"}},
+		{"missing streams clip", []string{"bench", "streams", filepath.Join(dir, "cams.mp4")}, []string{"cams.mp4", "setup.sh"}},
+		{"bad streams max", []string{"bench", "streams", garbage, "--max", "0"}, []string{"--max 0"}},
+		{"bad motion threshold", []string{"analyze", testenv.Media(t, "astronaut.png"), "--motion-threshold", "2"}, []string{"motion", "2"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

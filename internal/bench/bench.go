@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -33,7 +34,13 @@ type Result struct {
 	Detections     uint64
 	DetectTime     time.Duration      // summed Detect calls
 	DetectCalls    int                // frames the detector ran on
+	RegionTime     time.Duration      // summed region verifications (adaptive detection)
+	RegionFrames   uint64             // frames verified in regions only
+	Skipped        uint64             // frames without detection (predicted, motion-skipped)
 	Stages         []engine.StageCost // the fast analyzer's heads (crops = faces × window samples)
+	CPU            time.Duration      // process CPU time of the pipeline pass
+	DecodeTime     time.Duration      // CPU time of OpenCV's reads in it (decode alone's per frame × frames read)
+	ORTTime        time.Duration      // CPU time of every ONNX Runtime Run in it
 	Scene          engine.StageCost   // the pipeline's scene sampling (items = frames sampled)
 }
 
@@ -48,7 +55,10 @@ func (r Result) String() string {
 	fmt.Fprintf(&b, "source    %s\ndecode    %6d frames  %8.1f fps  (OpenCV decode alone)\npipeline  %6d frames  %8.1f fps  (decode+detect+track+crop+window+heads, %d trees)\nratio     %.3f  (pipeline fps / decode fps)\n",
 		r.Source, r.DecodeFrames, r.DecodeFPS(), r.PipelineFrames, r.PipelineFPS(), r.Trees, r.Ratio())
 	if r.DetectCalls > 0 {
-		fmt.Fprintf(&b, "stage     %-12s %8.2f ms/frame  (%d frames, %d faces)\n", "detect", ms(r.DetectTime)/float64(r.DetectCalls), r.DetectCalls, r.Detections)
+		fmt.Fprintf(&b, "stage     %-12s %8.2f ms/frame  (%.2f ms per full detection on %d frames, %d faces)\n", "detect", ms(r.DetectTime)/float64(r.PipelineFrames), ms(r.DetectTime)/float64(r.DetectCalls), r.DetectCalls, r.Detections)
+	}
+	if r.RegionFrames > 0 {
+		fmt.Fprintf(&b, "stage     %-12s %8.2f ms/frame  (%.2f ms per region frame on %d frames; %d frames without detection)\n", "detect-rgn", ms(r.RegionTime)/float64(r.PipelineFrames), ms(r.RegionTime)/float64(r.RegionFrames), r.RegionFrames, r.Skipped)
 	}
 	for _, s := range r.Stages {
 		if s.Items == 0 {
@@ -56,6 +66,14 @@ func (r Result) String() string {
 		}
 		fmt.Fprintf(&b, "stage     %-12s %8.2f ms/face   %8.2f ms/frame  (%d crops in %d runs)\n",
 			s.Stage, ms(s.Time)/float64(s.Items), ms(s.Time)/float64(r.PipelineFrames), s.Items, s.Runs)
+	}
+	if r.CPU > 0 && r.PipelineFrames > 0 {
+		// CPU time, not wall: on a machine shared with other work wall
+		// time counts waiting for a core; on an idle core the two agree.
+		g := r.CPU - r.DecodeTime - r.ORTTime
+		n := float64(r.PipelineFrames)
+		fmt.Fprintf(&b, "go share  %.1f%%  (CPU − decode − ORT Run = %.2f ms/frame of %.2f CPU, %.2f wall; decode %.2f, ORT Run %.2f)\n", 100*g.Seconds()/r.CPU.Seconds(),
+			ms(g)/n, ms(r.CPU)/n, 1000*r.PipelineSecs/n, ms(r.DecodeTime)/n, ms(r.ORTTime)/n)
 	}
 	if s := r.Scene; s.Items > 0 {
 		fmt.Fprintf(&b, "stage     %-12s %8.3f ms/sample %8.4f ms/frame  (%d frames sampled; %.3f%% of the pipeline's wall time)\n",
@@ -70,23 +88,53 @@ func (r Result) SceneShare() float64 { return r.Scene.Time.Seconds() / r.Pipelin
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// timedDetector sums the wrapped detector's time.
+// timedDetector sums the wrapped detector's time; safe to read while a
+// pipeline uses it.
 type timedDetector struct {
 	facetrack.Detector
-	d time.Duration
-	n int
+	fullNS, rgNS atomic.Int64
+	n            atomic.Int64
 }
 
 func (t *timedDetector) Detect(img gocv.Mat) ([]facetrack.Detection, error) {
 	t0 := time.Now()
 	dets, err := t.Detector.Detect(img)
-	t.d += time.Since(t0)
-	t.n++
+	t.fullNS.Add(int64(time.Since(t0)))
+	t.n.Add(1)
+	return dets, err
+}
+
+func (t *timedDetector) times() (full, regions time.Duration) {
+	return time.Duration(t.fullNS.Load()), time.Duration(t.rgNS.Load())
+}
+
+// timedRegions is a timedDetector over a facetrack.RegionDetector, so the
+// pipeline still verifies regions through it.
+type timedRegions struct{ *timedDetector }
+
+func (t *timedRegions) DetectRegions(img gocv.Mat, rois []facetrack.Rect) ([]facetrack.Detection, error) {
+	t0 := time.Now()
+	dets, err := t.Detector.(facetrack.RegionDetector).DetectRegions(img, rois)
+	t.rgNS.Add(int64(time.Since(t0)))
 	return dets, err
 }
 
 // Decode reads every frame of path with OpenCV and nothing else.
 func Decode(path string) (int, time.Duration, error) {
+	n, d, _, err := decodeCPU(path)
+	return n, d, err
+}
+
+// decodeCPU is Decode that also returns the process CPU time it took:
+// FFmpeg decodes on threads of its own, so the caller's thread time would
+// miss most of it.
+func decodeCPU(path string) (int, time.Duration, time.Duration, error) {
+	cpu0 := cpuTime()
+	n, d, err := decode(path)
+	return n, d, cpuTime() - cpu0, err
+}
+
+func decode(path string) (int, time.Duration, error) {
 	if _, err := os.Stat(path); err != nil {
 		return 0, 0, fmt.Errorf("bench: %w", err)
 	}
@@ -113,7 +161,7 @@ func Decode(path string) (int, time.Duration, error) {
 // profile of the pipeline pass.
 func Run(ctx context.Context, path string, cfg pipeline.Config, st *parts.Stack, log *slog.Logger, profile io.Writer) (Result, error) {
 	r := Result{Source: path}
-	n, d, err := Decode(path)
+	n, d, dcpu, err := decodeCPU(path)
 	if err != nil {
 		return r, err
 	}
@@ -122,6 +170,10 @@ func Run(ctx context.Context, path string, cfg pipeline.Config, st *parts.Stack,
 	cfg.Source.Source = path
 	cfg.Offline = true
 	det := &timedDetector{Detector: st.Detector}
+	var pdet facetrack.Detector = det
+	if _, ok := st.Detector.(facetrack.RegionDetector); ok {
+		pdet = &timedRegions{det}
+	}
 	var before map[string]engine.StageCost
 	sc, _ := st.Analyzer.(engine.StageCoster) // the fast heads' costs (Tiered forwards its fast tier's)
 	if sc != nil {
@@ -130,15 +182,21 @@ func Run(ctx context.Context, path string, cfg pipeline.Config, st *parts.Stack,
 			before[s.Stage] = s
 		}
 	}
-	p := pipeline.New(cfg, det, st.Analyzer, nil, log)
+	p := pipeline.New(cfg, pdet, st.Analyzer, nil, log)
 	if profile != nil {
 		if err := pprof.StartCPUProfile(profile); err != nil {
 			return r, fmt.Errorf("bench: cpu profile: %w", err)
 		}
 	}
+	_, ort0 := engine.RunCPU()
+	cpu0 := cpuTime()
 	start := time.Now()
 	err = p.Run(ctx)
 	r.PipelineSecs = time.Since(start).Seconds()
+	_, ort1 := engine.RunCPU()
+	r.CPU = cpuTime() - cpu0
+	// decode's share: the pass read as many frames as decode alone, at its CPU cost
+	r.ORTTime, r.DecodeTime = ort1-ort0, time.Duration(float64(dcpu)*float64(p.CaptureStats().Read)/float64(n))
 	if profile != nil {
 		pprof.StopCPUProfile()
 	}
@@ -146,7 +204,9 @@ func Run(ctx context.Context, path string, cfg pipeline.Config, st *parts.Stack,
 		return r, err
 	}
 	r.PipelineFrames, r.Trees, r.Detections = p.Stats.Frames.Load(), p.Stats.Trees.Load(), p.Stats.Detections.Load()
-	r.DetectTime, r.DetectCalls = det.d, det.n
+	r.DetectTime, r.DetectCalls = time.Duration(det.fullNS.Load()), int(det.n.Load())
+	r.RegionTime, r.RegionFrames = time.Duration(det.rgNS.Load()), p.Stats.RegionDetect.Load()
+	r.Skipped = p.Stats.MotionSkipped.Load() + p.Stats.Predicted.Load()
 	for _, s := range p.StageCosts() {
 		if s.Stage == pipeline.StageScene {
 			r.Scene = s

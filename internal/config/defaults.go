@@ -17,6 +17,15 @@ const (
 	DefaultCropSize    = 192  // facemesh's input: no resampling for the mesh
 	DefaultCropMargin  = 0.25 // context around the face box, per side
 	DefaultDetectWidth = 640  // the Haar detector's downscale width
+	// Adaptive detection: full-frame detection at most every 8th frame
+	// (0.32 s at 25 fps) while faces are steady.
+	DefaultDetectMaxEvery = 8
+	// Motion gate: 0.2% of an 80-column grid (8 cells of 80×45, a 64×64 px
+	// patch of a 720p frame) changed since the last detection wakes the detector.
+	DefaultMotionThreshold = 0.002
+	// With faces tracked, 3% of the frame outside them changing forces a
+	// full detection before the interval is up.
+	DefaultMotionOutside = 0.03
 )
 
 func boolp(b bool) *bool { return &b }
@@ -115,6 +124,21 @@ func (c *Config) applyDefaults() {
 		}
 		if cam.DetectEvery == 0 {
 			cam.DetectEvery = 1
+		}
+		if cam.DetectAdaptive == nil {
+			cam.DetectAdaptive = boolp(true)
+		}
+		if cam.DetectMaxEvery == 0 {
+			cam.DetectMaxEvery = max(DefaultDetectMaxEvery, cam.DetectEvery)
+		}
+		if cam.MotionGate == nil {
+			cam.MotionGate = boolp(true)
+		}
+		if cam.MotionThreshold == 0 {
+			cam.MotionThreshold = DefaultMotionThreshold
+		}
+		if cam.MotionOutside == 0 {
+			cam.MotionOutside = DefaultMotionOutside
 		}
 		if cam.ReadTimeout == 0 {
 			cam.ReadTimeout = Duration(capture.DefaultReadTimeout)

@@ -178,6 +178,13 @@ type Camera struct {
 	CropMargin  float64 `yaml:"crop_margin"`
 	Window      Window  `yaml:"window"`
 
+	// Adaptive detection and the motion gate (facetrack.ScheduleConfig).
+	DetectAdaptive  *bool   `yaml:"detect_adaptive"`  // default true
+	DetectMaxEvery  int     `yaml:"detect_max_every"` // default 8
+	MotionGate      *bool   `yaml:"motion_gate"`      // default true
+	MotionThreshold float64 `yaml:"motion_threshold"` // default 0.002
+	MotionOutside   float64 `yaml:"motion_outside"`   // default 0.03
+
 	// ReadTimeout (rtsp/http): a camera that sends nothing for this long,
 	// even with its connection open, is declared lost and reconnected;
 	// capture.Config.ReadTimeout. Default 5s.
@@ -218,6 +225,12 @@ func (c Camera) clone() Camera {
 	}
 	if c.Realtime != nil {
 		c.Realtime = boolp(*c.Realtime)
+	}
+	if c.DetectAdaptive != nil {
+		c.DetectAdaptive = boolp(*c.DetectAdaptive)
+	}
+	if c.MotionGate != nil {
+		c.MotionGate = boolp(*c.MotionGate)
 	}
 	if c.Attention.PitchOffset != nil {
 		v := *c.Attention.PitchOffset

@@ -36,6 +36,9 @@ const (
 	// detect_every: frames between detections; past 300 (10 s at 30 fps)
 	// tracks coast on prediction long after faces moved.
 	MaxDetectEvery = 300
+	// motion_threshold, motion_outside: fractions of the frame; at 1 or
+	// above motion could never count.
+	MaxMotionFraction = 0.99
 	// fps (read cap) and window.fps (crops per second per track): above
 	// 240 no camera delivers, and window.fps multiplies engine runs.
 	MaxFPS, MaxWindowFPS = 240.0, 60.0
@@ -192,6 +195,11 @@ func (c *Config) validate() error {
 			betweenF(k+".fps", cam.FPS, 0, MaxFPS, true, "a cap on frames read; 0: the source's native rate")
 		}
 		between(k+".detect_every", cam.DetectEvery, 1, MaxDetectEvery, "run the detector every Nth frame")
+		if cam.DetectEvery >= 1 && cam.DetectEvery <= MaxDetectEvery {
+			between(k+".detect_max_every", cam.DetectMaxEvery, cam.DetectEvery, MaxDetectEvery, "the longest interval between full detections while faces are steady; at least detect_every")
+		}
+		betweenF(k+".motion_threshold", cam.MotionThreshold, 0, MaxMotionFraction, true, "the fraction of the frame that must change to wake the detector when no face is tracked")
+		betweenF(k+".motion_outside", cam.MotionOutside, 0, MaxMotionFraction, true, "the fraction of the frame outside tracked faces that must change to force a full detection")
 		between(k+".detect_width", cam.DetectWidth, MinDetectWidth, MaxDetectWidth, "frames are downscaled to this width for detection")
 		between(k+".crop_size", cam.CropSize, MinCropSize, MaxCropSize, "the face crop's side in pixels, allocated per face; the heads take 112..256")
 		betweenF(k+".crop_margin", cam.CropMargin, 0, MaxCropMargin, false, "context per side as a fraction of the face box; 0: the default 0.25")

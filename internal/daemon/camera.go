@@ -226,6 +226,10 @@ func (c *camera) pipelineConfig(deps cameraDeps) pipeline.Config {
 		OnEvent:     func(ev facetrack.Event) { c.onEvent(deps.sink, ev) },
 		OnTree:      func(t *tree.Tree) { deps.metrics.observeTree(t) },
 		OnError:     func(stage string, err error) { deps.metrics.error(c.name, stage) },
+		Schedule: facetrack.ScheduleConfig{
+			Adaptive: config.On(cfg.DetectAdaptive, true), MaxEvery: cfg.DetectMaxEvery,
+			Motion: config.On(cfg.MotionGate, true), MotionThreshold: cfg.MotionThreshold, MotionOutside: cfg.MotionOutside,
+		},
 	}
 }
 
@@ -283,6 +287,10 @@ func (c *camera) accumulate(p *pipeline.Pipeline) {
 	c.prev.CaptureRead += st.Read
 	c.prev.DroppedSlow += st.DroppedSlow
 	c.prev.DroppedRate += st.DroppedRate
+	c.prev.DetectFull += p.Stats.FullDetect.Load()
+	c.prev.DetectRegions += p.Stats.RegionDetect.Load()
+	c.prev.DetectNone += p.Stats.Predicted.Load()
+	c.prev.MotionSkipped += p.Stats.MotionSkipped.Load()
 	c.pipe.Store(nil) // under mu, so counters() never counts this run twice
 }
 

@@ -60,6 +60,7 @@ var (
 	descFrames    = prometheus.NewDesc("edgemo_frames_total", "Frames processed (detect+track) per camera; rate() is the pipeline's frames/s.", []string{"camera"}, nil)
 	descRead      = prometheus.NewDesc("edgemo_capture_frames_total", "Frames decoded by the source.", []string{"camera"}, nil)
 	descDets      = prometheus.NewDesc("edgemo_detections_total", "Face detections.", []string{"camera"}, nil)
+	descDetFrames = prometheus.NewDesc("edgemo_detect_frames_total", "Frames by what the face detector did: full (whole frame), regions (around tracked faces), predicted (tracker only), motion_skipped (no face tracked and nothing moved).", []string{"camera", "mode"}, nil)
 	descWindows   = prometheus.NewDesc("edgemo_windows_total", "Windows sent to the engine.", []string{"camera"}, nil)
 	descTrees     = prometheus.NewDesc("edgemo_trees_total", "Trees published.", []string{"camera"}, nil)
 	descDropped   = prometheus.NewDesc("edgemo_dropped_total", "Dropped items by stage and reason.", []string{"camera", "stage", "reason"}, nil)
@@ -95,7 +96,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descWindows, descTrees, descDropped, descQueue,
+	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descDetFrames, descWindows, descTrees, descDropped, descQueue,
 		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descFaceImgs, descViewers, descRTCDrop,
 		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun, descReloadBad, descReloads,
 		descRemUp, descRemOpen, descRemReqs, descRemErrs, descRemRetry, descRemRTT,
@@ -116,6 +117,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFrames, cs.Frames, cs.Name)
 		counter(descRead, cs.CaptureRead, cs.Name)
 		counter(descDets, cs.Detections, cs.Name)
+		counter(descDetFrames, cs.DetectFull, cs.Name, "full")
+		counter(descDetFrames, cs.DetectRegions, cs.Name, "regions")
+		counter(descDetFrames, cs.DetectNone, cs.Name, "predicted")
+		counter(descDetFrames, cs.MotionSkipped, cs.Name, "motion_skipped")
 		counter(descWindows, cs.Windows, cs.Name)
 		counter(descTrees, cs.Trees, cs.Name)
 		counter(descDropped, cs.DroppedSlow, cs.Name, "capture", "slow_consumer")

@@ -60,6 +60,14 @@ type CameraStats struct {
 	// Scene is the camera's picture over the last window span (tree.Scene;
 	// absent before its first frame).
 	Scene *tree.Scene `json:"scene,omitempty"`
+
+	// Frames by what the detector did: full frame, regions around tracked
+	// faces (adaptive detection), nothing (tracker prediction), nothing
+	// because no face was tracked and nothing moved (the motion gate).
+	DetectFull    uint64 `json:"detect_full"`
+	DetectRegions uint64 `json:"detect_regions"`
+	DetectNone    uint64 `json:"detect_predicted"`
+	MotionSkipped uint64 `json:"detect_motion_skipped"`
 }
 
 // Snapshot is the daemon's state for stats and metrics.
@@ -155,6 +163,8 @@ func (d *Daemon) snapshot() Snapshot {
 			cs.Frames, cs.Detections = p.Stats.Frames.Load(), p.Stats.Detections.Load()
 			cs.Windows, cs.Trees, cs.WindowsDropped = p.Stats.Windows.Load(), p.Stats.Trees.Load(), p.Stats.WindowsDropped.Load()
 			cs.EngineQueue = p.QueueLen()
+			cs.DetectFull, cs.DetectRegions = p.Stats.FullDetect.Load(), p.Stats.RegionDetect.Load()
+			cs.DetectNone, cs.MotionSkipped = p.Stats.Predicted.Load(), p.Stats.MotionSkipped.Load()
 			cs.Scene = p.Scene()
 			st := p.CaptureStats()
 			cs.CaptureRead, cs.DroppedSlow, cs.DroppedRate = st.Read, st.DroppedSlow, st.DroppedRate
@@ -169,6 +179,10 @@ func (d *Daemon) snapshot() Snapshot {
 		cs.CaptureRead += prev.CaptureRead
 		cs.DroppedSlow += prev.DroppedSlow
 		cs.DroppedRate += prev.DroppedRate
+		cs.DetectFull += prev.DetectFull
+		cs.DetectRegions += prev.DetectRegions
+		cs.DetectNone += prev.DetectNone
+		cs.MotionSkipped += prev.MotionSkipped
 		cs.LatencyP50, cs.LatencyP95 = d.lat.percentiles(c.name)
 		s.Cameras = append(s.Cameras, cs)
 	}

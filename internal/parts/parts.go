@@ -135,18 +135,39 @@ func NewDetector(o Options, log *slog.Logger) (facetrack.Detector, error) {
 		rt.Close()
 		return nil, err
 	}
-	return &blazeDetector{BlazeFace: bf, run: run, rt: rt}, nil
+	d := &blazeDetector{Detector: bf, bf: bf, run: run, rt: rt}
+	if name == DetectorBlazeFaceFront {
+		// Its own regions would cost a full frame's Run each: between full
+		// detections the tracker predicts instead.
+		return d, nil
+	}
+	// Regions around tracked faces are verified with the front model: a
+	// face fills about half of a region, the scale it was trained for, at
+	// a quarter of the back model's input.
+	if err := d.openRegions(o, rt); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return &regionDetector{d}, nil
 }
 
-// blazeDetector owns the BlazeFace detector's session and runtime.
+// blazeDetector owns the BlazeFace detector's sessions and runtime.
 type blazeDetector struct {
-	*facetrack.BlazeFace
-	run *engine.BlazeFaceRunner
-	rt  *engine.Runtime
+	facetrack.Detector // bf, without its DetectRegions
+	bf                 *facetrack.BlazeFace
+	run                *engine.BlazeFaceRunner
+	rt                 *engine.Runtime
+
+	regions    *facetrack.BlazeFace // verifies regions (the front model), or nil
+	regionsRun *engine.BlazeFaceRunner
 }
 
 func (d *blazeDetector) Close() error {
-	return errors.Join(d.BlazeFace.Close(), d.run.Close(), d.rt.Close())
+	errs := []error{d.bf.Close(), d.run.Close()}
+	if d.regionsRun != nil {
+		errs = append(errs, d.regions.Close(), d.regionsRun.Close())
+	}
+	return errors.Join(append(errs, d.rt.Close())...)
 }
 
 // loadHeads opens the face heads o asks for, in that order. A head that

@@ -35,8 +35,12 @@ type Config struct {
 	CropSize    int     // aligned crop side in pixels (default 192: facemesh's input, no resampling for the mesh)
 	CropMargin  float64 // extra context around the face box, per side, as a fraction of its size (default 0.25)
 	DetectEvery int     // run the detector every Nth frame, tracker prediction between (default 1)
-	Offline     bool    // never drop windows: wait for the engine (file analysis)
-	QueueLen    int     // windows waiting for the engine (default 8)
+	// Schedule: adaptive detection and the motion gate (its Every is
+	// DetectEvery). The zero value detects every DetectEvery-th frame, as
+	// before; the daemon turns both on by default.
+	Schedule facetrack.ScheduleConfig
+	Offline  bool // never drop windows: wait for the engine (file analysis)
+	QueueLen int  // windows waiting for the engine (default 8)
 
 	// FaceImages is the privacy gate (privacy.face_images). When it is set
 	// and reports true, after each tree the JPEG of the latest crop of the
@@ -75,6 +79,7 @@ func (c Config) withDefaults() Config {
 	if c.DetectEvery == 0 {
 		c.DetectEvery = 1
 	}
+	c.Schedule.Every = c.DetectEvery
 	if c.QueueLen == 0 {
 		c.QueueLen = 8
 	}
@@ -90,6 +95,24 @@ type Stats struct {
 	WindowsDropped                     atomic.Uint64 // live mode: engine too slow
 	AnalyzeErrors, SinkErrors          atomic.Uint64
 	Tracks                             atomic.Uint64 // confirmed tracks started
+
+	// Frames by what the detector did (facetrack.Mode): full frame, regions
+	// around tracked faces, none (tracker prediction), none because nothing
+	// moved and no face was live (the motion gate).
+	FullDetect, RegionDetect, Predicted, MotionSkipped atomic.Uint64
+}
+
+// ModeCount is the frames counted under mode.
+func (s *Stats) ModeCount(m facetrack.Mode) *atomic.Uint64 {
+	switch m {
+	case facetrack.ModeRegions:
+		return &s.RegionDetect
+	case facetrack.ModePredict:
+		return &s.Predicted
+	case facetrack.ModeSkip:
+		return &s.MotionSkipped
+	}
+	return &s.FullDetect
 }
 
 // Pipeline runs one camera.
@@ -172,6 +195,11 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error
 	if err != nil {
 		return fmt.Errorf("camera %s: %w", p.cfg.Camera, err)
 	}
+	sched, err := facetrack.NewScheduler(p.cfg.Schedule)
+	if err != nil {
+		return fmt.Errorf("camera %s: %w", p.cfg.Camera, err)
+	}
+	defer sched.Close()
 	queue := make(chan item, p.cfg.QueueLen)
 	p.src.Store(&src)
 	p.queue.Store(&queue)
@@ -185,7 +213,7 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error
 		p.engineLoop(ctx, queue)
 	}()
 
-	ferr := p.frameLoop(ctx, src, trk, bufs, queue, sc)
+	ferr := p.frameLoop(ctx, src, &tracking{trk, sched}, bufs, queue, sc)
 	p.nextID.Store(int64(trk.NextID()))
 	close(queue)
 	wg.Wait()
@@ -198,7 +226,13 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error
 	return ctx.Err()
 }
 
-func (p *Pipeline) frameLoop(ctx context.Context, src capture.FrameSource, trk *facetrack.Tracker, bufs *window.Buffers, queue chan item, sc *sceneState) error {
+// tracking is one run's tracker and its detection schedule.
+type tracking struct {
+	*facetrack.Tracker
+	sched *facetrack.Scheduler
+}
+
+func (p *Pipeline) frameLoop(ctx context.Context, src capture.FrameSource, trk *tracking, bufs *window.Buffers, queue chan item, sc *sceneState) error {
 	send := func(it item) bool {
 		if it.w.Samples != nil {
 			it.scene = sc.window(it.w)
@@ -240,7 +274,6 @@ func (p *Pipeline) frameLoop(ctx context.Context, src capture.FrameSource, trk *
 	// watched too, so a source opened with another context cannot keep the
 	// pipeline waiting for a frame after a stop.
 	frames := src.Frames()
-	var n uint64
 read:
 	for ctx.Err() == nil {
 		var f *capture.Frame
@@ -254,12 +287,11 @@ read:
 			break read
 		}
 		sc.frame(f, p) // scene light and colour, on every detector schedule
-		err := p.frame(f, n, trk, bufs, send, endTrack)
+		err := p.frame(f, trk, bufs, send, endTrack)
 		if p.cfg.OnFrame != nil {
 			p.cfg.OnFrame(f)
 		}
 		f.Close()
-		n++
 		if err != nil {
 			return err
 		}
@@ -271,19 +303,32 @@ read:
 	return nil
 }
 
-func (p *Pipeline) frame(f *capture.Frame, n uint64, trk *facetrack.Tracker, bufs *window.Buffers,
+func (p *Pipeline) frame(f *capture.Frame, trk *tracking, bufs *window.Buffers,
 	send func(item) bool, endTrack func(int)) error {
 	p.Stats.Frames.Add(1)
-	if n%uint64(p.cfg.DetectEvery) != 0 {
-		trk.Predict(f.Time) // between detections: keep boxes moving, no new evidence
-		return nil
-	}
-	dets, err := p.det.Detect(f.Mat)
+	rd, regions := p.det.(facetrack.RegionDetector)
+	live := trk.Tracks()
+	mode, err := trk.sched.Plan(f.Mat, live, trk.Tentative(), regions)
 	if err != nil {
-		return fmt.Errorf("camera %s: detect frame %d: %w", p.cfg.Camera, f.Seq, err)
+		return fmt.Errorf("camera %s: frame %d: %w", p.cfg.Camera, f.Seq, err)
+	}
+	p.Stats.ModeCount(mode).Add(1)
+	var dets []facetrack.Detection
+	switch mode {
+	case facetrack.ModeSkip, facetrack.ModePredict:
+		trk.Predict(f.Time) // keep boxes moving, no new evidence
+		return nil
+	case facetrack.ModeRegions:
+		dets, err = trk.sched.VerifyRegions(rd, f.Mat, live)
+	default:
+		dets, err = p.det.Detect(f.Mat)
+	}
+	if err != nil {
+		return fmt.Errorf("camera %s: detect (%s) frame %d: %w", p.cfg.Camera, mode, f.Seq, err)
 	}
 	p.Stats.Detections.Add(uint64(len(dets)))
 	tracks, events := trk.Update(dets, f.Time)
+	trk.sched.Observe(mode, tracks, events)
 	for _, ev := range events {
 		if ev.Type == facetrack.EventNew {
 			p.Stats.Tracks.Add(1)

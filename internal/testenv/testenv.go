@@ -4,9 +4,11 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -38,4 +40,24 @@ func ORTLib(t testing.TB) string {
 		dir += "-" + runtime.GOARCH
 	}
 	return Path(t, filepath.Join("deps", dir, "libonnxruntime.so.1"))
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers: a log sink for
+// slog handlers and child processes that the test reads while they run.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String is what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

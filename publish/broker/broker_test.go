@@ -5,9 +5,10 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgemo/edgemo/internal/testenv"
 
 	"github.com/edgemo/edgemo/publish/broker"
 	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
@@ -81,19 +82,4 @@ func TestServesClientsAndStopsWithContext(t *testing.T) {
 	}
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = testenv.SyncBuffer

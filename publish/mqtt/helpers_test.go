@@ -5,9 +5,10 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgemo/edgemo/internal/testenv"
 
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/publish/mqtt"
@@ -51,23 +52,7 @@ func treeSeq(t testing.TB, payload string) uint64 {
 	return seq
 }
 
-// logBuf collects the sink's log; it is printed when the test fails.
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuf = testenv.SyncBuffer
 
 // newSink creates and starts a sink; it is closed when the test ends.
 func newSink(t *testing.T, cfg mqtt.Config) (*mqtt.Sink, *logBuf) {

@@ -1,0 +1,114 @@
+package facetrack
+
+import (
+	"errors"
+	"fmt"
+	"image"
+
+	"gocv.io/x/gocv"
+)
+
+// MotionCells is the width of the motion grid: a frame is area-averaged down
+// to MotionCells columns (a 1280-wide frame: 16×16 px blocks), so sensor
+// noise averages out and the difference costs one small resize.
+const MotionCells = 80
+
+// Motion measures how much of a frame changed since a reference frame, on a
+// downscaled grey copy. The reference is the frame of the last full
+// detection (Commit): slow changes accumulate until they count, and a face
+// that walked in slowly is not missed.
+type Motion struct {
+	// PixelDelta: a cell has changed when its grey level differs from the
+	// reference by more than this (0..255).
+	PixelDelta int
+
+	small    gocv.Mat
+	cur, ref []uint8
+	w, h     int
+	hasRef   bool
+}
+
+// NewMotion returns a motion meter; pixelDelta 0 takes 12.
+func NewMotion(pixelDelta int) *Motion {
+	if pixelDelta <= 0 {
+		pixelDelta = 12
+	}
+	return &Motion{PixelDelta: pixelDelta, small: gocv.NewMat()}
+}
+
+// Measure downsizes img (BGR, BGRA or grey) and returns the fraction of
+// grid cells that changed against the reference and lie outside every box
+// in keep (source pixels, each grown by half its size per side and by three
+// heights downwards, where the face's body moves). Without a
+// reference (first frame, a new frame size) it returns 1: everything is new.
+func (m *Motion) Measure(img gocv.Mat, keep []Rect) (float64, error) {
+	if img.Empty() {
+		return 0, errors.New("facetrack: motion got an empty frame")
+	}
+	W, H := img.Cols(), img.Rows()
+	w := min(MotionCells, W)
+	h := max(1, (H*w+W/2)/W)
+	gocv.Resize(img, &m.small, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
+	if m.small.Cols() != w || m.small.Rows() != h || !m.small.IsContinuous() {
+		return 0, fmt.Errorf("facetrack: motion resize gave %dx%d, want %dx%d", m.small.Cols(), m.small.Rows(), w, h)
+	}
+	pix, err := m.small.DataPtrUint8()
+	if err != nil {
+		return 0, fmt.Errorf("facetrack: motion: %w", err)
+	}
+	if w != m.w || h != m.h {
+		m.w, m.h, m.hasRef = w, h, false
+		m.cur, m.ref = make([]uint8, w*h), make([]uint8, w*h)
+	}
+	switch ch := m.small.Channels(); ch {
+	case 1:
+		copy(m.cur, pix)
+	case 3, 4:
+		for i := range m.cur { // BT.601 luma, integer
+			b, g, r := int(pix[ch*i]), int(pix[ch*i+1]), int(pix[ch*i+2])
+			m.cur[i] = uint8((29*b + 150*g + 77*r) >> 8)
+		}
+	default:
+		return 0, fmt.Errorf("facetrack: motion: %d channels, want 1, 3 or 4", ch)
+	}
+	if !m.hasRef {
+		return 1, nil
+	}
+	sx, sy := float64(w)/float64(W), float64(h)/float64(H)
+	var masked []image.Rectangle
+	for _, b := range keep {
+		masked = append(masked, image.Rect(int((b.X-b.W/2)*sx), int((b.Y-b.H/2)*sy), int((b.X+1.5*b.W)*sx)+1, int((b.Y+4*b.H)*sy)+1))
+	}
+	changed := 0
+	for y := range h {
+		for x := range w {
+			d := int(m.cur[y*w+x]) - int(m.ref[y*w+x])
+			if d <= m.PixelDelta && d >= -m.PixelDelta {
+				continue
+			}
+			inside := false
+			for _, r := range masked {
+				if image.Pt(x, y).In(r) {
+					inside = true
+					break
+				}
+			}
+			if !inside {
+				changed++
+			}
+		}
+	}
+	return float64(changed) / float64(w*h), nil
+}
+
+// Commit makes the last measured frame the reference.
+func (m *Motion) Commit() {
+	if m.w == 0 {
+		return
+	}
+	copy(m.ref, m.cur)
+	m.hasRef = true
+}
+
+// Close releases the scratch Mat.
+func (m *Motion) Close() error { return m.small.Close() }
