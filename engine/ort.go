@@ -47,7 +47,8 @@ func ProviderName(p string) (string, error) {
 type RuntimeConfig struct {
 	// LibraryPath is libonnxruntime.so; empty: $EDGEMO_ORT_LIB, then
 	// deps/onnxruntime/libonnxruntime.so.1 under the repository root (found
-	// from the working directory upwards) or next to the executable.
+	// from the working directory upwards), next to the executable or in
+	// ../lib beside it (the release archive).
 	LibraryPath string
 	// Providers in order of preference; each one that cannot be appended or
 	// cannot create the session is logged and the next is tried. Empty:
@@ -112,7 +113,8 @@ func libraryCandidates() []string {
 	}
 	if exe, err := os.Executable(); err == nil {
 		d := filepath.Dir(exe)
-		out = append(out, filepath.Join(d, "libonnxruntime.so.1"), filepath.Join(d, rel), filepath.Join(d, "..", rel))
+		// bin/../lib: the release archive's layout (scripts/dist.sh).
+		out = append(out, filepath.Join(d, "libonnxruntime.so.1"), filepath.Join(d, "..", "lib", "libonnxruntime.so.1"), filepath.Join(d, rel), filepath.Join(d, "..", rel))
 	}
 	return out
 }

@@ -5,6 +5,7 @@
 # second run takes about a second.
 #
 #   scripts/setup.sh            run + test dependencies
+#   scripts/setup.sh --arm64    also the arm64 cross compiler and qemu-user (scripts/arm64.sh)
 #   EDGEMO_SETUP_SKIP_APT=1     skip apt (when packages are managed elsewhere)
 set -euo pipefail
 
@@ -27,6 +28,8 @@ need_sha() { # file sha256
 # mosquitto + ffmpeg: tests; mosquitto-clients: mosquitto_sub for users; python3-onnx/numpy: TF.js -> ONNX conversion;
 # nodejs/npm: fetching npm tarballs and the TF.js reference.
 apt_pkgs=(pkg-config libopencv-dev opencv-data mosquitto mosquitto-clients ffmpeg python3-onnx python3-numpy)
+# --arm64: Debian's cross compiler and user-mode emulator (make build-arm64, test-arm64).
+[ "${1:-}" = "--arm64" ] && apt_pkgs+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static)
 if [ -z "${EDGEMO_SETUP_SKIP_APT:-}" ]; then
 	missing=()
 	for p in "${apt_pkgs[@]}"; do

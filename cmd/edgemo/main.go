@@ -28,7 +28,7 @@ usage:
                                     VidEmo conformance: preprocessing, prompt, tokens, logits
   edgemo tokenize --tokenizer <tokenizer.json> --json
                                     JSON array of strings on stdin -> token-id arrays
-  edgemo version
+  edgemo version [--ort-lib lib]   edgemo, commit, Go, OpenCV and ONNX Runtime versions
 
 Run "edgemo <command> -h" for a command's flags.
 `
@@ -77,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "tokenize":
 		err = cmdTokenize(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "edgemo", version)
+		err = cmdVersion(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 	default:

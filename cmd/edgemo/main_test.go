@@ -358,3 +358,20 @@ func TestBenchVLMOnTheFixture(t *testing.T) {
 	}
 	t.Logf("%+v", r)
 }
+
+func TestVersionNamesEveryComponent(t *testing.T) {
+	code, stdout, stderr := edgemo(t, "version")
+	if code != 0 {
+		t.Fatalf("version: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"edgemo       " + version, "commit ", runtime.Version(), runtime.GOARCH, "opencv       4.6.0 (gocv 0.31.0)", "onnxruntime  1.24.1 (" + testenv.ORTLib(t) + ")"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("version output lacks %q:\n%s", want, stdout)
+		}
+	}
+	// A library that does not load is reported on its line; version still works.
+	code, stdout, _ = edgemo(t, "version", "--ort-lib", "/nonexistent/libonnxruntime.so")
+	if code != 0 || !strings.Contains(stdout, "onnxruntime  not loaded: ") || !strings.Contains(stdout, "/nonexistent/libonnxruntime.so") {
+		t.Fatalf("version with a missing ORT library: exit %d\n%s", code, stdout)
+	}
+}

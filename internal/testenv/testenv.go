@@ -31,9 +31,15 @@ func Path(t testing.TB, p string) string {
 // Media returns deps/media/<name> (Megamind.avi, Megamind_bugy.avi, vtest.avi, messi5.jpg, astronaut.png).
 func Media(t testing.TB, name string) string { return Path(t, filepath.Join("deps", "media", name)) }
 
-// ORTLib returns the ONNX Runtime shared library installed by setup.
+// ORTLib returns the ONNX Runtime shared library installed by setup, for
+// the architecture the test binary runs on (arm64: scripts/arm64.sh's copy,
+// for the test binaries make test-arm64 runs under qemu).
 func ORTLib(t testing.TB) string {
-	return Path(t, filepath.Join("deps", "onnxruntime", "libonnxruntime.so.1"))
+	dir := "onnxruntime"
+	if runtime.GOARCH != "amd64" {
+		dir += "-" + runtime.GOARCH
+	}
+	return Path(t, filepath.Join("deps", dir, "libonnxruntime.so.1"))
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers: a log sink for
