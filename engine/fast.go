@@ -72,8 +72,15 @@ type trackKey struct {
 type trackState struct {
 	probs   map[uint64][]float32 // by FrameSeq
 	face    map[uint64]*faceFrame
-	base    baseline    // neutral geometry for the AU proxies
-	history [][]float64 // mean probs of recent windows, oldest first
+	base    baseline      // neutral geometry for the AU proxies
+	history [][]float64   // mean probs of recent windows, oldest first
+	steady  []steadyState // by head index; used for SteadyHeads
+}
+
+// steadyState is a steady head's record of one track.
+type steadyState struct {
+	kept  []any // the most recent observations, oldest first
+	since int   // new samples since the head last ran on one
 }
 
 // faceFrame is what the optional heads said about one sample: the mesh's
@@ -132,6 +139,7 @@ func (a *FastAnalyzer) AnalyzeBatch(ctx context.Context, ws []window.Window) ([]
 	// 1. which samples need the heads (each once, even when two windows of
 	// one track in the batch overlap)
 	var todo []facetrack.Crop
+	want := make([][]int, len(a.cfg.Heads)) // steady heads: the todo indices they run on
 	pend := make([]pending, len(ws))
 	queued := map[trackKey]map[uint64]bool{}
 	a.mu.Lock()
@@ -149,6 +157,7 @@ func (a *FastAnalyzer) AnalyzeBatch(ctx context.Context, ws []window.Window) ([]
 		for _, s := range w.Samples {
 			if _, ok := st.probs[s.FrameSeq]; !ok && !queued[key][s.FrameSeq] {
 				queued[key][s.FrameSeq] = true
+				a.chooseSteady(st, want, len(todo))
 				todo = append(todo, s.Crop)
 				pend[i].seqs = append(pend[i].seqs, s.FrameSeq)
 				pend[i].samples = append(pend[i].samples, s)
@@ -164,7 +173,7 @@ func (a *FastAnalyzer) AnalyzeBatch(ctx context.Context, ws []window.Window) ([]
 	if len(todo) > 0 {
 		var err error
 		if err = a.stages.time("emotion", len(todo), func() (e error) { fresh, e = a.head.Predict(todo); return }); err == nil {
-			heads, err = a.runHeads(todo)
+			heads, err = a.runHeads(todo, want)
 		}
 		if err != nil {
 			w := ws[0]
@@ -200,6 +209,7 @@ func (a *FastAnalyzer) finish(w window.Window, pd pending, fresh [][]float32, he
 		i := pd.off + j
 		st.probs[seq] = fresh[i]
 		st.face[seq] = heads.frame(i, pd.samples[j], &st.base, argmax32(fresh[i]) == neutral)
+		a.keepSteady(st, st.face[seq])
 	}
 	oldest := w.Samples[0].FrameSeq
 	for _, s := range w.Samples {
@@ -219,6 +229,7 @@ func (a *FastAnalyzer) finish(w window.Window, pd pending, fresh [][]float32, he
 			seen = append(seen, f)
 		}
 	}
+	seen = a.withKept(st, seen)
 	cues := aggregateCues(frames)
 	mean := make([]float64, k)
 	votes := make([]int, k)

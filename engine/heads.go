@@ -32,6 +32,25 @@ type Head interface {
 	Close() error
 }
 
+// SteadyHead is a head whose answer does not change within a track (age,
+// gender): once Steady says its recent observations of a track agree, the
+// analyzer runs it on one new sample in SteadyEvery and answers every
+// window from the track's kept observations, not the window's alone.
+type SteadyHead interface {
+	Head
+	// Steady reports whether a track's recent observations (oldest first,
+	// at most keptObservations) agree well enough to be asked rarely.
+	Steady(obs []any) bool
+}
+
+const (
+	// SteadyEvery: a steady head runs on one new sample in this many
+	// (4 s of a track at the default 4 window samples a second).
+	SteadyEvery = 16
+	// keptObservations a steady head keeps per track, most recent.
+	keptObservations = 16
+)
+
 // HeadOpener opens a head's model on rt from its manifest.
 type HeadOpener func(rt *Runtime, m *Manifest) (Head, error)
 

@@ -74,3 +74,55 @@ func TestHeadSeam(t *testing.T) {
 		t.Fatalf("close: %v, head closed %v", err, counter.closed)
 	}
 }
+
+// steadyCounter is a model-free steady head: it counts the crops it is
+// given and calls itself steady after three observations.
+type steadyCounter struct{ crops int }
+
+func (c *steadyCounter) Name() string { return "steady-counter" }
+func (c *steadyCounter) Close() error { return nil }
+func (c *steadyCounter) Observe(crops []facetrack.Crop) ([]any, error) {
+	c.crops += len(crops)
+	out := make([]any, len(crops))
+	for i := range out {
+		out[i] = c.crops
+	}
+	return out, nil
+}
+func (c *steadyCounter) Steady(obs []any) bool { return len(obs) >= 3 }
+func (c *steadyCounter) Summarize(obs []any, out *tree.Attributes) {
+	out.Other = append(out.Other, tree.NamedValue{Name: c.Name(), Value: strconv.Itoa(len(obs)), Confidence: 1})
+}
+
+// A steady head runs on every sample of a track until it is steady, then
+// on one in SteadyEvery; every window is still summarised, from the
+// track's kept observations.
+func TestSteadyHeadRunsRarelyOnceSteady(t *testing.T) {
+	counter := &steadyCounter{}
+	a := NewFastAnalyzer(newTestHead(t), FastConfig{Heads: []Head{counter}})
+	defer a.Close()
+	ws := mediaWindows(t, "Megamind.avi", 4, 1)
+	var samples int
+	seen := map[uint64]bool{}
+	for _, w := range ws {
+		for _, s := range w.Samples {
+			if !seen[s.FrameSeq] {
+				seen[s.FrameSeq] = true
+				samples++
+			}
+		}
+		tr, err := a.Analyze(context.Background(), w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Attributes == nil || len(tr.Attributes.Other) != 1 {
+			t.Fatalf("window %d: no steady-counter summary: %+v", w.Seq, tr.Attributes)
+		}
+	}
+	// 3 looks to become steady, then one in SteadyEvery.
+	want := 3 + (samples-3+SteadyEvery-1)/SteadyEvery
+	if samples < 2*SteadyEvery || counter.crops > want+1 || counter.crops < 3 {
+		t.Fatalf("%d new samples: the steady head ran on %d crops, want about %d", samples, counter.crops, want)
+	}
+	t.Logf("%d new samples over %d windows: steady head ran on %d", samples, len(ws), counter.crops)
+}

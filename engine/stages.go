@@ -61,16 +61,36 @@ func (a *FastAnalyzer) StageCosts() []StageCost {
 var _ StageCoster = (*FastAnalyzer)(nil)
 
 // runHeads runs every head over the batch's new crops, each in one call,
-// timed as its own stage.
-func (a *FastAnalyzer) runHeads(crops []facetrack.Crop) (headResults, error) {
+// timed as its own stage; a head with a want list (steady heads) runs on
+// those crops only and has no observation for the others.
+func (a *FastAnalyzer) runHeads(crops []facetrack.Crop, want [][]int) (headResults, error) {
 	r := make(headResults, len(a.cfg.Heads))
 	for i, h := range a.cfg.Heads {
-		err := a.stages.time(h.Name(), len(crops), func() (e error) { r[i], e = h.Observe(crops); return })
-		if err == nil && len(r[i]) != len(crops) {
-			err = fmt.Errorf("head %s: %d observations for %d crops", h.Name(), len(r[i]), len(crops))
+		sub := crops
+		if want[i] != nil {
+			sub = make([]facetrack.Crop, len(want[i]))
+			for j, k := range want[i] {
+				sub[j] = crops[k]
+			}
+		}
+		var obs []any
+		var err error
+		if len(sub) > 0 {
+			err = a.stages.time(h.Name(), len(sub), func() (e error) { obs, e = h.Observe(sub); return })
+		}
+		if err == nil && len(obs) != len(sub) {
+			err = fmt.Errorf("head %s: %d observations for %d crops", h.Name(), len(obs), len(sub))
 		}
 		if err != nil {
 			return nil, err
+		}
+		if want[i] == nil {
+			r[i] = obs
+			continue
+		}
+		r[i] = make([]any, len(crops))
+		for j, k := range want[i] {
+			r[i][k] = obs[j]
 		}
 	}
 	return r, nil
@@ -86,6 +106,9 @@ func (r headResults) frame(i int, s window.Sample, base *baseline, neutral bool)
 	f := &faceFrame{cue: frameCue{t: s.Time, roll: s.Roll}, obs: make([]any, len(r))}
 	for h := range r {
 		o := r[h][i]
+		if o == nil {
+			continue // a steady head that skipped this sample
+		}
 		m, ok := o.(*Mesh)
 		if !ok {
 			f.obs[h] = o
