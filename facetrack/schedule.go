@@ -90,36 +90,16 @@ type ScheduleConfig struct {
 }
 
 func (c ScheduleConfig) withDefaults() ScheduleConfig {
-	if c.Every == 0 {
-		c.Every = 1
-	}
-	if c.MaxEvery == 0 {
-		c.MaxEvery = max(8, c.Every)
-	}
-	if c.StableScore == 0 {
-		c.StableScore = 0.5
-	}
-	if c.ScoreDrop == 0 {
-		c.ScoreDrop = 0.6
-	}
-	if c.MaxGrowth == 0 {
-		c.MaxGrowth = 1.25
-	}
-	if c.MaxShift == 0 {
-		c.MaxShift = 0.5
-	}
-	if c.MotionThreshold == 0 {
-		c.MotionThreshold = 0.002
-	}
-	if c.MotionOutside == 0 {
-		c.MotionOutside = 0.03
-	}
-	if c.PixelDelta == 0 {
-		c.PixelDelta = 12
-	}
-	if c.Recheck == 0 {
-		c.Recheck = 250
-	}
+	orDefault(&c.Every, 1)
+	orDefault(&c.MaxEvery, max(8, c.Every))
+	orDefault(&c.StableScore, 0.5)
+	orDefault(&c.ScoreDrop, 0.6)
+	orDefault(&c.MaxGrowth, 1.25)
+	orDefault(&c.MaxShift, 0.5)
+	orDefault(&c.MotionThreshold, 0.002)
+	orDefault(&c.MotionOutside, 0.03)
+	orDefault(&c.PixelDelta, 12)
+	orDefault(&c.Recheck, 250)
 	return c
 }
 

@@ -131,36 +131,16 @@ func DefaultTrackerConfig() TrackerConfig {
 
 func (c TrackerConfig) withDefaults() TrackerConfig {
 	d := DefaultTrackerConfig()
-	if c.HighThreshold == 0 {
-		c.HighThreshold = d.HighThreshold
-	}
-	if c.LowThreshold == 0 {
-		c.LowThreshold = d.LowThreshold
-	}
-	if c.NewTrackThreshold == 0 {
-		c.NewTrackThreshold = d.NewTrackThreshold
-	}
-	if c.MatchIoU == 0 {
-		c.MatchIoU = d.MatchIoU
-	}
-	if c.LowMatchIoU == 0 {
-		c.LowMatchIoU = d.LowMatchIoU
-	}
-	if c.UnconfirmedMatchIoU == 0 {
-		c.UnconfirmedMatchIoU = d.UnconfirmedMatchIoU
-	}
-	if c.MaxScaleChange == 0 {
-		c.MaxScaleChange = d.MaxScaleChange
-	}
-	if c.MaxAge == 0 {
-		c.MaxAge = d.MaxAge
-	}
-	if c.MinHits == 0 {
-		c.MinHits = d.MinHits
-	}
-	if c.FirstID == 0 {
-		c.FirstID = 1
-	}
+	orDefault(&c.HighThreshold, d.HighThreshold)
+	orDefault(&c.LowThreshold, d.LowThreshold)
+	orDefault(&c.NewTrackThreshold, d.NewTrackThreshold)
+	orDefault(&c.MatchIoU, d.MatchIoU)
+	orDefault(&c.LowMatchIoU, d.LowMatchIoU)
+	orDefault(&c.UnconfirmedMatchIoU, d.UnconfirmedMatchIoU)
+	orDefault(&c.MaxScaleChange, d.MaxScaleChange)
+	orDefault(&c.MaxAge, d.MaxAge)
+	orDefault(&c.MinHits, d.MinHits)
+	orDefault(&c.FirstID, 1)
 	return c
 }
 
