@@ -145,6 +145,24 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&p.sched.MotionOutside, "motion-outside", config.DefaultMotionOutside, "adaptive detection: fraction of the frame outside tracked faces whose change forces a full detection")
 }
 
+// check names the flag and its range for the detection-schedule flags, in
+// the bounds the config keys have (a wrong value would otherwise be named
+// by the scheduler's field, MotionThreshold, not by --motion-threshold).
+func (p *pipelineFlags) check() error {
+	if p.sched.MaxEvery < p.every || p.sched.MaxEvery > config.MaxDetectEvery {
+		return fmt.Errorf("--detect-max-every %d: must be between --detect-every (%d) and %d", p.sched.MaxEvery, p.every, config.MaxDetectEvery)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"--motion-threshold", p.sched.MotionThreshold}, {"--motion-outside", p.sched.MotionOutside}} {
+		if !(f.v > 0 && f.v <= config.MaxMotionFraction) {
+			return fmt.Errorf("%s %g: must be a fraction of the frame in (0, %g]", f.name, f.v, config.MaxMotionFraction)
+		}
+	}
+	return nil
+}
+
 func (p *pipelineFlags) config(source string) pipeline.Config {
 	return pipeline.Config{
 		Camera:      p.camera,
@@ -171,6 +189,9 @@ func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	src, rest := splitSource(args)
 	if err := fs.Parse(rest); err != nil {
 		return errUsage
+	}
+	if err := pf.check(); err != nil {
+		return err
 	}
 	if src == "" && fs.NArg() > 0 {
 		src = fs.Arg(0)

@@ -29,6 +29,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(rest); err != nil {
 		return errUsage
 	}
+	if err := pf.check(); err != nil {
+		return err
+	}
 	if src == "" {
 		src = fs.Arg(0)
 	}

@@ -43,6 +43,9 @@ func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := fs.Parse(rest); err != nil {
 		return errUsage
 	}
+	if err := pf.check(); err != nil {
+		return err
+	}
 	if src == "" {
 		src = fs.Arg(0)
 	}

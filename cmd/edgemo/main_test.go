@@ -220,7 +220,8 @@ func TestBadInputsFailClearly(t *testing.T) {
 		{"missing cascade", []string{"analyze", testenv.Media(t, "astronaut.png"), "--cascade", filepath.Join(dir, "cascade.xml")}, []string{"cascade.xml"}},
 		{"missing streams clip", []string{"bench", "streams", filepath.Join(dir, "cams.mp4")}, []string{"cams.mp4", "setup.sh"}},
 		{"bad streams max", []string{"bench", "streams", garbage, "--max", "0"}, []string{"--max 0"}},
-		{"bad motion threshold", []string{"analyze", testenv.Media(t, "astronaut.png"), "--motion-threshold", "2"}, []string{"motion", "2"}},
+		{"bad motion threshold", []string{"analyze", testenv.Media(t, "astronaut.png"), "--motion-threshold", "2"}, []string{"--motion-threshold 2", "(0, 0.99]"}},
+		{"bad detect-max-every", []string{"bench", testenv.Media(t, "astronaut.png"), "--detect-every", "4", "--detect-max-every", "2"}, []string{"--detect-max-every 2", "--detect-every (4)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
