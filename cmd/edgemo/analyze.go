@@ -145,6 +145,16 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&p.sched.MotionOutside, "motion-outside", config.DefaultMotionOutside, "adaptive detection: fraction of the frame outside tracked faces whose change forces a full detection")
 }
 
+// parse parses args into fs (whose flags include p's) and checks p:
+// errUsage for what the flag package rejects, a named error for a value out
+// of range.
+func (p *pipelineFlags) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	return p.check()
+}
+
 // check names the flag and its range for the detection-schedule flags, in
 // the bounds the config keys have (a wrong value would otherwise be named
 // by the scheduler's field, MotionThreshold, not by --motion-threshold).
@@ -187,10 +197,7 @@ func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.PrintDefaults()
 	}
 	src, rest := splitSource(args)
-	if err := fs.Parse(rest); err != nil {
-		return errUsage
-	}
-	if err := pf.check(); err != nil {
+	if err := pf.parse(fs, rest); err != nil {
 		return err
 	}
 	if src == "" && fs.NArg() > 0 {

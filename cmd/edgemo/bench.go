@@ -26,10 +26,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pf.register(fs)
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline pass to this file (go tool pprof)")
 	src, rest := splitSource(args)
-	if err := fs.Parse(rest); err != nil {
-		return errUsage
-	}
-	if err := pf.check(); err != nil {
+	if err := pf.parse(fs, rest); err != nil {
 		return err
 	}
 	if src == "" {

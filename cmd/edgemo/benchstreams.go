@@ -40,10 +40,7 @@ func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Write
 		fs.PrintDefaults()
 	}
 	src, rest := splitSource(args)
-	if err := fs.Parse(rest); err != nil {
-		return errUsage
-	}
-	if err := pf.check(); err != nil {
+	if err := pf.parse(fs, rest); err != nil {
 		return err
 	}
 	if src == "" {

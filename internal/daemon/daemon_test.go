@@ -418,13 +418,7 @@ func TestPortInUseIsAClearError(t *testing.T) {
 func TestDashboardInChromium(t *testing.T) {
 	mq := mqtttest.StartMosquitto(t)
 	r, _ := start(t, daemonConfig(t, "  broker: "+mq.URL(), "  sample:\n    source: deps/media/Megamind.avi\n    loop: true\n"))
-	dir := os.Getenv("EDGEMO_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := testenv.ArtifactsDir(t)
 	shot := filepath.Join(dir, "dashboard-daemon.png")
 	script := testenv.Path(t, "web/testdata/snapshot.cjs")
 	nodeModules := testenv.Path(t, "deps/node/node_modules/playwright-core")

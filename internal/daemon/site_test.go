@@ -31,13 +31,7 @@ func TestSitePageInChromium(t *testing.T) {
 			a = r.d.HTTPAddr() // either instance's dashboard listener serves the page
 		}
 	}
-	dir := os.Getenv("EDGEMO_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := testenv.ArtifactsDir(t)
 	shot := filepath.Join(dir, "site.png")
 	nodeModules := testenv.Path(t, "deps/node/node_modules/playwright-core")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

@@ -61,3 +61,17 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// ArtifactsDir is where a test leaves files worth keeping (screenshots):
+// $EDGEMO_ARTIFACTS when set, else a temporary directory.
+func ArtifactsDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("EDGEMO_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
