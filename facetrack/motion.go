@@ -8,10 +8,14 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// MotionCells is the width of the motion grid: a frame is area-averaged down
-// to MotionCells columns (a 1280-wide frame: 16×16 px blocks), so sensor
-// noise averages out and the difference costs one small resize.
+// MotionCells is the width of the motion grid: a frame is averaged down to
+// MotionCells columns (a 1280-wide frame: 16×16 px blocks, each the mean of
+// motionTaps² samples spread over it), so sensor noise averages out and the
+// difference costs two small resizes.
 const MotionCells = 80
+
+// motionTaps: samples per cell side (shrink).
+const motionTaps = 4
 
 // Motion measures how much of a frame changed since a reference frame, on a
 // downscaled grey copy. The reference is the frame of the last full
@@ -22,10 +26,10 @@ type Motion struct {
 	// reference by more than this (0..255).
 	PixelDelta int
 
-	small    gocv.Mat
-	cur, ref []uint8
-	w, h     int
-	hasRef   bool
+	small, sampled gocv.Mat
+	cur, ref       []uint8
+	w, h           int
+	hasRef         bool
 }
 
 // NewMotion returns a motion meter; pixelDelta 0 takes 12.
@@ -33,7 +37,7 @@ func NewMotion(pixelDelta int) *Motion {
 	if pixelDelta <= 0 {
 		pixelDelta = 12
 	}
-	return &Motion{PixelDelta: pixelDelta, small: gocv.NewMat()}
+	return &Motion{PixelDelta: pixelDelta, small: gocv.NewMat(), sampled: gocv.NewMat()}
 }
 
 // Measure downsizes img (BGR, BGRA or grey) and returns the fraction of
@@ -48,7 +52,7 @@ func (m *Motion) Measure(img gocv.Mat, keep []Rect) (float64, error) {
 	W, H := img.Cols(), img.Rows()
 	w := min(MotionCells, W)
 	h := max(1, (H*w+W/2)/W)
-	gocv.Resize(img, &m.small, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
+	shrink(img, &m.small, &m.sampled, w, h, motionTaps)
 	if m.small.Cols() != w || m.small.Rows() != h || !m.small.IsContinuous() {
 		return 0, fmt.Errorf("facetrack: motion resize gave %dx%d, want %dx%d", m.small.Cols(), m.small.Rows(), w, h)
 	}
@@ -111,4 +115,4 @@ func (m *Motion) Commit() {
 }
 
 // Close releases the scratch Mat.
-func (m *Motion) Close() error { return m.small.Close() }
+func (m *Motion) Close() error { return errors.Join(m.small.Close(), m.sampled.Close()) }
