@@ -77,7 +77,12 @@ func TestHeadSeam(t *testing.T) {
 
 // steadyCounter is a model-free steady head: it counts the crops it is
 // given and calls itself steady after three observations.
-type steadyCounter struct{ crops int }
+// steadyCounter counts the crops it is run on; unsure: its looks never
+// agree (Steady is always false).
+type steadyCounter struct {
+	crops  int
+	unsure bool
+}
 
 func (c *steadyCounter) Name() string { return "steady-counter" }
 func (c *steadyCounter) Close() error { return nil }
@@ -89,40 +94,48 @@ func (c *steadyCounter) Observe(crops []facetrack.Crop) ([]any, error) {
 	}
 	return out, nil
 }
-func (c *steadyCounter) Steady(obs []any) bool { return len(obs) >= 3 }
+func (c *steadyCounter) Steady(obs []any) bool { return !c.unsure && len(obs) >= 3 }
 func (c *steadyCounter) Summarize(obs []any, out *tree.Attributes) {
 	out.Other = append(out.Other, tree.NamedValue{Name: c.Name(), Value: strconv.Itoa(len(obs)), Confidence: 1})
 }
 
 // A steady head runs on every sample of a track until it is steady, then
 // on one in SteadyEvery; every window is still summarised, from the
-// track's kept observations.
+// track's kept observations. A head whose looks never agree is asked
+// rarely too once it has keptObservations of them.
 func TestSteadyHeadRunsRarelyOnceSteady(t *testing.T) {
-	counter := &steadyCounter{}
-	a := NewFastAnalyzer(newTestHead(t), FastConfig{Heads: []Head{counter}})
-	defer a.Close()
 	ws := mediaWindows(t, "Megamind.avi", 4, 1)
-	var samples int
-	seen := map[uint64]bool{}
-	for _, w := range ws {
-		for _, s := range w.Samples {
-			if !seen[s.FrameSeq] {
-				seen[s.FrameSeq] = true
-				samples++
+	for _, c := range []struct {
+		name   string
+		unsure bool
+		looks  int // full-rate looks before it is asked rarely
+	}{{"agreeing", false, 3}, {"never agreeing", true, keptObservations}} {
+		t.Run(c.name, func(t *testing.T) {
+			counter := &steadyCounter{unsure: c.unsure}
+			a := NewFastAnalyzer(newTestHead(t), FastConfig{Heads: []Head{counter}})
+			defer a.Close()
+			var samples int
+			seen := map[uint64]bool{}
+			for _, w := range ws {
+				for _, s := range w.Samples {
+					if !seen[s.FrameSeq] {
+						seen[s.FrameSeq] = true
+						samples++
+					}
+				}
+				tr, err := a.Analyze(context.Background(), w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tr.Attributes == nil || len(tr.Attributes.Other) != 1 {
+					t.Fatalf("window %d: no steady-counter summary: %+v", w.Seq, tr.Attributes)
+				}
 			}
-		}
-		tr, err := a.Analyze(context.Background(), w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tr.Attributes == nil || len(tr.Attributes.Other) != 1 {
-			t.Fatalf("window %d: no steady-counter summary: %+v", w.Seq, tr.Attributes)
-		}
+			want := c.looks + (samples-c.looks+SteadyEvery-1)/SteadyEvery
+			if samples < c.looks+2*SteadyEvery || counter.crops > want+1 || counter.crops < c.looks {
+				t.Fatalf("%d new samples: the steady head ran on %d crops, want about %d", samples, counter.crops, want)
+			}
+			t.Logf("%d new samples over %d windows: steady head ran on %d", samples, len(ws), counter.crops)
+		})
 	}
-	// 3 looks to become steady, then one in SteadyEvery.
-	want := 3 + (samples-3+SteadyEvery-1)/SteadyEvery
-	if samples < 2*SteadyEvery || counter.crops > want+1 || counter.crops < 3 {
-		t.Fatalf("%d new samples: the steady head ran on %d crops, want about %d", samples, counter.crops, want)
-	}
-	t.Logf("%d new samples over %d windows: steady head ran on %d", samples, len(ws), counter.crops)
 }

@@ -3,7 +3,11 @@ package engine
 // Steady heads (SteadyHead: age and gender) need a few good looks per
 // track, not four a second: until their observations of a track agree they
 // run on every new sample, then on one in SteadyEvery, and every window of
-// the track is summarised from the track's kept observations.
+// the track is summarised from the track's kept observations. A track
+// whose looks never agree (a face the model is unsure of: a cartoon, a
+// profile) is asked rarely too once it has keptObservations of them: the
+// windows are summarised from those, and more looks at full rate would
+// only replace them.
 
 // chooseSteady decides, for the new sample about to be todo[i] of track
 // st, which steady heads run on it. Called with a.mu held.
@@ -17,7 +21,8 @@ func (a *FastAnalyzer) chooseSteady(st *trackState, want [][]int, i int) {
 			continue
 		}
 		ss := &st.steady[h]
-		if !sh.Steady(ss.kept) || ss.since >= SteadyEvery-1 {
+		settled := len(ss.kept) >= keptObservations || sh.Steady(ss.kept)
+		if !settled || ss.since >= SteadyEvery-1 {
 			want[h] = append(want[h], i)
 			ss.since = 0
 		} else {
