@@ -63,6 +63,14 @@ func plausibleCount(n float64) int {
 	return 0
 }
 
+// runStart: a file's or picture's frames are timed from when its run
+// starts, not from when its open began. The open (probe, FFmpeg's open,
+// the first decode) takes tens to hundreds of milliseconds when many
+// cameras open at once, and a real-time clock started before it would find
+// the first frames already due and push them out in one burst, overflowing
+// the consumer's buffer while it handles the first frame (bench streams
+// lost frames 1..4 so on every loop of 8 cameras).
+
 // runFile reads the file to its end. It returns an error only when the
 // file stops well short of the frame count its container declares.
 func (s *Source) runFile(ctx context.Context) error {
@@ -70,6 +78,7 @@ func (s *Source) runFile(ctx context.Context) error {
 	info := s.Info()
 	clk := ptsClock{interval: nominalInterval(info.FPS)}
 	rc := newRateCap(s.cfg.FPS)
+	start := time.Now() // not the open's start: see runStart
 	m, pos := s.pending, s.firstPos
 	s.pending = gocv.Mat{}
 	var seq uint64
@@ -78,7 +87,7 @@ func (s *Source) runFile(ctx context.Context) error {
 		pts := clk.next(pos)
 		s.repaired.Store(clk.repaired)
 		if rc.keep(pts) {
-			t := s.opened.Add(pts)
+			t := start.Add(pts)
 			if s.cfg.Realtime && !sleepUntil(ctx, t) {
 				m.Close()
 				return nil
@@ -138,6 +147,7 @@ func (s *Source) runImage(ctx context.Context) error {
 	s.setState(StateOnline)
 	n := s.Info().Frames
 	rc := newRateCap(s.cfg.FPS)
+	start := time.Now() // not the open's start: see runStart
 	for i := 0; i < n && ctx.Err() == nil; i++ {
 		s.read.Add(1)
 		pts := time.Duration(float64(i) * float64(time.Second) / s.cfg.StillFPS)
@@ -145,7 +155,7 @@ func (s *Source) runImage(ctx context.Context) error {
 			s.droppedRate.Add(1)
 			continue
 		}
-		t := s.opened.Add(pts)
+		t := start.Add(pts)
 		if s.cfg.Realtime && !sleepUntil(ctx, t) {
 			return nil
 		}

@@ -195,6 +195,33 @@ func TestRealtimePacing(t *testing.T) {
 	check()
 }
 
+// The real-time clock starts when frames start flowing, not when the open
+// began: an open that took long (many cameras opening at once) must not
+// make the first frames due at once and overflow the consumer's buffer.
+func TestRealtimeClockStartsAfterOpen(t *testing.T) {
+	path := synthClip(t, 25, 1)
+	check := leakCheck(t)
+	t0 := time.Now()
+	src, err := Open(context.Background(), Config{Source: path, Realtime: true}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Now()
+	frames := collect(t, src, nil)
+	open := t1.Sub(t0)
+	if len(frames) == 0 {
+		t.Fatal("no frames")
+	}
+	if f0 := frames[0].Time; f0.Before(t1.Add(-open / 2)) {
+		t.Errorf("frame 0 is timed %v before Open returned, the open took %v: the clock started with the open", t1.Sub(f0), open)
+	}
+	if st := src.Stats(); st.DroppedSlow != 0 {
+		t.Errorf("a fast consumer lost %d frames", st.DroppedSlow)
+	}
+	src.Close()
+	check()
+}
+
 // An FPS cap of 12.5 on a 25 fps clip emits every other frame.
 func TestFPSCapHalves(t *testing.T) {
 	path := synthClip(t, 25, 4) // 100 frames
