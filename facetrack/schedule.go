@@ -56,6 +56,11 @@ type ScheduleConfig struct {
 	// something moves outside the tracked faces.
 	Adaptive bool
 	MaxEvery int // default 8
+	// RegionEvery: between full detections, faces are verified in their
+	// regions on one frame in RegionEvery and the tracker predicts the
+	// others (a steady face moves little in 40 ms, and a region check costs
+	// a front-model Run per face). 1 verifies every frame. Default 2.
+	RegionEvery int
 	// StableScore: tracks scoring below it on a full detection are not
 	// steady. Default 0.5 (the tracker's HighThreshold).
 	StableScore float32
@@ -92,6 +97,7 @@ type ScheduleConfig struct {
 func (c ScheduleConfig) withDefaults() ScheduleConfig {
 	orDefault(&c.Every, 1)
 	orDefault(&c.MaxEvery, max(8, c.Every))
+	orDefault(&c.RegionEvery, 2)
 	orDefault(&c.StableScore, 0.5)
 	orDefault(&c.ScoreDrop, 0.6)
 	orDefault(&c.MaxGrowth, 1.25)
@@ -144,8 +150,8 @@ func (s *Scheduler) FullReasons() map[string]uint64 {
 // NewScheduler validates cfg (zero fields take defaults).
 func NewScheduler(cfg ScheduleConfig) (*Scheduler, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Every < 1 || cfg.MaxEvery < cfg.Every {
-		return nil, fmt.Errorf("facetrack: schedule: Every %d must be >= 1 and MaxEvery %d >= Every", cfg.Every, cfg.MaxEvery)
+	if cfg.Every < 1 || cfg.MaxEvery < cfg.Every || cfg.RegionEvery < 1 {
+		return nil, fmt.Errorf("facetrack: schedule: Every %d must be >= 1, MaxEvery %d >= Every and RegionEvery %d >= 1", cfg.Every, cfg.MaxEvery, cfg.RegionEvery)
 	}
 	if !(cfg.MotionThreshold > 0 && cfg.MotionThreshold < 1) || !(cfg.MotionOutside > 0 && cfg.MotionOutside < 1) || cfg.PixelDelta < 1 || cfg.PixelDelta > 255 || cfg.Recheck < 1 {
 		return nil, fmt.Errorf("facetrack: schedule: MotionThreshold %.3g and MotionOutside %.3g must be in (0, 1), PixelDelta %d in 1..255, Recheck %d >= 1", cfg.MotionThreshold, cfg.MotionOutside, cfg.PixelDelta, cfg.Recheck)
@@ -226,7 +232,7 @@ func (s *Scheduler) Plan(img gocv.Mat, tracks []Track, tentative int, regions bo
 		return s.full(reasonInterval), nil
 	}
 	s.since++
-	if regions && len(tracks) <= MaxRegionFaces {
+	if regions && len(tracks) <= MaxRegionFaces && s.since%s.cfg.RegionEvery == 1%s.cfg.RegionEvery {
 		return ModeRegions, nil
 	}
 	return ModePredict, nil

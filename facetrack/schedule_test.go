@@ -50,8 +50,19 @@ func TestSchedulerModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// full at 0, then intervals 2, 4, 8, 8 (each steady full detection doubles it)
+	// RegionEvery 1: a region check on every frame between full detections
+	// at 0, then intervals 2, 4, 8, 8 (each steady full detection doubles it).
+	every1, err := NewScheduler(ScheduleConfig{Adaptive: true, Motion: true, RegionEvery: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := "fr" + "frrr" + "frrrrrrr" + "frrrrrrr" + "f"
+	if got := modes(t, every1, img, len(want), []Track{face}, steady); got != want {
+		t.Errorf("adaptive, region check every frame, steady face:\n got %s\nwant %s", got, want)
+	}
+	every1.Close()
+	// The default RegionEvery 2: the tracker predicts every other frame.
+	want = "fr" + "frpr" + "frprprpr" + "frprprpr" + "f"
 	if got := modes(t, ad, img, len(want), []Track{face}, steady); got != want {
 		t.Errorf("adaptive, steady face:\n got %s\nwant %s", got, want)
 	}

@@ -140,6 +140,7 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&p.realtime, "realtime", false, "pace a file at its native rate and drop frames like a live source")
 	fs.BoolVar(&p.sched.Adaptive, "adaptive", true, "adaptive detection: full-frame detection less often while faces are steady, regions around them in between")
 	fs.IntVar(&p.sched.MaxEvery, "detect-max-every", config.DefaultDetectMaxEvery, "adaptive detection: the longest interval between full detections")
+	fs.IntVar(&p.sched.RegionEvery, "detect-region-every", config.DefaultDetectRegionEvery, "adaptive detection: verify tracked faces in their regions on one frame in N between full detections (1: every frame)")
 	fs.BoolVar(&p.sched.Motion, "motion-gate", true, "skip detection while no face is tracked and nothing moves")
 	fs.Float64Var(&p.sched.MotionThreshold, "motion-threshold", config.DefaultMotionThreshold, "motion gate: fraction of the frame that must change")
 	fs.Float64Var(&p.sched.MotionOutside, "motion-outside", config.DefaultMotionOutside, "adaptive detection: fraction of the frame outside tracked faces whose change forces a full detection")
@@ -161,6 +162,9 @@ func (p *pipelineFlags) parse(fs *flag.FlagSet, args []string) error {
 func (p *pipelineFlags) check() error {
 	if p.sched.MaxEvery < p.every || p.sched.MaxEvery > config.MaxDetectEvery {
 		return fmt.Errorf("--detect-max-every %d: must be between --detect-every (%d) and %d", p.sched.MaxEvery, p.every, config.MaxDetectEvery)
+	}
+	if p.sched.RegionEvery < 1 || p.sched.RegionEvery > config.MaxDetectEvery {
+		return fmt.Errorf("--detect-region-every %d: must be between 1 and %d", p.sched.RegionEvery, config.MaxDetectEvery)
 	}
 	for _, f := range []struct {
 		name string

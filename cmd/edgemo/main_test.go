@@ -222,6 +222,7 @@ func TestBadInputsFailClearly(t *testing.T) {
 		{"bad streams max", []string{"bench", "streams", garbage, "--max", "0"}, []string{"--max 0"}},
 		{"bad motion threshold", []string{"analyze", testenv.Media(t, "astronaut.png"), "--motion-threshold", "2"}, []string{"--motion-threshold 2", "(0, 0.99]"}},
 		{"bad detect-max-every", []string{"bench", testenv.Media(t, "astronaut.png"), "--detect-every", "4", "--detect-max-every", "2"}, []string{"--detect-max-every 2", "--detect-every (4)"}},
+		{"bad detect-region-every", []string{"analyze", testenv.Media(t, "astronaut.png"), "--detect-region-every", "0"}, []string{"--detect-region-every 0", "between 1 and 300"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -26,6 +26,7 @@ func TestBoundsNameKeyLineValueAndRange(t *testing.T) {
 		{"camera", "detect_every: {}", "cameras.door.detect_every", []string{"1", "300"}, []string{"-1", "301"}, "between 1 and 300"},
 		{"camera", "detect_max_every: {}", "cameras.door.detect_max_every", []string{"1", "300"}, []string{"-1", "301"}, "between 1 and 300"},
 		{"camera", "detect_max_every: {}\n    detect_every: 4", "cameras.door.detect_max_every", []string{"4", "300"}, []string{"3"}, "between 4 and 300"},
+		{"camera", "detect_region_every: {}", "cameras.door.detect_region_every", []string{"1", "300"}, []string{"-1", "301"}, "between 1 and 300"},
 		{"camera", "motion_threshold: {}", "cameras.door.motion_threshold", []string{"0.0001", "0.99"}, []string{"-0.1", "1", ".nan"}, "above 0 and at most 0.99"},
 		{"camera", "motion_outside: {}", "cameras.door.motion_outside", []string{"0.0001", "0.99"}, []string{"-0.1", "1", ".inf"}, "above 0 and at most 0.99"},
 		{"camera", "fps: {}", "cameras.door.fps", []string{"0", "0.5", "240"}, []string{"-1", "241", ".nan", "-.inf"}, "above 0 and at most 240"},

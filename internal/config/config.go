@@ -252,7 +252,7 @@ func checkScalar(n *yaml.Node, t reflect.Type, key string) error {
 
 // units say what a number counts, so a type error can say what to write.
 var units = map[string]string{
-	"fps": "of frames per second", "detect_every": "of frames", "detect_width": "of pixels", "detect_max_every": "of frames",
+	"fps": "of frames per second", "detect_every": "of frames", "detect_width": "of pixels", "detect_max_every": "of frames", "detect_region_every": "of frames",
 	"motion_threshold": "(a fraction of the frame, e.g. 0.002)", "motion_outside": "(a fraction of the frame, e.g. 0.03)",
 	"crop_size": "of pixels", "crop_margin": "(a fraction of the face box, e.g. 0.25)",
 	"length": "of crops", "stride": "of crops", "threads": "of threads", "queue_size": "of trees",

@@ -20,6 +20,9 @@ const (
 	// Adaptive detection: full-frame detection at most every 8th frame
 	// (0.32 s at 25 fps) while faces are steady.
 	DefaultDetectMaxEvery = 8
+	// Between full detections, faces are verified in their regions on one
+	// frame in 2, the tracker predicting the other.
+	DefaultDetectRegionEvery = 2
 	// Motion gate: 0.2% of an 80-column grid (8 cells of 80×45, a 64×64 px
 	// patch of a 720p frame) changed since the last detection wakes the detector.
 	DefaultMotionThreshold = 0.002
@@ -130,6 +133,9 @@ func (c *Config) applyDefaults() {
 		}
 		if cam.DetectMaxEvery == 0 {
 			cam.DetectMaxEvery = max(DefaultDetectMaxEvery, cam.DetectEvery)
+		}
+		if cam.DetectRegionEvery == 0 {
+			cam.DetectRegionEvery = DefaultDetectRegionEvery
 		}
 		if cam.MotionGate == nil {
 			cam.MotionGate = boolp(true)

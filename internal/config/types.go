@@ -179,11 +179,12 @@ type Camera struct {
 	Window      Window  `yaml:"window"`
 
 	// Adaptive detection and the motion gate (facetrack.ScheduleConfig).
-	DetectAdaptive  *bool   `yaml:"detect_adaptive"`  // default true
-	DetectMaxEvery  int     `yaml:"detect_max_every"` // default 8
-	MotionGate      *bool   `yaml:"motion_gate"`      // default true
-	MotionThreshold float64 `yaml:"motion_threshold"` // default 0.002
-	MotionOutside   float64 `yaml:"motion_outside"`   // default 0.03
+	DetectAdaptive    *bool   `yaml:"detect_adaptive"`     // default true
+	DetectMaxEvery    int     `yaml:"detect_max_every"`    // default 8
+	DetectRegionEvery int     `yaml:"detect_region_every"` // default 2
+	MotionGate        *bool   `yaml:"motion_gate"`         // default true
+	MotionThreshold   float64 `yaml:"motion_threshold"`    // default 0.002
+	MotionOutside     float64 `yaml:"motion_outside"`      // default 0.03
 
 	// ReadTimeout (rtsp/http): a camera that sends nothing for this long,
 	// even with its connection open, is declared lost and reconnected;

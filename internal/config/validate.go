@@ -198,6 +198,7 @@ func (c *Config) validate() error {
 		if cam.DetectEvery >= 1 && cam.DetectEvery <= MaxDetectEvery {
 			between(k+".detect_max_every", cam.DetectMaxEvery, cam.DetectEvery, MaxDetectEvery, "the longest interval between full detections while faces are steady; at least detect_every")
 		}
+		between(k+".detect_region_every", cam.DetectRegionEvery, 1, MaxDetectEvery, "verify tracked faces in their regions on one frame in N between full detections (1: every frame)")
 		betweenF(k+".motion_threshold", cam.MotionThreshold, 0, MaxMotionFraction, true, "the fraction of the frame that must change to wake the detector when no face is tracked")
 		betweenF(k+".motion_outside", cam.MotionOutside, 0, MaxMotionFraction, true, "the fraction of the frame outside tracked faces that must change to force a full detection")
 		between(k+".detect_width", cam.DetectWidth, MinDetectWidth, MaxDetectWidth, "frames are downscaled to this width for detection")

@@ -227,7 +227,7 @@ func (c *camera) pipelineConfig(deps cameraDeps) pipeline.Config {
 		OnTree:      func(t *tree.Tree) { deps.metrics.observeTree(t) },
 		OnError:     func(stage string, err error) { deps.metrics.error(c.name, stage) },
 		Schedule: facetrack.ScheduleConfig{
-			Adaptive: config.On(cfg.DetectAdaptive, true), MaxEvery: cfg.DetectMaxEvery,
+			Adaptive: config.On(cfg.DetectAdaptive, true), MaxEvery: cfg.DetectMaxEvery, RegionEvery: cfg.DetectRegionEvery,
 			Motion: config.On(cfg.MotionGate, true), MotionThreshold: cfg.MotionThreshold, MotionOutside: cfg.MotionOutside,
 		},
 	}

@@ -16,6 +16,7 @@ cameras:
     source: rtsp://10.0.0.5/stream
     detect_every: 2
     detect_max_every: 12
+    detect_region_every: 3
     motion_threshold: 0.01
     motion_outside: 0.2
   desk:
@@ -32,11 +33,11 @@ cameras:
 		return (&camera{name: name, cfg: cfg.Cameras[name]}).pipelineConfig(cameraDeps{}).Schedule
 	}
 	door := sched("door")
-	if !door.Adaptive || !door.Motion || door.MaxEvery != 12 || door.MotionThreshold != 0.01 || door.MotionOutside != 0.2 {
+	if !door.Adaptive || !door.Motion || door.MaxEvery != 12 || door.RegionEvery != 3 || door.MotionThreshold != 0.01 || door.MotionOutside != 0.2 {
 		t.Errorf("door: %+v", door)
 	}
 	desk := sched("desk")
-	if !desk.Adaptive || !desk.Motion || desk.MaxEvery != config.DefaultDetectMaxEvery ||
+	if !desk.Adaptive || !desk.Motion || desk.MaxEvery != config.DefaultDetectMaxEvery || desk.RegionEvery != config.DefaultDetectRegionEvery ||
 		desk.MotionThreshold != config.DefaultMotionThreshold || desk.MotionOutside != config.DefaultMotionOutside {
 		t.Errorf("desk (defaults): %+v", desk)
 	}
