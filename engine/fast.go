@@ -81,6 +81,7 @@ type trackState struct {
 type steadyState struct {
 	kept  []any // the most recent observations, oldest first
 	since int   // new samples since the head last ran on one
+	asked int   // samples the head was run on
 }
 
 // faceFrame is what the optional heads said about one sample: the mesh's

@@ -99,8 +99,8 @@ func (c *steadyCounter) Summarize(obs []any, out *tree.Attributes) {
 	out.Other = append(out.Other, tree.NamedValue{Name: c.Name(), Value: strconv.Itoa(len(obs)), Confidence: 1})
 }
 
-// A steady head runs on every sample of a track until it is steady, then
-// on one in SteadyEvery; every window is still summarised, from the
+// A steady head runs on one sample in SteadyLearnEvery of a track until it
+// is steady, then on one in SteadyEvery; every window is still summarised, from the
 // track's kept observations. A head whose looks never agree is asked
 // rarely too once it has keptObservations of them.
 func TestSteadyHeadRunsRarelyOnceSteady(t *testing.T) {
@@ -114,6 +114,8 @@ func TestSteadyHeadRunsRarelyOnceSteady(t *testing.T) {
 			counter := &steadyCounter{unsure: c.unsure}
 			a := NewFastAnalyzer(newTestHead(t), FastConfig{Heads: []Head{counter}})
 			defer a.Close()
+			// looks on samples 0, 2, 4, … (SteadyLearnEvery), then one in SteadyEvery
+			learned := SteadyLearnEvery * (c.looks - 1)
 			var samples int
 			seen := map[uint64]bool{}
 			for _, w := range ws {
@@ -127,12 +129,18 @@ func TestSteadyHeadRunsRarelyOnceSteady(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// While learning, one sample in SteadyLearnEvery, not every one.
+				if c.unsure && samples <= learned {
+					if lo, hi := samples/SteadyLearnEvery, (samples+SteadyLearnEvery-1)/SteadyLearnEvery+1; counter.crops < lo || counter.crops > hi {
+						t.Fatalf("learning, %d new samples: ran on %d crops, want %d..%d", samples, counter.crops, lo, hi)
+					}
+				}
 				if tr.Attributes == nil || len(tr.Attributes.Other) != 1 {
 					t.Fatalf("window %d: no steady-counter summary: %+v", w.Seq, tr.Attributes)
 				}
 			}
-			want := c.looks + (samples-c.looks+SteadyEvery-1)/SteadyEvery
-			if samples < c.looks+2*SteadyEvery || counter.crops > want+1 || counter.crops < c.looks {
+			want := c.looks + (samples-1-learned)/SteadyEvery
+			if samples < learned+2*SteadyEvery || counter.crops > want+2 || counter.crops < c.looks {
 				t.Fatalf("%d new samples: the steady head ran on %d crops, want about %d", samples, counter.crops, want)
 			}
 			t.Logf("%d new samples over %d windows: steady head ran on %d", samples, len(ws), counter.crops)

@@ -2,7 +2,8 @@ package engine
 
 // Steady heads (SteadyHead: age and gender) need a few good looks per
 // track, not four a second: until their observations of a track agree they
-// run on every new sample, then on one in SteadyEvery, and every window of
+// run on the first sample and then one in SteadyLearnEvery (two looks a
+// second at the default window rate), then on one in SteadyEvery, and every window of
 // the track is summarised from the track's kept observations. A track
 // whose looks never agree (a face the model is unsure of: a cartoon, a
 // profile) is asked rarely too once it has keptObservations of them: the
@@ -21,10 +22,14 @@ func (a *FastAnalyzer) chooseSteady(st *trackState, want [][]int, i int) {
 			continue
 		}
 		ss := &st.steady[h]
-		settled := len(ss.kept) >= keptObservations || sh.Steady(ss.kept)
-		if !settled || ss.since >= SteadyEvery-1 {
+		every := SteadyLearnEvery
+		if len(ss.kept) >= keptObservations || sh.Steady(ss.kept) {
+			every = SteadyEvery
+		}
+		if ss.asked == 0 || ss.since >= every-1 {
 			want[h] = append(want[h], i)
 			ss.since = 0
+			ss.asked++
 		} else {
 			ss.since++
 		}

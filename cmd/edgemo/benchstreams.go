@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/edgemo/edgemo/facetrack"
@@ -35,6 +36,7 @@ func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Write
 	empty := fs.String("empty", emptyClip, "the empty-scene clip (no face, no motion); off: skip that variant")
 	warmup := fs.Duration("warmup", 5*time.Second, "run before counting")
 	measure := fs.Duration("measure", 20*time.Second, "the measured interval")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every trial (face clip and empty scene) to this file (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: edgemo bench streams [FILE] [flags]\n\nFILE: a clip each camera loops in real time (default %s, made by scripts/setup.sh)\n", streamsClip)
 		fs.PrintDefaults()
@@ -76,6 +78,17 @@ func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Write
 		Pipeline:    pf.config(src),
 		NewDetector: func() (facetrack.Detector, error) { return parts.NewDetector(opts, dlog) },
 		Analyzer:    models.Analyzer,
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	r, err := bench.Streams(ctx, cfg, log.With("component", "bench"))
 	if err != nil {
