@@ -6,7 +6,10 @@ import (
 	"image"
 	"image/jpeg"
 
+	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
+	"github.com/edgemo/edgemo/publish"
+	"github.com/edgemo/edgemo/window"
 )
 
 // JPEGQuality of face images: small enough for MQTT, clear enough for a
@@ -28,4 +31,40 @@ func EncodeJPEG(c facetrack.Crop) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// faceImage hands the JPEG of the latest crop of w, the window t was made
+// from, to the sinks that take face images, when the privacy gate allows it.
+func (p *Pipeline) faceImage(t *tree.Tree, w window.Window) {
+	if p.cfg.FaceImages == nil || !p.cfg.FaceImages() {
+		return
+	}
+	var fs []publish.FaceImageSink
+	for _, s := range p.sinks {
+		if f, ok := s.(publish.FaceImageSink); ok {
+			fs = append(fs, f)
+		}
+	}
+	if len(fs) == 0 {
+		return
+	}
+	if len(w.Samples) == 0 {
+		return
+	}
+	if t.TrackID != w.TrackID { // never another track's face under this tree
+		p.fail("engine", fmt.Errorf("camera %s: tree %s is of track %d but was returned for a window of track %d; its face image is skipped", p.cfg.Camera, t.ID, t.TrackID, w.TrackID))
+		return
+	}
+	b, err := EncodeJPEG(w.Samples[len(w.Samples)-1].Crop)
+	if err != nil {
+		p.Stats.SinkErrors.Add(1)
+		p.fail("sink", fmt.Errorf("camera %s track %d: face image of tree %s: %w", p.cfg.Camera, t.TrackID, t.ID, err))
+		return
+	}
+	for i, f := range fs {
+		if i > 0 {
+			b = bytes.Clone(b) // each sink owns its copy
+		}
+		f.FaceImage(p.cfg.Camera, t.TrackID, t.ID, b)
+	}
 }

@@ -9,7 +9,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -460,42 +459,6 @@ func (p *Pipeline) publish(ctx context.Context, t *tree.Tree) {
 	p.Stats.Trees.Add(1)
 	if p.cfg.OnTree != nil {
 		p.cfg.OnTree(t)
-	}
-}
-
-// faceImage hands the JPEG of the latest crop of w, the window t was made
-// from, to the sinks that take face images, when the privacy gate allows it.
-func (p *Pipeline) faceImage(t *tree.Tree, w window.Window) {
-	if p.cfg.FaceImages == nil || !p.cfg.FaceImages() {
-		return
-	}
-	var fs []publish.FaceImageSink
-	for _, s := range p.sinks {
-		if f, ok := s.(publish.FaceImageSink); ok {
-			fs = append(fs, f)
-		}
-	}
-	if len(fs) == 0 {
-		return
-	}
-	if len(w.Samples) == 0 {
-		return
-	}
-	if t.TrackID != w.TrackID { // never another track's face under this tree
-		p.fail("engine", fmt.Errorf("camera %s: tree %s is of track %d but was returned for a window of track %d; its face image is skipped", p.cfg.Camera, t.ID, t.TrackID, w.TrackID))
-		return
-	}
-	b, err := EncodeJPEG(w.Samples[len(w.Samples)-1].Crop)
-	if err != nil {
-		p.Stats.SinkErrors.Add(1)
-		p.fail("sink", fmt.Errorf("camera %s track %d: face image of tree %s: %w", p.cfg.Camera, t.TrackID, t.ID, err))
-		return
-	}
-	for i, f := range fs {
-		if i > 0 {
-			b = bytes.Clone(b) // each sink owns its copy
-		}
-		f.FaceImage(p.cfg.Camera, t.TrackID, t.ID, b)
 	}
 }
 
