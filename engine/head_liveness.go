@@ -37,6 +37,13 @@ func NewLivenessHead(rt *Runtime, m *Manifest) (*LivenessHead, error) {
 // Name is the registry name.
 func (h *LivenessHead) Name() string { return registry.HeadLiveness }
 
+// SampleEvery: liveness answers once per window (4 new samples at the
+// default stride), and a face does not turn into a photo between two
+// samples: two looks per window are enough.
+func (h *LivenessHead) SampleEvery() int { return 2 }
+
+var _ SampledHead = (*LivenessHead)(nil)
+
 // Predict runs every crop in one batch and returns the live scores.
 func (h *LivenessHead) Predict(crops []facetrack.Crop) ([]float64, error) {
 	out, err := h.FaceModel.Predict(crops)

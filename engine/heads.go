@@ -43,14 +43,24 @@ type SteadyHead interface {
 	Steady(obs []any) bool
 }
 
+// SampledHead is a head whose consumer needs fewer looks than the window
+// rate (liveness: one answer per window): the analyzer runs it on the
+// first new sample of a track and then on one in SampleEvery, and each
+// window is summarised from the samples it saw.
+type SampledHead interface {
+	Head
+	SampleEvery() int
+}
+
 const (
 	// SteadyEvery: a steady head runs on one new sample in this many
 	// (4 s of a track at the default 4 window samples a second).
 	SteadyEvery = 16
 	// SteadyLearnEvery: until then, one new sample in this many (the
-	// first always): faceres is the costliest head (about 14 ms a crop),
-	// and age and gender do not change between two samples 250 ms apart.
-	SteadyLearnEvery = 2
+	// first always), a look a second at the default 4 window samples a
+	// second: faceres is the costliest head (about 14 ms a crop), and age
+	// and gender need a few good looks per track, not four a second.
+	SteadyLearnEvery = 4
 	// keptObservations a steady head keeps per track, most recent.
 	keptObservations = 16
 )

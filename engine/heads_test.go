@@ -147,3 +147,52 @@ func TestSteadyHeadRunsRarelyOnceSteady(t *testing.T) {
 		})
 	}
 }
+
+// sampledCounter is a SampledHead (not a SteadyHead) that counts the
+// crops it is run on.
+type sampledCounter struct{ crops int }
+
+func (c *sampledCounter) Name() string     { return "sampled-counter" }
+func (c *sampledCounter) Close() error     { return nil }
+func (c *sampledCounter) SampleEvery() int { return 2 }
+func (c *sampledCounter) Observe(crops []facetrack.Crop) ([]any, error) {
+	c.crops += len(crops)
+	out := make([]any, len(crops))
+	for i := range out {
+		out[i] = c.crops
+	}
+	return out, nil
+}
+func (c *sampledCounter) Summarize(obs []any, out *tree.Attributes) {
+	out.Other = append(out.Other, tree.NamedValue{Name: c.Name(), Value: strconv.Itoa(len(obs)), Confidence: 1})
+}
+
+// A sampled head (liveness) runs on one new sample of a track in
+// SampleEvery, the first always, and every window still gets its summary.
+func TestSampledHeadRunsOnOneSampleInN(t *testing.T) {
+	ws := mediaWindows(t, "Megamind.avi", 4, 1)
+	counter := &sampledCounter{}
+	a := NewFastAnalyzer(newTestHead(t), FastConfig{Heads: []Head{counter}})
+	defer a.Close()
+	samples := 0
+	seen := map[uint64]bool{}
+	for _, w := range ws {
+		for _, s := range w.Samples {
+			if !seen[s.FrameSeq] {
+				seen[s.FrameSeq] = true
+				samples++
+			}
+		}
+		tr, err := a.Analyze(context.Background(), w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Attributes == nil || len(tr.Attributes.Other) != 1 {
+			t.Fatalf("window %d: no summary: %+v", w.Seq, tr.Attributes)
+		}
+	}
+	if lo, hi := samples/2, (samples+1)/2+1; counter.crops < lo || counter.crops > hi {
+		t.Fatalf("%d new samples: the sampled head ran on %d crops, want %d..%d", samples, counter.crops, lo, hi)
+	}
+	t.Logf("%d new samples: sampled head ran on %d", samples, counter.crops)
+}

@@ -11,20 +11,24 @@ package engine
 // only replace them.
 
 // chooseSteady decides, for the new sample about to be todo[i] of track
-// st, which steady heads run on it. Called with a.mu held.
+// st, which steady and sampled heads run on it. Called with a.mu held.
 func (a *FastAnalyzer) chooseSteady(st *trackState, want [][]int, i int) {
 	if len(st.steady) < len(a.cfg.Heads) {
 		st.steady = make([]steadyState, len(a.cfg.Heads))
 	}
 	for h, hd := range a.cfg.Heads {
-		sh, ok := hd.(SteadyHead)
-		if !ok {
-			continue
-		}
+		var every int
 		ss := &st.steady[h]
-		every := SteadyLearnEvery
-		if len(ss.kept) >= keptObservations || sh.Steady(ss.kept) {
-			every = SteadyEvery
+		switch sh := hd.(type) {
+		case SteadyHead:
+			every = SteadyLearnEvery
+			if len(ss.kept) >= keptObservations || sh.Steady(ss.kept) {
+				every = SteadyEvery
+			}
+		case SampledHead:
+			every = max(1, sh.SampleEvery())
+		default:
+			continue
 		}
 		if ss.asked == 0 || ss.since >= every-1 {
 			want[h] = append(want[h], i)
