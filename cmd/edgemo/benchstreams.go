@@ -36,6 +36,7 @@ func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Write
 	empty := fs.String("empty", emptyClip, "the empty-scene clip (no face, no motion); off: skip that variant")
 	warmup := fs.Duration("warmup", 5*time.Second, "run before counting")
 	measure := fs.Duration("measure", 20*time.Second, "the measured interval")
+	stagger := fs.Bool("stagger", true, "start camera i of N i/N of the clip later, as independent cameras are out of step (false: every camera plays the clip in step, its busiest second everywhere at once)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every trial (face clip and empty scene) to this file (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: edgemo bench streams [FILE] [flags]\n\nFILE: a clip each camera loops in real time (default %s, made by scripts/setup.sh)\n", streamsClip)
@@ -74,7 +75,7 @@ func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Write
 	defer models.Close()
 	dlog := log.With("component", "detector")
 	cfg := bench.StreamsConfig{
-		Source: src, Max: *maxCams, Warmup: *warmup, Measure: *measure,
+		Source: src, Max: *maxCams, Warmup: *warmup, Measure: *measure, Stagger: *stagger,
 		Pipeline:    pf.config(src),
 		NewDetector: func() (facetrack.Detector, error) { return parts.NewDetector(opts, dlog) },
 		Analyzer:    models.Analyzer,

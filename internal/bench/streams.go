@@ -31,6 +31,11 @@ type StreamsConfig struct {
 	// NewDetector opens one camera's detector (as the daemon does: one each).
 	NewDetector func() (facetrack.Detector, error)
 	Analyzer    engine.Analyzer // shared by all cameras, as in the daemon
+	// Stagger starts camera i of N i/N of the clip later, so the cameras
+	// are at different points of it, as independent cameras are; without
+	// it every camera hits the clip's busiest second (a cut, new faces:
+	// full detections and first looks everywhere) in the same instant.
+	Stagger bool
 }
 
 // Trial is N cameras looping the clip in real time for the measured interval.
@@ -58,6 +63,8 @@ func (t Trial) Held() bool {
 type StreamsResult struct {
 	Source    string
 	FPS       float64       // the clip's rate
+	Clip      time.Duration // the clip's length
+	Stagger   bool
 	DecodeFPS float64       // OpenCV decode alone, one goroutine, same run
 	DecodeCPU time.Duration // process CPU per frame of decode alone
 	Cores     int
@@ -91,7 +98,12 @@ func (r StreamsResult) best() (Trial, bool) {
 
 func (r StreamsResult) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "source    %s (%.0f fps)\n", r.Source, r.FPS)
+	fmt.Fprintf(&b, "source    %s (%.0f fps, %.1f s)\n", r.Source, r.FPS, r.Clip.Seconds())
+	if r.Stagger {
+		fmt.Fprintf(&b, "stagger   camera i of N starts i/N of the clip later (--stagger=false: all in step)\n")
+	} else {
+		fmt.Fprintf(&b, "stagger   off: every camera plays the clip in step\n")
+	}
 	fmt.Fprintf(&b, "decode    %8.1f fps  OpenCV decode alone (%.2f ms CPU a frame): %.1f cameras on %d cores\n",
 		r.DecodeFPS, ms(r.DecodeCPU), r.decodeCams(), r.Cores)
 	for _, t := range r.Trials {
@@ -150,13 +162,21 @@ func Streams(ctx context.Context, cfg StreamsConfig, log *slog.Logger) (StreamsR
 		return r, fmt.Errorf("bench: open %s: %w", cfg.Source, err)
 	}
 	r.FPS = vc.Get(gocv.VideoCaptureFPS)
+	frames := vc.Get(gocv.VideoCaptureFrameCount)
 	vc.Close()
 	if !(r.FPS > 0 && r.FPS <= 240) {
 		return r, fmt.Errorf("bench: %s reports %v fps: re-encode it at a fixed rate (ffmpeg -i %s -r 25 -c:v libx264 out.mp4)", cfg.Source, r.FPS, cfg.Source)
 	}
+	if frames > 0 {
+		r.Clip = time.Duration(frames / r.FPS * float64(time.Second))
+	}
+	r.Stagger = cfg.Stagger && r.Clip > 0
+	if !r.Stagger {
+		cfg.Stagger = false
+	}
 	lo, hi := 0, cfg.Max // lo held (0: trivially), hi+1 not known to hold
 	try := func(cams int) (bool, error) {
-		t, err := trial(ctx, cfg, cams, r.FPS, r.DecodeCPU, log)
+		t, err := trial(ctx, cfg, cams, r.FPS, r.Clip, r.DecodeCPU, log)
 		if err != nil {
 			return false, err
 		}
@@ -223,7 +243,7 @@ func (c *camRun) snapshot() (counts, time.Duration, time.Duration) {
 	return s, full, rg
 }
 
-func trial(ctx context.Context, cfg StreamsConfig, cams int, fps float64, decodeCPU time.Duration, log *slog.Logger) (Trial, error) {
+func trial(ctx context.Context, cfg StreamsConfig, cams int, fps float64, clip, decodeCPU time.Duration, log *slog.Logger) (Trial, error) {
 	t := Trial{Cameras: cams}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -249,6 +269,13 @@ func trial(ctx context.Context, cfg StreamsConfig, cams int, fps float64, decode
 			var det facetrack.Detector = c.det
 			if _, ok := c.det.Detector.(facetrack.RegionDetector); ok {
 				det = &timedRegions{c.det}
+			}
+			if cfg.Stagger {
+				select {
+				case <-time.After(clip * time.Duration(i) / time.Duration(cams)):
+				case <-ctx.Done():
+					return
+				}
 			}
 			for ctx.Err() == nil { // loop the clip, as the daemon loops a file
 				p := pipeline.New(pc, det, cfg.Analyzer, nil, log)
@@ -292,7 +319,11 @@ func trial(ctx context.Context, cfg StreamsConfig, cams int, fps float64, decode
 			return false
 		}
 	}
-	ok := sleep(cfg.Warmup)
+	warm := cfg.Warmup
+	if cfg.Stagger { // the warm-up starts when the last camera has
+		warm += clip * time.Duration(cams-1) / time.Duration(cams)
+	}
+	ok := sleep(warm)
 	c0, f0, g0, o0, n0, cpu0, s0 := snap()
 	start := time.Now()
 	ok = ok && sleep(cfg.Measure)
