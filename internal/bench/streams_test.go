@@ -94,3 +94,24 @@ func TestStreamsCountsCaptureDrops(t *testing.T) {
 		t.Fatalf("processed %d frames of %d expected while dropping", tr.Frames, tr.Expected)
 	}
 }
+
+// Staggered cameras start i/N of the clip apart and the warm-up waits for
+// the last, so every camera is measured for the whole interval.
+func TestStreamsStaggeredCamerasAreAllMeasured(t *testing.T) {
+	cfg := streamsSetup(t, 0)
+	cfg.Source = testenv.Path(t, "deps/streams/empty-720p.mp4")
+	cfg.Max, cfg.Stagger = 2, true
+	r, err := Streams(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + r.String())
+	if !r.Stagger || r.Clip < 9*time.Second || r.Clip > 11*time.Second || !strings.Contains(r.String(), "stagger   camera i of N") {
+		t.Fatalf("stagger %v, clip %v: want the 10 s empty clip, staggered", r.Stagger, r.Clip)
+	}
+	for _, tr := range r.Trials {
+		if tr.Frames+tr.Expected/20 < tr.Expected {
+			t.Errorf("%d cameras: %d frames of %d expected: a camera was not running for the whole interval", tr.Cameras, tr.Frames, tr.Expected)
+		}
+	}
+}
