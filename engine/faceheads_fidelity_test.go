@@ -426,14 +426,18 @@ func maxAbsDiff(t testing.TB, a []float32, b []float64) float64 {
 	return d
 }
 
+// arm64ModelNames are the face models converted again for arm64
+// (models/arm64/: without the AVX-512 channel padding).
+var arm64ModelNames = []string{"arm64/blazeface-front", "arm64/blazeface-back"}
+
 // TestConverterDeterministic: converting each pinned source again (the
 // emotion head and every face model, with the converter options its
-// manifest lists) gives the exact bytes its manifest names (scripts/models.sh
-// relies on it).
+// manifest lists, and the arm64 variants with theirs) gives the exact bytes
+// its manifest names (scripts/models.sh relies on it).
 func TestConverterDeterministic(t *testing.T) {
-	for _, name := range append([]string{"emotion"}, faceModelNames...) {
+	for _, name := range append(append([]string{"emotion"}, faceModelNames...), arm64ModelNames...) {
 		m := faceManifest(t, name)
-		out := filepath.Join(t.TempDir(), name+".onnx")
+		out := filepath.Join(t.TempDir(), filepath.Base(name)+".onnx")
 		src := testenv.Path(t, filepath.Join("deps", "human-models", m.Source.Path))
 		args := append([]string{filepath.Join(testenv.Root(), "scripts", "tfjs2onnx.py"), src, out}, m.Source.ConverterArgs...)
 		if b, err := exec.Command("/usr/bin/python3", args...).CombinedOutput(); err != nil {

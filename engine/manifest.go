@@ -8,9 +8,13 @@ import (
 // Manifest describes one model (models/<name>.manifest.json): where it came
 // from, its files with sha256, its input, preprocessing and output.
 type Manifest struct {
-	Name          string        `json:"name"`
-	Version       string        `json:"version"`
-	Task          string        `json:"task"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Task    string `json:"task"`
+	// Target is the instruction set the conversion suits: amd64-avx512
+	// (BlazeFace padded to ORT's 16-float NCHWc block, pure overhead
+	// elsewhere) or arm64 (models/arm64/: unpadded). Empty: any.
+	Target        string        `json:"target,omitempty"`
 	Licence       string        `json:"licence"`
 	Source        ModelSource   `json:"source"`
 	Files         []ModelFile   `json:"files"`
@@ -78,6 +82,16 @@ type OutputSpec struct {
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
+// targetArch maps each Target a manifest may name to the GOARCH it suits.
+var targetArch = map[string]string{"amd64-avx512": "amd64", "arm64": "arm64"}
+
+// SuitsArch reports whether the model was converted for goarch (a model
+// with no target suits every architecture). A model that does not suit
+// still runs, with the same results, only slower.
+func (m *Manifest) SuitsArch(goarch string) bool {
+	return m.Target == "" || targetArch[m.Target] == goarch
+}
+
 // LoadManifest reads and validates a manifest and verifies that every file it
 // lists exists next to it with the listed sha256. Errors name the file and
 // the fix.
@@ -98,6 +112,9 @@ func (m *Manifest) validate() error {
 	}
 	if m.Task == "" {
 		bad("task is empty")
+	}
+	if _, ok := targetArch[m.Target]; m.Target != "" && !ok {
+		bad("target %q: want amd64-avx512, arm64 or none", m.Target)
 	}
 	if m.Licence == "" {
 		bad("licence is empty")

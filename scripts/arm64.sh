@@ -4,6 +4,7 @@
 #   scripts/arm64.sh sysroot        deps/arm64-sysroot + deps/onnxruntime-arm64 (idempotent)
 #   scripts/arm64.sh build          bin/edgemo-linux-arm64 (VERSION, COMMIT from the environment)
 #   scripts/arm64.sh test [--smoke] doctor, analyze and Go test binaries under qemu-aarch64
+#   scripts/arm64.sh insncount [N]  guest instructions per BlazeFace Run of each variant (slow: minutes)
 #
 # The sysroot is Debian 12's arm64 packages of OpenCV 4.6 and their
 # dependency closure, downloaded with apt-get download and unpacked with
@@ -168,6 +169,11 @@ cmd_test() {
 	log "doctor (arm64, qemu)"
 	(cd "$root" && qemu "$bin" doctor 2>&1) | tee "$out/doctor.txt"
 	grep -q '^ok    onnxruntime' "$out/doctor.txt" || die "doctor: ONNX Runtime did not load under qemu"
+	local v
+	for v in blazeface-back blazeface-front; do # the arm64 conversion, not the AVX-512 one
+		grep -q "^ok    model $v .*models/arm64/$v.onnx (arm64)\$" "$out/doctor.txt" ||
+			die "doctor: the arm64 binary did not pick models/arm64/$v (run scripts/setup.sh: scripts/models.sh converts it)"
+	done
 	(cd "$root" && qemu "$bin" version)
 	local src name
 	for src in deps/media/astronaut.png deps/media/Megamind.avi; do
@@ -198,10 +204,44 @@ cmd_test() {
 	log "test-arm64 passed in $(($(date +%s) - t0)) s"
 }
 
+# Guest instructions per BlazeFace Run, not emulated time: qemu's log of
+# every executed block (-d in_asm,exec,nochain) streams through a fifo into
+# scripts/insncount on the host, which sums the blocks the Run thread
+# executes between marks (see scripts/insncount/main.go). The log is
+# ~100 bytes per executed block, so it never touches the disk.
+cmd_insncount() {
+	local n=${1:-3}
+	cmd_sysroot
+	local out=$root/bin/insncount
+	mkdir -p "$out"
+	log "go build ./scripts/insncount (arm64 guest, then the host counter)"
+	(cross_env && cd "$root" && go build -tags customenv -o "$out/insncount-linux-arm64" ./scripts/insncount)
+	(cd "$root" && go build -o "$out/insncount" ./scripts/insncount)
+	export EDGEMO_ORT_LIB=$ortdir/libonnxruntime.so.1
+	local m fifo t
+	for m in ${INSNCOUNT_MODELS:-models/blazeface-back models/arm64/blazeface-back models/blazeface-front models/arm64/blazeface-front}; do
+		fifo=$out/qemu.log.fifo
+		rm -f "$fifo" && mkfifo "$fifo"
+		t=$(date +%s)
+		"$out/insncount" count -bin "$out/insncount-linux-arm64" -log "$fifo" >"$out/$(echo "$m" | tr / _).txt" &
+		(cd "$root" && qemu -d in_asm,exec,nochain -D "$fifo" "$out/insncount-linux-arm64" run -model "$m.manifest.json" -n "$n")
+		wait $! || die "insncount count failed on $m"
+		rm -f "$fifo"
+		# per Run: the median of Runs 2..N (the first allocates ORT's buffers)
+		local runs rest
+		runs=$(awk '/^run /{print $3}' "$out/$(echo "$m" | tr / _).txt")
+		rest=$(echo "$runs" | tail -n +2 | sort -n)
+		[ -n "$rest" ] || rest=$runs
+		printf '%-28s %s guest instructions per Run (median of %s; first Run %s) in %s s\n' "$m" \
+			"$(echo "$rest" | sed -n "$((($(echo "$rest" | wc -l) + 1) / 2))p")" "$(echo "$rest" | wc -l)" "$(echo "$runs" | head -1)" "$(($(date +%s) - t))"
+	done
+}
+
 case "${1:-}" in
 sysroot) cmd_sysroot ;;
 build) cmd_build ;;
 test) shift; cmd_test "$@" ;;
+insncount) shift; cmd_insncount "$@" ;;
 env) cross_env; env | grep -E '^(CGO_|GOOS|GOARCH|CC|CXX)=' ;;
-*) die "usage: scripts/arm64.sh sysroot|build|test [--smoke]|env" ;;
+*) die "usage: scripts/arm64.sh sysroot|build|test [--smoke]|insncount [N]|env" ;;
 esac

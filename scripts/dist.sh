@@ -33,10 +33,16 @@ mkdir -p "$d/bin" "$d/lib" "$d/models" "$d/systemd" "$d/licenses"
 cp "$exe" "$d/bin/edgemo"
 cp "$ort" "$d/lib/libonnxruntime.so.1"
 fast_models=(emotion blazeface-back blazeface-front facemesh faceres antispoof)
+# Each model's variant for this architecture where scripts/models.sh makes
+# one (models/arm64/: BlazeFace without the AVX-512 channel padding),
+# flattened into the archive's models/; its manifest must name no other
+# target.
 for m in "${fast_models[@]}"; do
-	cp "$root/models/$m.manifest.json" "$d/models/"
-	f=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files"][0]["path"])' "$root/models/$m.manifest.json")
-	cp "$root/models/$f" "$d/models/"
+	src=$root/models
+	[ -f "$src/$arch/$m.manifest.json" ] && src=$src/$arch
+	read -r f target < <(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["files"][0]["path"], m.get("target", "-"))' "$src/$m.manifest.json")
+	case $target in -|"$arch"|"$arch"-*) ;; *) die "${src#"$root"/}/$m.manifest.json is for $target, not $arch: run scripts/setup.sh (scripts/models.sh converts models/$arch/)" ;; esac
+	cp "$src/$m.manifest.json" "$src/$f" "$d/models/"
 done
 # The example config's sample camera points into the repository; the
 # archive's copy keeps every setting and points at /dev/video0 instead.

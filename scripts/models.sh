@@ -50,6 +50,11 @@ convert_tfjs models/blazeface-back.manifest.json deps/human-models/models/blazef
 convert_tfjs models/facemesh.manifest.json deps/human-models/models/facemesh.json
 convert_tfjs models/faceres.manifest.json deps/human-models/models/faceres.json
 convert_tfjs models/antispoof.manifest.json deps/human-models/models/antispoof.json
+# The detectors again for arm64 (models/arm64/, picked by an arm64 binary and
+# its release archive): without --pad-channels 16, which suits AVX-512's
+# NCHWc blocks and is pure overhead on NEON (scripts/arm64.sh insncount).
+convert_tfjs models/arm64/blazeface-front.manifest.json deps/human-models/models/blazeface-front.json
+convert_tfjs models/arm64/blazeface-back.manifest.json deps/human-models/models/blazeface-back.json
 
 # VidEmo's test model set: the Qwen2.5-VL reference checkpoint (the real
 # architecture at a tiny size; weights derived by the documented algorithm in

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -96,13 +97,29 @@ func Run(o parts.Options, log *slog.Logger) []Check {
 		} else if m.Task != part.Task {
 			add(Check{Name: "model " + name, Status: Fail, Detail: fmt.Sprintf("%s is a %q model, want %q", path, m.Task, part.Task), Fix: "run scripts/setup.sh to restore models/"})
 		} else {
-			add(Check{Name: "model " + m.Name, Status: OK, Detail: m.Ref() + " " + m.ModelPath()})
+			add(targetCheck(m))
 		}
 	}
 	if o.VLM.Remote.URL != "" {
 		add(Remote(context.Background(), o.VLM.Remote, o.VLM.Manifest))
 	}
 	return cs
+}
+
+// targetCheck reports a face model loaded fine, with the architecture its
+// conversion suits; a warning where that is not this one (BlazeFace padded
+// for AVX-512 on arm64: same boxes, more work per frame).
+func targetCheck(m *engine.Manifest) Check {
+	c := Check{Name: "model " + m.Name, Status: OK, Detail: m.Ref() + " " + m.ModelPath()}
+	if m.Target != "" {
+		c.Detail += " (" + m.Target + ")"
+	}
+	if !m.SuitsArch(runtime.GOARCH) {
+		c.Status = Warn
+		c.Fix = fmt.Sprintf("converted for %s, this is %s: it runs, slower; scripts/setup.sh converts models/%s/, a release archive carries its own",
+			m.Target, runtime.GOARCH, runtime.GOARCH)
+	}
+	return c
 }
 
 // Print writes the report and returns the number of failures.

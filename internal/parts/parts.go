@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/engine/registry"
@@ -59,9 +60,27 @@ func (o Options) modelsDir() string {
 	return filepath.Dir(DefaultManifest())
 }
 
-// FaceManifest is the path of a face model's manifest (e.g. "facemesh").
+// FaceManifest is the path of a face model's manifest (e.g. "facemesh"):
+// <models>/<GOARCH>/<name>.manifest.json where the models directory holds
+// a variant converted for this architecture (models/arm64: BlazeFace
+// without the channel padding that only AVX-512 gains from), else
+// <models>/<name>.manifest.json. A release archive carries its own
+// architecture's variant in models/ itself.
 func (o Options) FaceManifest(name string) string {
-	return filepath.Join(o.modelsDir(), name+".manifest.json")
+	return FaceManifestFor(o.modelsDir(), runtime.GOARCH, name)
+}
+
+// FaceManifestFor is FaceManifest for architecture goarch.
+func FaceManifestFor(dir, goarch, name string) string {
+	if p := filepath.Join(dir, goarch, name+".manifest.json"); fileExists(p) {
+		return p
+	}
+	return filepath.Join(dir, name+".manifest.json")
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // DefaultManifest is models/emotion.manifest.json in $EDGEMO_MODELS, the

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/internal/testenv"
 )
 
@@ -77,5 +78,33 @@ func TestBrokenHeadModel(t *testing.T) {
 	_, err := NewDetector(Options{ModelsDir: dir, ORTLib: lib, Providers: []string{"cpu"}}, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "blazeface-back.onnx")) {
 		t.Errorf("truncated detector model: want an error naming it, got %v", err)
+	}
+}
+
+// TestFaceManifestArchVariant: an architecture with its own conversion in
+// models/<GOARCH>/ (arm64: BlazeFace without the AVX-512 channel padding)
+// gets it, every other model and architecture models/ itself, and each
+// variant's manifest names the target it is picked for.
+func TestFaceManifestArchVariant(t *testing.T) {
+	dir := filepath.Join(testenv.Root(), "models")
+	for _, c := range []struct{ arch, name, want, target string }{
+		{"arm64", "blazeface-back", "arm64/blazeface-back.manifest.json", "arm64"},
+		{"arm64", "blazeface-front", "arm64/blazeface-front.manifest.json", "arm64"},
+		{"arm64", "facemesh", "facemesh.manifest.json", ""},
+		{"amd64", "blazeface-back", "blazeface-back.manifest.json", "amd64-avx512"},
+		{"riscv64", "blazeface-front", "blazeface-front.manifest.json", "amd64-avx512"},
+	} {
+		got := FaceManifestFor(dir, c.arch, c.name)
+		if got != filepath.Join(dir, c.want) {
+			t.Errorf("%s on %s: %s, want models/%s", c.name, c.arch, got, c.want)
+			continue
+		}
+		m, err := engine.LoadManifest(got)
+		if err != nil {
+			t.Fatalf("%v (run scripts/setup.sh)", err)
+		}
+		if m.Target != c.target || m.SuitsArch(c.arch) != (c.target == "" || c.target == c.arch || c.arch == "amd64") {
+			t.Errorf("%s: target %q, suits %s %v", got, m.Target, c.arch, m.SuitsArch(c.arch))
+		}
 	}
 }
