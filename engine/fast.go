@@ -74,10 +74,10 @@ type trackState struct {
 	face    map[uint64]*faceFrame
 	base    baseline      // neutral geometry for the AU proxies
 	history [][]float64   // mean probs of recent windows, oldest first
-	steady  []steadyState // by head index; used for SteadyHeads
+	steady  []steadyState // by head index; used for SteadyHeads and SampledHeads
 }
 
-// steadyState is a steady head's record of one track.
+// steadyState is a steady or sampled head's record of one track (a sampled head uses since and asked only).
 type steadyState struct {
 	kept  []any // the most recent observations, oldest first
 	since int   // new samples since the head last ran on one
@@ -140,7 +140,7 @@ func (a *FastAnalyzer) AnalyzeBatch(ctx context.Context, ws []window.Window) ([]
 	// 1. which samples need the heads (each once, even when two windows of
 	// one track in the batch overlap)
 	var todo []facetrack.Crop
-	want := make([][]int, len(a.cfg.Heads)) // steady heads: the todo indices they run on
+	want := make([][]int, len(a.cfg.Heads)) // steady and sampled heads: the todo indices they run on
 	pend := make([]pending, len(ws))
 	queued := map[trackKey]map[uint64]bool{}
 	a.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/engine/tree"
 	"github.com/edgemo/edgemo/facetrack"
+	"github.com/edgemo/edgemo/window"
 )
 
 // Every head in the registry can be opened, and every opener has a
@@ -75,105 +76,46 @@ func TestHeadSeam(t *testing.T) {
 	}
 }
 
-// steadyCounter is a model-free steady head: it counts the crops it is
-// given and calls itself steady after three observations.
-// steadyCounter counts the crops it is run on; unsure: its looks never
-// agree (Steady is always false).
+// lookCounter is a model-free head that counts the crops it is run on and
+// summarises each window by its number of observations.
+type lookCounter struct {
+	name  string
+	crops int
+}
+
+func (c *lookCounter) Name() string { return c.name }
+func (c *lookCounter) Close() error { return nil }
+func (c *lookCounter) Observe(crops []facetrack.Crop) ([]any, error) {
+	c.crops += len(crops)
+	out := make([]any, len(crops))
+	for i := range out {
+		out[i] = c.crops
+	}
+	return out, nil
+}
+func (c *lookCounter) Summarize(obs []any, out *tree.Attributes) {
+	out.Other = append(out.Other, tree.NamedValue{Name: c.Name(), Value: strconv.Itoa(len(obs)), Confidence: 1})
+}
+
+// steadyCounter is steady after three observations; unsure: its looks
+// never agree (Steady is always false).
 type steadyCounter struct {
-	crops  int
+	lookCounter
 	unsure bool
 }
 
-func (c *steadyCounter) Name() string { return "steady-counter" }
-func (c *steadyCounter) Close() error { return nil }
-func (c *steadyCounter) Observe(crops []facetrack.Crop) ([]any, error) {
-	c.crops += len(crops)
-	out := make([]any, len(crops))
-	for i := range out {
-		out[i] = c.crops
-	}
-	return out, nil
-}
 func (c *steadyCounter) Steady(obs []any) bool { return !c.unsure && len(obs) >= 3 }
-func (c *steadyCounter) Summarize(obs []any, out *tree.Attributes) {
-	out.Other = append(out.Other, tree.NamedValue{Name: c.Name(), Value: strconv.Itoa(len(obs)), Confidence: 1})
-}
 
-// A steady head runs on one sample in SteadyLearnEvery of a track until it
-// is steady, then on one in SteadyEvery; every window is still summarised, from the
-// track's kept observations. A head whose looks never agree is asked
-// rarely too once it has keptObservations of them.
-func TestSteadyHeadRunsRarelyOnceSteady(t *testing.T) {
-	ws := mediaWindows(t, "Megamind.avi", 4, 1)
-	for _, c := range []struct {
-		name   string
-		unsure bool
-		looks  int // full-rate looks before it is asked rarely
-	}{{"agreeing", false, 3}, {"never agreeing", true, keptObservations}} {
-		t.Run(c.name, func(t *testing.T) {
-			counter := &steadyCounter{unsure: c.unsure}
-			a := NewFastAnalyzer(newTestHead(t), FastConfig{Heads: []Head{counter}})
-			defer a.Close()
-			// looks on samples 0, 2, 4, … (SteadyLearnEvery), then one in SteadyEvery
-			learned := SteadyLearnEvery * (c.looks - 1)
-			var samples int
-			seen := map[uint64]bool{}
-			for _, w := range ws {
-				for _, s := range w.Samples {
-					if !seen[s.FrameSeq] {
-						seen[s.FrameSeq] = true
-						samples++
-					}
-				}
-				tr, err := a.Analyze(context.Background(), w)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// While learning, one sample in SteadyLearnEvery, not every one.
-				if c.unsure && samples <= learned {
-					if lo, hi := samples/SteadyLearnEvery, (samples+SteadyLearnEvery-1)/SteadyLearnEvery+1; counter.crops < lo || counter.crops > hi {
-						t.Fatalf("learning, %d new samples: ran on %d crops, want %d..%d", samples, counter.crops, lo, hi)
-					}
-				}
-				if tr.Attributes == nil || len(tr.Attributes.Other) != 1 {
-					t.Fatalf("window %d: no steady-counter summary: %+v", w.Seq, tr.Attributes)
-				}
-			}
-			want := c.looks + (samples-1-learned)/SteadyEvery
-			if samples < learned+2*SteadyEvery || counter.crops > want+2 || counter.crops < c.looks {
-				t.Fatalf("%d new samples: the steady head ran on %d crops, want about %d", samples, counter.crops, want)
-			}
-			t.Logf("%d new samples over %d windows: steady head ran on %d", samples, len(ws), counter.crops)
-		})
-	}
-}
+// sampledCounter is a SampledHead (not a SteadyHead) asking for one
+// sample in 2.
+type sampledCounter struct{ lookCounter }
 
-// sampledCounter is a SampledHead (not a SteadyHead) that counts the
-// crops it is run on.
-type sampledCounter struct{ crops int }
-
-func (c *sampledCounter) Name() string     { return "sampled-counter" }
-func (c *sampledCounter) Close() error     { return nil }
 func (c *sampledCounter) SampleEvery() int { return 2 }
-func (c *sampledCounter) Observe(crops []facetrack.Crop) ([]any, error) {
-	c.crops += len(crops)
-	out := make([]any, len(crops))
-	for i := range out {
-		out[i] = c.crops
-	}
-	return out, nil
-}
-func (c *sampledCounter) Summarize(obs []any, out *tree.Attributes) {
-	out.Other = append(out.Other, tree.NamedValue{Name: c.Name(), Value: strconv.Itoa(len(obs)), Confidence: 1})
-}
 
-// A sampled head (liveness) runs on one new sample of a track in
-// SampleEvery, the first always, and every window still gets its summary.
-func TestSampledHeadRunsOnOneSampleInN(t *testing.T) {
-	ws := mediaWindows(t, "Megamind.avi", 4, 1)
-	counter := &sampledCounter{}
-	a := NewFastAnalyzer(newTestHead(t), FastConfig{Heads: []Head{counter}})
-	defer a.Close()
+// analyzeCounting runs a over ws, checks every window got the head's
+// summary, and calls after (if any) with the new samples seen so far.
+func analyzeCounting(t *testing.T, a *FastAnalyzer, ws []window.Window, after func(samples int)) int {
+	t.Helper()
 	samples := 0
 	seen := map[uint64]bool{}
 	for _, w := range ws {
@@ -188,9 +130,57 @@ func TestSampledHeadRunsOnOneSampleInN(t *testing.T) {
 			t.Fatal(err)
 		}
 		if tr.Attributes == nil || len(tr.Attributes.Other) != 1 {
-			t.Fatalf("window %d: no summary: %+v", w.Seq, tr.Attributes)
+			t.Fatalf("window %d: no counter summary: %+v", w.Seq, tr.Attributes)
+		}
+		if after != nil {
+			after(samples)
 		}
 	}
+	return samples
+}
+
+// A steady head runs on one sample in SteadyLearnEvery of a track until it
+// is steady, then on one in SteadyEvery; every window is still summarised, from the
+// track's kept observations. A head whose looks never agree is asked
+// rarely too once it has keptObservations of them.
+func TestSteadyHeadRunsRarelyOnceSteady(t *testing.T) {
+	ws := mediaWindows(t, "Megamind.avi", 4, 1)
+	for _, c := range []struct {
+		name   string
+		unsure bool
+		looks  int // full-rate looks before it is asked rarely
+	}{{"agreeing", false, 3}, {"never agreeing", true, keptObservations}} {
+		t.Run(c.name, func(t *testing.T) {
+			counter := &steadyCounter{lookCounter{name: "steady-counter"}, c.unsure}
+			a := NewFastAnalyzer(newTestHead(t), FastConfig{Heads: []Head{counter}})
+			defer a.Close()
+			// looks on one sample in SteadyLearnEvery, then one in SteadyEvery
+			learned := SteadyLearnEvery * (c.looks - 1)
+			samples := analyzeCounting(t, a, ws, func(samples int) {
+				// While learning, one sample in SteadyLearnEvery, not every one.
+				if c.unsure && samples <= learned {
+					if lo, hi := samples/SteadyLearnEvery, (samples+SteadyLearnEvery-1)/SteadyLearnEvery+1; counter.crops < lo || counter.crops > hi {
+						t.Fatalf("learning, %d new samples: ran on %d crops, want %d..%d", samples, counter.crops, lo, hi)
+					}
+				}
+			})
+			want := c.looks + (samples-1-learned)/SteadyEvery
+			if samples < learned+2*SteadyEvery || counter.crops > want+2 || counter.crops < c.looks {
+				t.Fatalf("%d new samples: the steady head ran on %d crops, want about %d", samples, counter.crops, want)
+			}
+			t.Logf("%d new samples over %d windows: steady head ran on %d", samples, len(ws), counter.crops)
+		})
+	}
+}
+
+// A sampled head (liveness) runs on one new sample of a track in
+// SampleEvery, the first always, and every window still gets its summary.
+func TestSampledHeadRunsOnOneSampleInN(t *testing.T) {
+	ws := mediaWindows(t, "Megamind.avi", 4, 1)
+	counter := &sampledCounter{lookCounter{name: "sampled-counter"}}
+	a := NewFastAnalyzer(newTestHead(t), FastConfig{Heads: []Head{counter}})
+	defer a.Close()
+	samples := analyzeCounting(t, a, ws, nil)
 	if lo, hi := samples/2, (samples+1)/2+1; counter.crops < lo || counter.crops > hi {
 		t.Fatalf("%d new samples: the sampled head ran on %d crops, want %d..%d", samples, counter.crops, lo, hi)
 	}

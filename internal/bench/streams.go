@@ -170,10 +170,8 @@ func Streams(ctx context.Context, cfg StreamsConfig, log *slog.Logger) (StreamsR
 	if frames > 0 {
 		r.Clip = time.Duration(frames / r.FPS * float64(time.Second))
 	}
-	r.Stagger = cfg.Stagger && r.Clip > 0
-	if !r.Stagger {
-		cfg.Stagger = false
-	}
+	cfg.Stagger = cfg.Stagger && r.Clip > 0 // a clip of unknown length plays in step
+	r.Stagger = cfg.Stagger
 	lo, hi := 0, cfg.Max // lo held (0: trivially), hi+1 not known to hold
 	try := func(cams int) (bool, error) {
 		t, err := trial(ctx, cfg, cams, r.FPS, r.Clip, r.DecodeCPU, log)

@@ -61,24 +61,12 @@ func TestTieRule(t *testing.T) {
 	}{
 		{"identical", func(a, b map[string]any) {}, true, 0, ""},
 		{"numbers only", func(a, b map[string]any) { obj(b, "expression", "scores")["happy"] = 0.9 }, true, 0, ""},
-		{"expression near tie", func(a, b map[string]any) {
-			sa, sb := obj(a, "expression", "scores"), obj(b, "expression", "scores")
-			sa["sad"], sa["angry"], sb["sad"], sb["angry"], sa["happy"], sb["happy"] = 0.41, 0.40, 0.40, 0.405, 0.1, 0.1
-			obj(a, "expression")["label"], obj(b, "expression")["label"] = "sad", "angry"
-		}, true, 1, "leads 0.01 and 0.005"},
+		{"expression near tie", sadVsAngry(0.41, 0.40, 0.40, 0.405, 0.1), true, 1, "leads 0.01 and 0.005"},
 		{"expression flip, large lead", func(a, b map[string]any) {
 			obj(b, "expression")["label"] = "sad" // happy 0.9986 vs sad 0 in both runs
 		}, false, 0, "expression.label: happy vs sad"},
-		{"expression flip, lead only in one run", func(a, b map[string]any) {
-			sa, sb := obj(a, "expression", "scores"), obj(b, "expression", "scores")
-			sa["sad"], sa["angry"], sb["sad"], sb["angry"], sa["happy"], sb["happy"] = 0.47, 0.40, 0.40, 0.405, 0.1, 0.1
-			obj(a, "expression")["label"], obj(b, "expression")["label"] = "sad", "angry"
-		}, false, 0, "expression.label: sad vs angry"},
-		{"expression tie of the Megamind clip (amd64 vs arm64)", func(a, b map[string]any) {
-			sa, sb := obj(a, "expression", "scores"), obj(b, "expression", "scores")
-			sa["sad"], sa["angry"], sb["sad"], sb["angry"], sa["happy"], sb["happy"] = 0.401, 0.3987, 0.3922, 0.4162, 0.0004, 0.0004
-			obj(a, "expression")["label"], obj(b, "expression")["label"] = "sad", "angry"
-		}, true, 1, "leads 0.0023 and 0.024"},
+		{"expression flip, lead only in one run", sadVsAngry(0.47, 0.40, 0.40, 0.405, 0.1), false, 0, "expression.label: sad vs angry"},
+		{"expression tie of the Megamind clip (amd64 vs arm64)", sadVsAngry(0.401, 0.3987, 0.3922, 0.4162, 0.0004), true, 1, "leads 0.0023 and 0.024"},
 		{"emotion near tie (an earlier Megamind window)", func(a, b map[string]any) {
 			ea, eb := obj(a, "emotion"), obj(b, "emotion")
 			ea["label"], ea["confidence"], eb["label"], eb["confidence"] = "anger", 0.265, "sadness", 0.272
@@ -118,5 +106,15 @@ func TestTieRule(t *testing.T) {
 				t.Errorf("compare: %v, want ok %v", err, c.ok)
 			}
 		})
+	}
+}
+
+// sadVsAngry labels run a "sad" and run b "angry", with these sad and angry
+// scores in each and happy at the same score in both.
+func sadVsAngry(sadA, angryA, sadB, angryB, happy float64) func(a, b map[string]any) {
+	return func(a, b map[string]any) {
+		sa, sb := obj(a, "expression", "scores"), obj(b, "expression", "scores")
+		sa["sad"], sa["angry"], sb["sad"], sb["angry"], sa["happy"], sb["happy"] = sadA, angryA, sadB, angryB, happy, happy
+		obj(a, "expression")["label"], obj(b, "expression")["label"] = "sad", "angry"
 	}
 }
