@@ -120,25 +120,36 @@ type Scheduler struct {
 	force  bool          // the last frame asked for a full detection
 	ref    map[int]Track // each track at the last full detection
 	scale  map[int]float64
-	why    [numReasons]uint64
+	why    [NumReasons]uint64
+	last   Reason
 }
 
-// Reasons a full detection ran, for FullReasons.
+// Reason is why a full detection ran.
+type Reason int
+
+// Reasons a full detection ran, for FullReasons and LastReason.
 const (
-	reasonInterval = iota // the interval was up
-	reasonMotion          // something moved outside the tracked faces (or anywhere, with none)
-	reasonNew             // a tentative track needs confirming
-	reasonLost            // a track is lost: look for it everywhere
-	reasonUnsteady        // a verified track's score dropped or its box grew or moved fast
-	reasonRecheck         // the motion gate's periodic check
-	numReasons
+	ReasonInterval Reason = iota // the interval was up
+	ReasonMotion                 // something moved outside the tracked faces (or anywhere, with none)
+	ReasonNew                    // a tentative track needs confirming
+	ReasonLost                   // a track is lost: look for it everywhere
+	ReasonUnsteady               // a verified track's score dropped or its box grew or moved fast
+	ReasonRecheck                // the motion gate's periodic check
+	NumReasons
 )
 
-var reasonNames = [numReasons]string{"interval", "motion", "new_track", "lost_track", "unsteady", "recheck"}
+var reasonNames = [NumReasons]string{"interval", "motion", "new_track", "lost_track", "unsteady", "recheck"}
+
+func (r Reason) String() string {
+	if r >= 0 && r < NumReasons {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("Reason(%d)", int(r))
+}
 
 // FullReasons counts the full detections by why they ran.
 func (s *Scheduler) FullReasons() map[string]uint64 {
-	m := make(map[string]uint64, numReasons)
+	m := make(map[string]uint64, NumReasons)
 	for i, n := range s.why {
 		if n > 0 {
 			m[reasonNames[i]] = n
@@ -146,6 +157,9 @@ func (s *Scheduler) FullReasons() map[string]uint64 {
 	}
 	return m
 }
+
+// LastReason is why the last full detection ran (Plan returned ModeFull).
+func (s *Scheduler) LastReason() Reason { return s.last }
 
 // NewScheduler validates cfg (zero fields take defaults).
 func NewScheduler(cfg ScheduleConfig) (*Scheduler, error) {
@@ -176,7 +190,7 @@ func (s *Scheduler) Plan(img gocv.Mat, tracks []Track, tentative int, regions bo
 	s.n++
 	if !s.cfg.Adaptive && !s.cfg.Motion { // the fixed schedule, as before
 		if (s.n-1)%uint64(s.cfg.Every) == 0 {
-			return s.full(reasonInterval), nil
+			return s.full(ReasonInterval), nil
 		}
 		return ModePredict, nil
 	}
@@ -195,16 +209,16 @@ func (s *Scheduler) Plan(img gocv.Mat, tracks []Track, tentative int, regions bo
 	if len(tracks) == 0 && tentative == 0 {
 		switch {
 		case !s.cfg.Motion || motion || s.force:
-			return s.full(reasonMotion), nil
+			return s.full(ReasonMotion), nil
 		case s.since+1 >= s.cfg.Recheck:
-			return s.full(reasonRecheck), nil
+			return s.full(ReasonRecheck), nil
 		}
 		s.since++
 		return ModeSkip, nil
 	}
 	if !s.cfg.Adaptive {
 		if s.force || s.since+1 >= s.cfg.Every {
-			return s.full(reasonInterval), nil
+			return s.full(ReasonInterval), nil
 		}
 		s.since++
 		return ModePredict, nil
@@ -213,23 +227,23 @@ func (s *Scheduler) Plan(img gocv.Mat, tracks []Track, tentative int, regions bo
 	for _, t := range tracks { // just lost: look everywhere; lost longer: it ages at the interval's pace
 		lost = lost || t.State != Tracked && t.Misses <= LostFullFrames
 	}
-	why := -1
+	why := Reason(-1)
 	switch {
 	case s.force:
-		why = reasonUnsteady
+		why = ReasonUnsteady
 	case tentative > 0:
-		why = reasonNew
+		why = ReasonNew
 	case lost:
-		why = reasonLost
+		why = ReasonLost
 	case moved > s.cfg.MotionOutside:
-		why = reasonMotion
+		why = ReasonMotion
 	}
 	if why >= 0 {
 		s.every = s.cfg.Every
 		return s.full(why), nil
 	}
 	if s.since+1 >= s.every {
-		return s.full(reasonInterval), nil
+		return s.full(ReasonInterval), nil
 	}
 	s.since++
 	if regions && len(tracks) <= MaxRegionFaces && s.since%s.cfg.RegionEvery == 1%s.cfg.RegionEvery {
@@ -244,8 +258,9 @@ func (s *Scheduler) Plan(img gocv.Mat, tracks []Track, tentative int, regions bo
 // detections instead.
 const MaxRegionFaces = 4
 
-func (s *Scheduler) full(why int) Mode {
+func (s *Scheduler) full(why Reason) Mode {
 	s.why[why]++
+	s.last = why
 	s.since, s.force = 0, false
 	if s.motion != nil {
 		s.motion.Commit()

@@ -5,12 +5,15 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,6 +40,7 @@ type Result struct {
 	RegionTime     time.Duration      // summed region verifications (adaptive detection)
 	RegionFrames   uint64             // frames verified in regions only
 	Skipped        uint64             // frames without detection (predicted, motion-skipped)
+	FullReasons    map[string]uint64  // full detections by why they ran
 	Stages         []engine.StageCost // the fast analyzer's heads (crops = faces × window samples)
 	CPU            time.Duration      // process CPU time of the pipeline pass
 	DecodeTime     time.Duration      // CPU time of OpenCV's reads in it (decode alone's per frame × frames read)
@@ -55,7 +59,7 @@ func (r Result) String() string {
 	fmt.Fprintf(&b, "source    %s\ndecode    %6d frames  %8.1f fps  (OpenCV decode alone)\npipeline  %6d frames  %8.1f fps  (decode+detect+track+crop+window+heads, %d trees)\nratio     %.3f  (pipeline fps / decode fps)\n",
 		r.Source, r.DecodeFrames, r.DecodeFPS(), r.PipelineFrames, r.PipelineFPS(), r.Trees, r.Ratio())
 	if r.DetectCalls > 0 {
-		fmt.Fprintf(&b, "stage     %-12s %8.2f ms/frame  (%.2f ms per full detection on %d frames, %d faces)\n", "detect", ms(r.DetectTime)/float64(r.PipelineFrames), ms(r.DetectTime)/float64(r.DetectCalls), r.DetectCalls, r.Detections)
+		fmt.Fprintf(&b, "stage     %-12s %8.2f ms/frame  (%.2f ms per full detection on %d frames, %d faces; %s)\n", "detect", ms(r.DetectTime)/float64(r.PipelineFrames), ms(r.DetectTime)/float64(r.DetectCalls), r.DetectCalls, r.Detections, reasons(r.FullReasons))
 	}
 	if r.RegionFrames > 0 {
 		fmt.Fprintf(&b, "stage     %-12s %8.2f ms/frame  (%.2f ms per region frame on %d frames; %d frames without detection)\n", "detect-rgn", ms(r.RegionTime)/float64(r.PipelineFrames), ms(r.RegionTime)/float64(r.RegionFrames), r.RegionFrames, r.Skipped)
@@ -72,6 +76,11 @@ func (r Result) String() string {
 		// time counts waiting for a core; on an idle core the two agree.
 		g := r.CPU - r.DecodeTime - r.ORTTime
 		n := float64(r.PipelineFrames)
+		// The pipeline's own rate once frames are decoded: what a camera
+		// with hardware decode, or decode on another core, would leave.
+		if after := r.CPU - r.DecodeTime; after > 0 {
+			fmt.Fprintf(&b, "after decode %8.1f fps  (CPU − decode = %.2f ms/frame: detect+track+crop+window+heads without OpenCV's decode)\n", n/after.Seconds(), ms(after)/n)
+		}
 		fmt.Fprintf(&b, "go share  %.1f%%  (CPU − decode − ORT Run = %.2f ms/frame of %.2f CPU, %.2f wall; decode %.2f, ORT Run %.2f)\n", 100*g.Seconds()/r.CPU.Seconds(),
 			ms(g)/n, ms(r.CPU)/n, 1000*r.PipelineSecs/n, ms(r.DecodeTime)/n, ms(r.ORTTime)/n)
 	}
@@ -85,6 +94,20 @@ func (r Result) String() string {
 // SceneShare is the scene stage's time as a fraction of the pipeline's wall
 // time.
 func (r Result) SceneShare() float64 { return r.Scene.Time.Seconds() / r.PipelineSecs }
+
+// reasons lists counts by name, most first ("interval 40, unsteady 12").
+func reasons(m map[string]uint64) string {
+	names := slices.Collect(maps.Keys(m))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), cmp.Compare(a, b)) })
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	if len(parts) == 0 {
+		return "no reasons recorded"
+	}
+	return "why: " + strings.Join(parts, ", ")
+}
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
@@ -207,6 +230,7 @@ func Run(ctx context.Context, path string, cfg pipeline.Config, st *parts.Stack,
 	r.DetectTime, r.DetectCalls = time.Duration(det.fullNS.Load()), int(det.n.Load())
 	r.RegionTime, r.RegionFrames = time.Duration(det.rgNS.Load()), p.Stats.RegionDetect.Load()
 	r.Skipped = p.Stats.MotionSkipped.Load() + p.Stats.Predicted.Load()
+	r.FullReasons = p.Stats.FullReasons()
 	for _, s := range p.StageCosts() {
 		if s.Stage == pipeline.StageScene {
 			r.Scene = s

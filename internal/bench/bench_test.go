@@ -63,6 +63,10 @@ func TestRunMeasuresBothOnTheSameFile(t *testing.T) {
 	if r.DetectCalls != 270 || r.DetectTime <= 0 {
 		t.Fatalf("detector timed on %d frames (%v), want 270", r.DetectCalls, r.DetectTime)
 	}
+	// every full detection has its reason: here the fixed schedule's interval
+	if r.FullReasons["interval"] != 270 || len(r.FullReasons) != 1 || !strings.Contains(r.String(), "why: interval 270") {
+		t.Errorf("full detections by reason %v, want interval 270 in the report:\n%s", r.FullReasons, r)
+	}
 	stages := map[string]bool{}
 	for _, s := range r.Stages {
 		if s.Items > 0 && s.Time > 0 {

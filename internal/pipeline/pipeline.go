@@ -99,6 +99,20 @@ type Stats struct {
 	// around tracked faces, none (tracker prediction), none because nothing
 	// moved and no face was live (the motion gate).
 	FullDetect, RegionDetect, Predicted, MotionSkipped atomic.Uint64
+	// FullBy counts the full detections by why they ran (facetrack.Reason):
+	// what keeps a camera from the cheap modes.
+	FullBy [facetrack.NumReasons]atomic.Uint64
+}
+
+// FullReasons is FullBy by reason name, without zeros.
+func (s *Stats) FullReasons() map[string]uint64 {
+	m := map[string]uint64{}
+	for r := range facetrack.NumReasons {
+		if n := s.FullBy[r].Load(); n > 0 {
+			m[r.String()] = n
+		}
+	}
+	return m
 }
 
 // ModeCount is the frames counted under mode.
@@ -312,6 +326,9 @@ func (p *Pipeline) frame(f *capture.Frame, trk *tracking, bufs *window.Buffers,
 		return fmt.Errorf("camera %s: frame %d: %w", p.cfg.Camera, f.Seq, err)
 	}
 	p.Stats.ModeCount(mode).Add(1)
+	if mode == facetrack.ModeFull {
+		p.Stats.FullBy[trk.sched.LastReason()].Add(1)
+	}
 	var dets []facetrack.Detection
 	switch mode {
 	case facetrack.ModeSkip, facetrack.ModePredict:

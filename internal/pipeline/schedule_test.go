@@ -63,6 +63,16 @@ func TestMotionGateSkipsStillSceneAndFindsFaceThatAppears(t *testing.T) {
 	if sum := s.FullDetect.Load() + s.RegionDetect.Load() + s.Predicted.Load() + s.MotionSkipped.Load(); sum != s.Frames.Load() {
 		t.Errorf("modes add up to %d frames, the pipeline counted %d", sum, s.Frames.Load())
 	}
+	// Every full detection is counted under its reason: the first still
+	// frame (no motion reference yet), then the face's motion and its
+	// confirmation.
+	var byReason uint64
+	for _, n := range s.FullReasons() {
+		byReason += n
+	}
+	if r := s.FullReasons(); byReason != s.FullDetect.Load() || r["motion"] == 0 || r["new_track"] == 0 {
+		t.Errorf("full detections by reason %v add up to %d of %d; want motion and new_track among them", r, byReason, s.FullDetect.Load())
+	}
 	// The face is confirmed after MinHits (3) full detections from its first frame.
 	if s.Tracks.Load() != 1 || firstTrack != still+3 {
 		t.Errorf("%d tracks, first confirmed at frame %d; want 1 at frame %d", s.Tracks.Load(), firstTrack, still+3)
