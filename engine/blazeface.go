@@ -49,6 +49,16 @@ func NewBlazeFaceRunner(rt *Runtime, m *Manifest) (*BlazeFaceRunner, error) {
 	return r, nil
 }
 
+// Share is another runner on r's session (FaceModel.Share): one per
+// camera, so cameras detect in parallel on one copy of the model.
+func (r *BlazeFaceRunner) Share() (*BlazeFaceRunner, error) {
+	f, err := r.FaceModel.Share()
+	if err != nil {
+		return nil, err
+	}
+	return &BlazeFaceRunner{FaceModel: f, size: r.size, scores: r.scores, regs: r.regs, k: r.k, bias: r.bias}, nil
+}
+
 func (r *BlazeFaceRunner) anchorCount(outs []OutputSpec) int {
 	n := 0
 	for _, i := range r.scores {

@@ -72,6 +72,23 @@ func NewFaceModel(rt *Runtime, m *Manifest, maxBatch int) (*FaceModel, error) {
 	return f, nil
 }
 
+// Share is another FaceModel on f's session, with tensors and a lock of
+// its own: the two run in parallel while the weights and the session's
+// memory are held once. Each is closed on its own; the session goes with
+// the last.
+func (f *FaceModel) Share() (*FaceModel, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sess == nil {
+		return nil, fmt.Errorf("%s: model is closed", f.m.Name)
+	}
+	pp, err := newPreprocessor(f.m) // it keeps per-crop scratch
+	if err != nil {
+		return nil, err
+	}
+	return &FaceModel{m: f.m, sess: f.sess.share(), pp: pp, outs: f.outs, outSize: f.outSize, maxBatch: f.maxBatch, tensors: map[int]*multiIO{}}, nil
+}
+
 // Manifest is the model's manifest.
 func (f *FaceModel) Manifest() *Manifest { return f.m }
 

@@ -216,10 +216,13 @@ func (r *Runtime) Close() error {
 }
 
 // Session is one ORT session of one model with the provider that won.
+// Run is safe for concurrent use (ORT's Run is), so one Session can serve
+// many callers with tensors of their own (FaceModel.Share).
 type Session struct {
 	sess     *ort.DynamicAdvancedSession
-	Provider string // ORT name of the chosen execution provider
-	Model    string // model file
+	refs     atomic.Int32 // holders: NewSession's caller and each share; the last Close destroys
+	Provider string       // ORT name of the chosen execution provider
+	Model    string       // model file
 	Inputs   []ort.InputOutputInfo
 	Outputs  []ort.InputOutputInfo
 }
@@ -257,9 +260,19 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// Close destroys the session.
+// share is one more holder of s; each calls Close once.
+func (s *Session) share() *Session {
+	s.refs.Add(1)
+	return s
+}
+
+// Close releases the caller's hold and destroys the session with the last
+// one.
 func (s *Session) Close() error {
 	if s == nil || s.sess == nil {
+		return nil
+	}
+	if s.refs.Add(-1) > 0 {
 		return nil
 	}
 	err := s.sess.Destroy()
@@ -289,7 +302,9 @@ func (r *Runtime) NewSession(m *Manifest) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Session{sess: sess, Provider: provider, Model: path, Inputs: ins, Outputs: outs}, nil
+	ss := &Session{sess: sess, Provider: provider, Model: path, Inputs: ins, Outputs: outs}
+	ss.refs.Store(1)
+	return ss, nil
 }
 
 // providerDown remembers, per ORT library, the providers whose Append

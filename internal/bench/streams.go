@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -50,6 +51,10 @@ type Trial struct {
 	Decode, ORT, DetFull, DetRg time.Duration // summed over cameras
 	ORTRuns                     int64
 	Stages                      []engine.StageCost
+	// RSS is the process's resident memory at the end of the measured
+	// interval, in bytes (0: unknown). Trials run in one process, smallest
+	// first, so it includes what earlier trials' heap has kept.
+	RSS int64
 }
 
 // Held: no frame was dropped at capture, and the cameras kept up with the
@@ -111,9 +116,9 @@ func (r StreamsResult) String() string {
 		if !t.Held() {
 			mark = "DROPS"
 		}
-		fmt.Fprintf(&b, "cameras %3d  %-5s  %6.1f of %6.1f frames/s  capture drops %d  window drops %d  detect full %d regions %d predicted %d motion-skipped %d  CPU %.0f%%\n",
+		fmt.Fprintf(&b, "cameras %3d  %-5s  %6.1f of %6.1f frames/s  capture drops %d  window drops %d  detect full %d regions %d predicted %d motion-skipped %d  CPU %.0f%%  RSS %d MiB\n",
 			t.Cameras, mark, float64(t.Frames)/t.Seconds, float64(t.Expected)/t.Seconds, t.CaptureDrops, t.WindowDrops,
-			t.Full, t.Regions, t.Pred, t.Skip, 100*t.CPU.Seconds()/t.Seconds)
+			t.Full, t.Regions, t.Pred, t.Skip, 100*t.CPU.Seconds()/t.Seconds, t.RSS>>20)
 	}
 	fmt.Fprintf(&b, "held      %d cameras in real time with zero capture drops: %.2f of the %.1f that decoding alone would hold\n",
 		r.Held, float64(r.Held)/r.decodeCams(), r.decodeCams())
@@ -327,6 +332,7 @@ func trial(ctx context.Context, cfg StreamsConfig, cams int, fps float64, clip, 
 	ok = ok && sleep(cfg.Measure)
 	c1, f1, g1, o1, n1, cpu1, s1 := snap()
 	t.Seconds = time.Since(start).Seconds()
+	t.RSS = rss()
 	cancel()
 	wg.Wait()
 	select {
@@ -372,3 +378,17 @@ func cpuTime() time.Duration {
 }
 
 func round1(f float64) float64 { return math.Round(f*10) / 10 }
+
+// rss is the process's resident set size in bytes, from /proc (0 where
+// there is none).
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, res int64
+	if _, err := fmt.Sscan(string(b), &size, &res); err != nil {
+		return 0
+	}
+	return res * int64(os.Getpagesize())
+}

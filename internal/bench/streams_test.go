@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -73,6 +74,10 @@ func TestStreamsEmptySceneSkipsDetection(t *testing.T) {
 	}
 	if tr.Held() != (r.Held == 1) || !strings.Contains(r.String(), "go share") {
 		t.Fatalf("held %v but result says %d cameras:\n%s", tr.Held(), r.Held, r)
+	}
+	// the process holds at least the models and a 720p frame buffer
+	if tr.RSS < 50<<20 || !strings.Contains(r.String(), fmt.Sprintf("RSS %d MiB", tr.RSS>>20)) {
+		t.Fatalf("RSS %d bytes: want the process's resident memory (> 50 MiB), reported:\n%s", tr.RSS, r)
 	}
 }
 

@@ -110,9 +110,10 @@ func DefaultManifest() string {
 }
 
 // NewDetector opens the face detector the options name. Each camera gets
-// its own, so cameras detect in parallel. BlazeFace opens its own ONNX
-// Runtime session (one intra-op thread unless Threads says otherwise),
-// which logs its provider choice and fallbacks to log (nil: slog.Default()).
+// its own, so cameras detect in parallel; BlazeFace's sessions are shared
+// between them (shareRunner), one intra-op thread each unless Threads says
+// otherwise. The first detector's log (nil: slog.Default()) receives the
+// sessions' provider choice and fallbacks.
 func NewDetector(o Options, log *slog.Logger) (facetrack.Detector, error) {
 	if o.Detector == "" && o.Cascade != "" {
 		o.Detector = DetectorHaar
@@ -139,22 +140,15 @@ func NewDetector(o Options, log *slog.Logger) (facetrack.Detector, error) {
 	if log != nil {
 		log = log.With("component", "ort")
 	}
-	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: o.ORTLib, Providers: o.Providers, IntraOpThreads: threads, TensorRT: o.TensorRT, Logger: log})
+	run, release, err := shareRunner(o, m, threads, log)
 	if err != nil {
-		return nil, err
-	}
-	run, err := engine.NewBlazeFaceRunner(rt, m)
-	if err != nil {
-		rt.Close()
 		return nil, err
 	}
 	bf, err := facetrack.NewBlazeFace(run, facetrack.BlazeFaceConfig{Name: name})
 	if err != nil {
-		run.Close()
-		rt.Close()
-		return nil, err
+		return nil, errors.Join(err, release())
 	}
-	d := &blazeDetector{Detector: bf, bf: bf, run: run, rt: rt}
+	d := &blazeDetector{Detector: bf, bf: bf, release: release}
 	if name == DetectorBlazeFaceFront {
 		// Its own regions would cost a full frame's Run each: between full
 		// detections the tracker predicts instead.
@@ -163,30 +157,29 @@ func NewDetector(o Options, log *slog.Logger) (facetrack.Detector, error) {
 	// Regions around tracked faces are verified with the front model: a
 	// face fills about half of a region, the scale it was trained for, at
 	// a quarter of the back model's input.
-	if err := d.openRegions(o, rt); err != nil {
-		d.Close()
-		return nil, err
+	if err := d.openRegions(o, threads, log); err != nil {
+		return nil, errors.Join(err, d.Close())
 	}
 	return &regionDetector{d}, nil
 }
 
-// blazeDetector owns the BlazeFace detector's sessions and runtime.
+// blazeDetector owns one camera's BlazeFace detectors and its hold on
+// their shared sessions.
 type blazeDetector struct {
 	facetrack.Detector // bf, without its DetectRegions
 	bf                 *facetrack.BlazeFace
-	run                *engine.BlazeFaceRunner
-	rt                 *engine.Runtime
+	release            func() error
 
-	regions    *facetrack.BlazeFace // verifies regions (the front model), or nil
-	regionsRun *engine.BlazeFaceRunner
+	regions        *facetrack.BlazeFace // verifies regions (the front model), or nil
+	regionsRelease func() error
 }
 
 func (d *blazeDetector) Close() error {
-	errs := []error{d.bf.Close(), d.run.Close()}
-	if d.regionsRun != nil {
-		errs = append(errs, d.regions.Close(), d.regionsRun.Close())
+	errs := []error{d.bf.Close(), d.release()}
+	if d.regions != nil {
+		errs = append(errs, d.regions.Close(), d.regionsRelease())
 	}
-	return errors.Join(append(errs, d.rt.Close())...)
+	return errors.Join(errs...)
 }
 
 // loadHeads opens the face heads o asks for, in that order. A head that

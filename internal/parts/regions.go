@@ -1,7 +1,9 @@
 package parts
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 
 	"gocv.io/x/gocv"
 
@@ -10,22 +12,21 @@ import (
 	"github.com/edgemo/edgemo/facetrack"
 )
 
-func (d *blazeDetector) openRegions(o Options, rt *engine.Runtime) error {
+func (d *blazeDetector) openRegions(o Options, threads int, log *slog.Logger) error {
 	part, _ := registry.Detectors.Get(DetectorBlazeFaceFront)
 	m, err := engine.LoadManifest(o.FaceManifest(part.Manifest))
 	if err != nil {
 		return fmt.Errorf("detector %s: region verifier: %w", d.Name(), err)
 	}
-	run, err := engine.NewBlazeFaceRunner(rt, m)
+	run, release, err := shareRunner(o, m, threads, log)
 	if err != nil {
 		return fmt.Errorf("detector %s: region verifier: %w", d.Name(), err)
 	}
 	bf, err := facetrack.NewBlazeFace(run, facetrack.BlazeFaceConfig{Name: DetectorBlazeFaceFront})
 	if err != nil {
-		run.Close()
-		return err
+		return errors.Join(err, release())
 	}
-	d.regions, d.regionsRun = bf, run
+	d.regions, d.regionsRelease = bf, release
 	return nil
 }
 
