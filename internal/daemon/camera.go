@@ -291,6 +291,7 @@ func (c *camera) accumulate(p *pipeline.Pipeline) {
 	c.prev.DetectRegions += p.Stats.RegionDetect.Load()
 	c.prev.DetectNone += p.Stats.Predicted.Load()
 	c.prev.MotionSkipped += p.Stats.MotionSkipped.Load()
+	c.prev.DetectFullBy = addCounts(c.prev.DetectFullBy, p.Stats.FullReasons())
 	c.pipe.Store(nil) // under mu, so counters() never counts this run twice
 }
 

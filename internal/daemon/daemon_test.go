@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -320,6 +321,11 @@ func TestMetricsAndHealth(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+	// the still's face was confirmed by full detections counted as new_track
+	if !regexp.MustCompile(`edgemo_detect_full_total\{camera="astro",reason="new_track"\} [1-9]`).MatchString(body) ||
+		!strings.Contains(body, `edgemo_detect_full_total{camera="astro",reason="recheck"} `) {
+		t.Errorf("metrics lack full detections by reason:\n%s", grepLines(body, "edgemo_detect_full_total"))
+	}
 	// The dashboard is on the other listener.
 	resp, err := http.Get("http://" + r.d.HTTPAddr() + "/")
 	if err != nil {
@@ -603,4 +609,15 @@ func TestRunTieredWithVidEmo(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+}
+
+// grepLines is the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/edgemo/edgemo/engine/tree"
+	"github.com/edgemo/edgemo/facetrack"
 )
 
 // metrics holds what is observed as it happens (histograms, error counts);
@@ -60,6 +61,7 @@ var (
 	descFrames    = prometheus.NewDesc("edgemo_frames_total", "Frames processed (detect+track) per camera; rate() is the pipeline's frames/s.", []string{"camera"}, nil)
 	descRead      = prometheus.NewDesc("edgemo_capture_frames_total", "Frames decoded by the source.", []string{"camera"}, nil)
 	descDets      = prometheus.NewDesc("edgemo_detections_total", "Face detections.", []string{"camera"}, nil)
+	descDetFull   = prometheus.NewDesc("edgemo_detect_full_total", "Full detections by why they ran: interval (the adaptive interval was up), motion (outside the tracked faces, or anywhere with none), new_track (confirming a face), lost_track, unsteady (a verified face's score dropped or its box moved), recheck (the motion gate's periodic look).", []string{"camera", "reason"}, nil)
 	descDetFrames = prometheus.NewDesc("edgemo_detect_frames_total", "Frames by what the face detector did: full (whole frame), regions (around tracked faces), predicted (tracker only), motion_skipped (no face tracked and nothing moved).", []string{"camera", "mode"}, nil)
 	descWindows   = prometheus.NewDesc("edgemo_windows_total", "Windows sent to the engine.", []string{"camera"}, nil)
 	descTrees     = prometheus.NewDesc("edgemo_trees_total", "Trees published.", []string{"camera"}, nil)
@@ -96,7 +98,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descDetFrames, descWindows, descTrees, descDropped, descQueue,
+	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descDetFrames, descDetFull, descWindows, descTrees, descDropped, descQueue,
 		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descFaceImgs, descViewers, descRTCDrop,
 		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun, descReloadBad, descReloads,
 		descRemUp, descRemOpen, descRemReqs, descRemErrs, descRemRetry, descRemRTT,
@@ -121,6 +123,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDetFrames, cs.DetectRegions, cs.Name, "regions")
 		counter(descDetFrames, cs.DetectNone, cs.Name, "predicted")
 		counter(descDetFrames, cs.MotionSkipped, cs.Name, "motion_skipped")
+		for r := range facetrack.NumReasons { // every reason, zeros too: steady series
+			counter(descDetFull, cs.DetectFullBy[r.String()], cs.Name, r.String())
+		}
 		counter(descWindows, cs.Windows, cs.Name)
 		counter(descTrees, cs.Trees, cs.Name)
 		counter(descDropped, cs.DroppedSlow, cs.Name, "capture", "slow_consumer")

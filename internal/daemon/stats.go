@@ -68,6 +68,24 @@ type CameraStats struct {
 	DetectRegions uint64 `json:"detect_regions"`
 	DetectNone    uint64 `json:"detect_predicted"`
 	MotionSkipped uint64 `json:"detect_motion_skipped"`
+	// DetectFullBy counts the full detections by why they ran
+	// (facetrack.Reason names: interval, motion, new_track, lost_track,
+	// unsteady, recheck): what keeps a camera off the cheap modes.
+	DetectFullBy map[string]uint64 `json:"detect_full_by,omitempty"`
+}
+
+// addCounts adds b's counts into a (allocated when nil) and returns it.
+func addCounts(a, b map[string]uint64) map[string]uint64 {
+	if len(b) == 0 {
+		return a
+	}
+	if a == nil {
+		a = make(map[string]uint64, len(b))
+	}
+	for k, v := range b {
+		a[k] += v
+	}
+	return a
 }
 
 // Snapshot is the daemon's state for stats and metrics.
@@ -165,6 +183,7 @@ func (d *Daemon) snapshot() Snapshot {
 			cs.EngineQueue = p.QueueLen()
 			cs.DetectFull, cs.DetectRegions = p.Stats.FullDetect.Load(), p.Stats.RegionDetect.Load()
 			cs.DetectNone, cs.MotionSkipped = p.Stats.Predicted.Load(), p.Stats.MotionSkipped.Load()
+			cs.DetectFullBy = p.Stats.FullReasons()
 			cs.Scene = p.Scene()
 			st := p.CaptureStats()
 			cs.CaptureRead, cs.DroppedSlow, cs.DroppedRate = st.Read, st.DroppedSlow, st.DroppedRate
@@ -183,6 +202,7 @@ func (d *Daemon) snapshot() Snapshot {
 		cs.DetectRegions += prev.DetectRegions
 		cs.DetectNone += prev.DetectNone
 		cs.MotionSkipped += prev.MotionSkipped
+		cs.DetectFullBy = addCounts(cs.DetectFullBy, prev.DetectFullBy)
 		cs.LatencyP50, cs.LatencyP95 = d.lat.percentiles(c.name)
 		s.Cameras = append(s.Cameras, cs)
 	}
