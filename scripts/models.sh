@@ -56,6 +56,39 @@ convert_tfjs models/antispoof.manifest.json deps/human-models/models/antispoof.j
 convert_tfjs models/arm64/blazeface-front.manifest.json deps/human-models/models/blazeface-front.json
 convert_tfjs models/arm64/blazeface-back.manifest.json deps/human-models/models/blazeface-back.json
 
+# int8 variants (docs/int8.md): a converted model quantised with its
+# committed calibration table (models/int8/<model>.ranges.json, made by
+# scripts/int8calib), both checked against the manifest's source.sha256,
+# the output against files[0].sha256. Only the emotion head: int8 BlazeFace
+# was slower on ORT's CPU provider and lost faces.
+quantize_int8() { # manifest
+	local manifest=$root/$1
+	local dir out want
+	dir=$(dirname "$manifest")
+	out="$dir/$(mf "$manifest" 'm["files"][0]["path"]')"
+	want=$(mf "$manifest" 'm["files"][0]["sha256"]')
+	if [ -f "$out" ] && [ "$(sha "$out")" = "$want" ]; then
+		return 0
+	fi
+	local src ranges f w
+	src="$dir/$(mf "$manifest" 'm["source"]["path"]')"
+	ranges="$dir/$(mf "$manifest" '[k for k in m["source"]["sha256"] if k.endswith(".ranges.json")][0]')"
+	for f in "$src" "$ranges"; do
+		[ -f "$f" ] || die "$f: missing; run scripts/setup.sh"
+		w=$(mf "$manifest" "m['source']['sha256']['${f#"$dir"/}']")
+		[ "$(sha "$f")" = "$w" ] || die "${f#"$root"/}: sha256 $(sha "$f") does not match $1 ($w); recalibrate (go run ./scripts/int8calib) and update the manifest deliberately"
+	done
+	local args
+	args=$(mf "$manifest" '" ".join(m["source"].get("converter_args", []))')
+	log "quantize ${src#"$root"/} -> ${out#"$root"/} (${ranges#"$root"/}${args:+, $args})"
+	# shellcheck disable=SC2086 # args are words from our own manifest
+	"$py" "$root/scripts/quantize_int8.py" quantize "$src" "$ranges" "$out" $args
+	local got
+	got=$(sha "$out")
+	[ "$got" = "$want" ] || die "${out#"$root"/}: quantised sha256 $got does not match $1 ($want); quantiser, onnx or numpy changed: update the manifest deliberately"
+}
+quantize_int8 models/emotion-int8.manifest.json
+
 # VidEmo's test model set: the Qwen2.5-VL reference checkpoint (the real
 # architecture at a tiny size; weights derived by the documented algorithm in
 # testdata/qwen2_5_vl/derive.py, numpy only, sha256-checked), converted by the

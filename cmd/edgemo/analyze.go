@@ -40,7 +40,7 @@ type modelFlags struct {
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.engine, "engine", "fast", "fast (emotion head), videmo (VidEmo on every window) or tiered (both, VidEmo scheduled)")
-	fs.StringVar(&m.manifest, "model", "", "model manifest: the emotion head's for --engine fast (default models/emotion.manifest.json), VidEmo's for videmo/tiered")
+	fs.StringVar(&m.manifest, "model", "", "model manifest: the emotion head's for --engine fast (default models/emotion.manifest.json), or its name: "+registry.EmotionModels.Help()+"; VidEmo's for videmo/tiered")
 	fs.StringVar(&m.tokenizer, "tokenizer", "", "VidEmo: tokenizer.json (default: beside the manifest)")
 	fs.IntVar(&m.questionBatch, "question-batch", 1, "VidEmo: closed-set questions per decoder Run (1: one each; more pays on a GPU, see `edgemo bench vlm`)")
 	fs.IntVar(&m.captionTokens, "caption-tokens", 0, "VidEmo: the caption's (rationale's) budget in new tokens, up to 4096 (0: the manifest's max_new_tokens; VidEmo's evaluation uses up to 2048)")

@@ -21,9 +21,7 @@ func cmdDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return errUsage
 	}
 	o := mf.options()
-	if o.Manifest == "" {
-		o.Manifest = parts.DefaultManifest()
-	}
+	o.Manifest = parts.EmotionManifest(o.Manifest)
 	if mf.remote != "" && o.VLM.Remote.URL == "" { // --remote without --engine videmo/tiered: probe it all the same
 		o.VLM.Remote = parts.RemoteOptions{URL: mf.remote, Model: mf.remoteModel, APIKey: os.Getenv("EDGEMO_VIDEMO_API_KEY")}
 		o.VLM.Manifest = mf.manifest

@@ -1,6 +1,6 @@
 // Package registry is the one list of edgemo's named parts: face detectors,
-// face heads and ONNX Runtime execution providers, each with its default
-// and a line of help. Config validation, the analyze/bench/doctor flags,
+// face heads, emotion head models and ONNX Runtime execution providers,
+// each with its default and a line of help. Config validation, the analyze/bench/doctor flags,
 // doctor's model checks and the engine read it, so a part is added or
 // renamed in one place. It imports nothing of edgemo's, so every package
 // may import it.
@@ -47,6 +47,15 @@ var Heads = List{Kind: "head", Parts: []Part{
 	{Name: "mesh", Default: true, Manifest: "facemesh", Task: "face-landmarks-468", Help: "landmark cues, head pose"},
 	{Name: "age-gender", Default: true, Manifest: "faceres", Task: "face-age-gender", Help: "apparent age and gender"},
 	{Name: "liveness", Default: true, Manifest: "antispoof", Task: "face-anti-spoofing", Help: "real face or a photo/screen"},
+}}
+
+// EmotionModels are the fast tier's emotion head models (models.emotion,
+// --model): a name stands for models/<Manifest>.manifest.json, a path for
+// itself. The int8 model is measured on one x86 CPU with the CPU provider
+// only (docs/int8.md), so float32 stays the default every target shares.
+var EmotionModels = List{Kind: "emotion model", Parts: []Part{
+	{Name: "emotion", Default: true, Manifest: "emotion", Task: TaskEmotion, Help: "float32; any machine and provider"},
+	{Name: "emotion-int8", Manifest: "emotion-int8", Task: TaskEmotion, Help: "int8: half the Run on x86 CPUs with VNNI; the same trees up to ties"},
 }}
 
 // Providers are ONNX Runtime's execution providers (engine.providers,
@@ -155,14 +164,14 @@ func orList(items []string) string {
 	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
-// Markdown is the README's parts table: every detector, head and provider
+// Markdown is the README's parts table: every detector, head, emotion model and provider
 // with its default, model and help. The README carries it between
 // <!-- parts:begin --> and <!-- parts:end -->, and a test keeps the two
 // equal, so a part added here is documented by regenerating it.
 func Markdown() string {
 	var b strings.Builder
 	b.WriteString("| kind | name | default | model | what it is for |\n|---|---|---|---|---|\n")
-	for _, l := range []List{Detectors, Heads, Providers} {
+	for _, l := range []List{Detectors, Heads, EmotionModels, Providers} {
 		for _, p := range l.Parts {
 			def, model := "", "—"
 			if p.Default {

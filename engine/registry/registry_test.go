@@ -9,7 +9,7 @@ import (
 	"github.com/edgemo/edgemo/internal/testenv"
 )
 
-var lists = []registry.List{registry.Detectors, registry.Heads, registry.Providers}
+var lists = []registry.List{registry.Detectors, registry.Heads, registry.EmotionModels, registry.Providers}
 
 // Names are unique across spellings, every part has help, and each kind
 // has a default.
@@ -47,6 +47,9 @@ func TestListsAreWellFormed(t *testing.T) {
 	if registry.Detectors.Default() != registry.DetectorBlazeFaceBack || len(registry.Detectors.Defaults()) != 1 {
 		t.Errorf("one default detector, blazeface-back: %v", registry.Detectors.Defaults())
 	}
+	if d := registry.EmotionModels.Defaults(); len(d) != 1 || d[0] != "emotion" {
+		t.Errorf("one default emotion model, the float32 one (int8 is measured on one CPU only): %v", d)
+	}
 }
 
 // Providers map to ONNX Runtime's names through the engine, aliases and
@@ -71,7 +74,7 @@ func TestProvidersReachTheEngine(t *testing.T) {
 // Every part with a model names a manifest that exists in models/ and
 // declares the task the registry expects of it.
 func TestManifestsMatchTheirTask(t *testing.T) {
-	for _, l := range []registry.List{registry.Detectors, registry.Heads} {
+	for _, l := range []registry.List{registry.Detectors, registry.Heads, registry.EmotionModels} {
 		for _, p := range l.Parts {
 			if p.Manifest == "" {
 				continue

@@ -32,12 +32,8 @@ func ConfigModels(cfg *config.Config) []Check {
 		}
 	}
 
-	emotion := cfg.Models.Emotion
-	if emotion == "" {
-		emotion = parts.DefaultManifest()
-	}
-	manifest("models.emotion", emotion, registry.TaskEmotion,
-		"point models.emotion at the emotion head's manifest (models/emotion.manifest.json), or run scripts/setup.sh to convert it", Fail)
+	manifest("models.emotion", parts.EmotionManifest(cfg.Models.Emotion), registry.TaskEmotion,
+		"set models.emotion to "+registry.EmotionModels.OrNames()+" or the emotion head's manifest (models/emotion.manifest.json), or run scripts/setup.sh to convert it", Fail)
 
 	if p, r := cfg.Models.VidEmo, cfg.Models.VidEmoRemote; p != "" && r.URL != "" {
 		// remote: the manifest is the served model's plan; its weights live on the server

@@ -79,3 +79,29 @@ func TestConfigModelsHeadsAndTasks(t *testing.T) {
 		}
 	}
 }
+
+// models.emotion takes a registry name as well as a path: emotion-int8 is
+// models/emotion-int8.manifest.json, and a name the registry does not know
+// is a path like any other (missing here: a failure naming it).
+func TestConfigModelsEmotionByName(t *testing.T) {
+	t.Chdir(testenv.Root())
+	for name, want := range map[string]string{"emotion-int8": "emotion-int8@", "emotion": "emotion@", "emotion-int4": ""} {
+		cfg, err := config.Parse("test.yaml", []byte("models: {emotion: "+name+"}\nengine: {heads: []}\ncameras:\n  a: {source: deps/media/Megamind.avi}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := false
+		for _, c := range ConfigModels(cfg) {
+			if c.Key != "models.emotion" {
+				continue
+			}
+			seen = true
+			if ok := c.Status == OK && strings.HasPrefix(c.Detail, want); want != "" && !ok || want == "" && (c.Status != Fail || !strings.Contains(c.Detail, name)) {
+				t.Errorf("models.emotion %s: %+v", name, c)
+			}
+		}
+		if !seen {
+			t.Errorf("models.emotion %s: not checked", name)
+		}
+	}
+}

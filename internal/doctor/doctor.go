@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -81,6 +82,20 @@ func Run(o parts.Options, log *slog.Logger) []Check {
 		add(Check{Name: "model " + o.Manifest, Status: Fail, Detail: err.Error(), Fix: "run scripts/setup.sh (it converts the models), or pass --model <manifest>"})
 	} else {
 		add(Check{Name: "model " + m.Name, Status: OK, Detail: m.Ref() + " " + m.ModelPath()})
+	}
+	// The registry's other emotion models, which models.emotion may name.
+	for _, part := range registry.EmotionModels.Parts {
+		path := parts.EmotionManifest(part.Name)
+		if filepath.Clean(path) == filepath.Clean(o.Manifest) {
+			continue
+		}
+		if m, err := engine.LoadManifest(path); err != nil {
+			add(Check{Name: "model " + part.Name, Status: Fail, Detail: err.Error(), Fix: "run scripts/setup.sh (scripts/models.sh makes it)"})
+		} else if m.Task != part.Task {
+			add(Check{Name: "model " + part.Name, Status: Fail, Detail: fmt.Sprintf("%s is a %q model, want %q", path, m.Task, part.Task), Fix: "run scripts/setup.sh to restore models/"})
+		} else {
+			add(targetCheck(m))
+		}
 	}
 	// Face models: every detector's and head's in the registry.
 	for _, part := range append(append([]registry.Part{}, registry.Detectors.Parts...), registry.Heads.Parts...) {

@@ -18,7 +18,7 @@ import (
 
 // Options are the user-facing knobs shared by commands.
 type Options struct {
-	Manifest    string   // emotion model manifest (default models/emotion.manifest.json)
+	Manifest    string   // emotion model: a manifest, or a registry.EmotionModels name (default models/emotion.manifest.json)
 	ORTLib      string   // libonnxruntime path (default: $EDGEMO_ORT_LIB, then deps/)
 	Providers   []string // execution providers in order (default registry.Providers.Defaults())
 	Threads     int      // intra-op threads (default 1: the fast head is small, cameras run in parallel)
@@ -107,6 +107,20 @@ func DefaultManifest() string {
 		}
 	}
 	return rel
+}
+
+// EmotionManifest is the emotion head's manifest for v, a models.emotion or
+// --model value: a registry.EmotionModels name ("emotion-int8") stands for
+// its manifest beside DefaultManifest(), anything else is a path, empty is
+// DefaultManifest() itself.
+func EmotionManifest(v string) string {
+	if v == "" {
+		return DefaultManifest()
+	}
+	if p, ok := registry.EmotionModels.Get(v); ok {
+		return filepath.Join(filepath.Dir(DefaultManifest()), p.Manifest+".manifest.json")
+	}
+	return v
 }
 
 // NewDetector opens the face detector the options name. Each camera gets
@@ -228,9 +242,7 @@ type Models struct {
 
 // LoadModels loads the runtime and the analyzer, or nothing.
 func LoadModels(o Options, log *slog.Logger) (ms *Models, err error) {
-	if o.Manifest == "" {
-		o.Manifest = DefaultManifest()
-	}
+	o.Manifest = EmotionManifest(o.Manifest)
 	if o.Threads == 0 {
 		o.Threads = 1
 	}

@@ -108,3 +108,20 @@ func TestFaceManifestArchVariant(t *testing.T) {
 		}
 	}
 }
+
+// EmotionManifest: a registry name is its manifest beside the default one,
+// anything else a path, empty the default.
+func TestEmotionManifest(t *testing.T) {
+	def := DefaultManifest()
+	for v, want := range map[string]string{
+		"":                             def,
+		"emotion":                      filepath.Join(filepath.Dir(def), "emotion.manifest.json"),
+		"emotion-int8":                 filepath.Join(filepath.Dir(def), "emotion-int8.manifest.json"),
+		"EMOTION-INT8":                 "EMOTION-INT8", // names are exact; this is a path
+		"/srv/m/emotion.manifest.json": "/srv/m/emotion.manifest.json",
+	} {
+		if got := EmotionManifest(v); got != want {
+			t.Errorf("EmotionManifest(%q) = %q, want %q", v, got, want)
+		}
+	}
+}
