@@ -96,12 +96,40 @@ func (a *FastAnalyzer) runHeads(crops []facetrack.Crop, want [][]int) (headResul
 	return r, nil
 }
 
-// minMeshFace: below this facemesh face score the mesh is not trusted.
-const minMeshFace = 0.5
+// A track's mesh is trusted with hysteresis, as a tracking presence
+// detector keeps a face until its presence drops below a lower score: it
+// becomes trusted on a sample whose facemesh face score reaches
+// minMeshFace and stays trusted until one falls below exitMeshFace. A
+// per-sample gate at 0.5 flipped on float noise (a 64 px face scored 0.53
+// on amd64 and 0.43 on emulated arm64). exitMeshFace sits between the two
+// groups the sample media's face scores fall into: every sample at or
+// above 0.89 but one dip to 0.31 inside a run of them (its geometry
+// within 2° yaw and 0.03 IOD of its neighbours': a mesh worth keeping),
+// and a low group at or below 0.13 (up to 0.22 under emulation) where the
+// mesh can be garbage (0.008: mouth 0.75 IOD wide, eyes 0.09 open, against
+// 0.55 and 0.25 on that face's other samples).
+const (
+	minMeshFace  = 0.5
+	exitMeshFace = 0.25
+)
 
-// frame turns sample i's head observations into a faceFrame. A mesh
-// becomes AU cues, measured against the track's baseline, which it then
-// updates; every other observation is kept for the head's Summarize.
+// trustMesh updates the track's mesh gate with one sample's face score
+// and reports whether that sample's mesh is trusted. Only samples with a
+// mesh move it, so a sample a head skipped changes nothing.
+func (b *baseline) trustMesh(face float64) bool {
+	switch {
+	case face >= minMeshFace:
+		b.meshTrusted = true
+	case !(face >= exitMeshFace): // NaN too
+		b.meshTrusted = false
+	}
+	return b.meshTrusted
+}
+
+// frame turns sample i's head observations into a faceFrame. A trusted
+// mesh (trustMesh) becomes AU cues, measured against the track's
+// baseline, which it then updates; every other observation is kept for
+// the head's Summarize.
 func (r headResults) frame(i int, s window.Sample, base *baseline, neutral bool) *faceFrame {
 	f := &faceFrame{cue: frameCue{t: s.Time, roll: s.Roll}, obs: make([]any, len(r))}
 	for h := range r {
@@ -114,7 +142,7 @@ func (r headResults) frame(i int, s window.Sample, base *baseline, neutral bool)
 			f.obs[h] = o
 			continue
 		}
-		if m.Face < minMeshFace {
+		if !base.trustMesh(m.Face) {
 			continue
 		}
 		if g := MeshGeometry(m); g.Valid {
