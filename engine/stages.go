@@ -100,14 +100,16 @@ func (a *FastAnalyzer) runHeads(crops []facetrack.Crop, want [][]int) (headResul
 // detector keeps a face until its presence drops below a lower score: it
 // becomes trusted on a sample whose facemesh face score reaches
 // minMeshFace and stays trusted until one falls below exitMeshFace. A
-// per-sample gate at 0.5 flipped on float noise (a 64 px face scored 0.53
-// on amd64 and 0.43 on emulated arm64). exitMeshFace sits between the two
-// groups the sample media's face scores fall into: every sample at or
-// above 0.89 but one dip to 0.31 inside a run of them (its geometry
-// within 2° yaw and 0.03 IOD of its neighbours': a mesh worth keeping),
-// and a low group at or below 0.13 (up to 0.22 under emulation) where the
-// mesh can be garbage (0.008: mouth 0.75 IOD wide, eyes 0.09 open, against
-// 0.55 and 0.25 on that face's other samples).
+// per-sample gate flips on float noise wherever a face's scores hover
+// near 0.5 (a 64 px face's moved by up to 0.16 between amd64 and emulated
+// arm64); with hysteresis a dip between the two thresholds no longer does.
+// exitMeshFace from the sample media's face scores (the clips' 64 px face;
+// every other face scores 1.00): where the mesh fits they are 0.89 or more,
+// with one dip to 0.31 inside such a run whose geometry is within 2° yaw
+// and 0.03 IOD of its neighbours' (a mesh worth keeping); of the 17
+// samples between runs 14 score 0.13 or less (up to 0.22 under
+// emulation), where the mesh can be garbage (0.008: mouth 0.75 IOD wide,
+// eyes 0.09 open, against 0.55 and 0.25 on that face's other samples).
 const (
 	minMeshFace  = 0.5
 	exitMeshFace = 0.25
