@@ -38,9 +38,12 @@ var neutralPrior = Geometry{MouthWidth: 0.49, CornerLift: 0.05, MouthOpen: 0.035
 // neutralPrior and follows frames the emotion head calls neutral quickly
 // (rate 0.2) and all other frames slowly (0.02), so a sustained expression
 // is measured against the face at rest rather than absorbed into it.
+// It also holds the track's mesh gate (trustMesh), so both start afresh
+// with a new track and are forgotten with it.
 type baseline struct {
-	g  Geometry
-	ok bool
+	g           Geometry
+	ok          bool
+	meshTrusted bool
 }
 
 func (b *baseline) update(g Geometry, neutral bool) {

@@ -96,12 +96,42 @@ func (a *FastAnalyzer) runHeads(crops []facetrack.Crop, want [][]int) (headResul
 	return r, nil
 }
 
-// minMeshFace: below this facemesh face score the mesh is not trusted.
-const minMeshFace = 0.5
+// A track's mesh is trusted with hysteresis, as a tracking presence
+// detector keeps a face until its presence drops below a lower score: it
+// becomes trusted on a sample whose facemesh face score reaches
+// minMeshFace and stays trusted until one falls below exitMeshFace. A
+// per-sample gate flips on float noise wherever a face's scores hover
+// near 0.5 (a 64 px face's moved by up to 0.16 between amd64 and emulated
+// arm64); with hysteresis a dip between the two thresholds no longer does.
+// exitMeshFace from the sample media's face scores (the clips' 64 px face;
+// every other face scores 1.00): where the mesh fits they are 0.89 or more,
+// with one dip to 0.31 inside such a run whose geometry is within 2° yaw
+// and 0.03 IOD of its neighbours' (a mesh worth keeping); of the 17
+// samples between runs 14 score 0.13 or less (up to 0.22 under
+// emulation), where the mesh can be garbage (0.008: mouth 0.75 IOD wide,
+// eyes 0.09 open, against 0.55 and 0.25 on that face's other samples).
+const (
+	minMeshFace  = 0.5
+	exitMeshFace = 0.25
+)
 
-// frame turns sample i's head observations into a faceFrame. A mesh
-// becomes AU cues, measured against the track's baseline, which it then
-// updates; every other observation is kept for the head's Summarize.
+// trustMesh updates the track's mesh gate with one sample's face score
+// and reports whether that sample's mesh is trusted. Only samples with a
+// mesh move it, so a sample a head skipped changes nothing.
+func (b *baseline) trustMesh(face float64) bool {
+	switch {
+	case face >= minMeshFace:
+		b.meshTrusted = true
+	case !(face >= exitMeshFace): // NaN too
+		b.meshTrusted = false
+	}
+	return b.meshTrusted
+}
+
+// frame turns sample i's head observations into a faceFrame. A trusted
+// mesh (trustMesh) becomes AU cues, measured against the track's
+// baseline, which it then updates; every other observation is kept for
+// the head's Summarize.
 func (r headResults) frame(i int, s window.Sample, base *baseline, neutral bool) *faceFrame {
 	f := &faceFrame{cue: frameCue{t: s.Time, roll: s.Roll}, obs: make([]any, len(r))}
 	for h := range r {
@@ -114,7 +144,7 @@ func (r headResults) frame(i int, s window.Sample, base *baseline, neutral bool)
 			f.obs[h] = o
 			continue
 		}
-		if m.Face < minMeshFace {
+		if !base.trustMesh(m.Face) {
 			continue
 		}
 		if g := MeshGeometry(m); g.Valid {

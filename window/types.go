@@ -26,4 +26,9 @@ type Window struct {
 	FPS        float64 // target sample rate
 	Samples    []Sample
 	FramesSeen int // frames in which the track was detected so far
+	// LastSeen is the track's latest detection when the window was
+	// emitted: End, or later for a track's final window (End). Read
+	// where the window is made, it is the same however far the camera's
+	// frame loop has run ahead by the time the window is analysed.
+	LastSeen time.Time
 }

@@ -79,6 +79,7 @@ type track struct {
 	sinceEmit int // samples added since the last emitted window
 	seq       uint64
 	seen      int
+	lastSeen  time.Time
 }
 
 // Buffers holds the rings of one camera. Not safe for concurrent use: one
@@ -114,6 +115,9 @@ func (b *Buffers) slot(tr *track, t time.Time) int64 {
 func (b *Buffers) Observe(trackID int, t time.Time) (due bool) {
 	tr := b.track(trackID, t)
 	tr.seen++
+	if t.After(tr.lastSeen) {
+		tr.lastSeen = t
+	}
 	return b.slot(tr, t) > tr.lastSlot
 }
 
@@ -189,6 +193,10 @@ func (b *Buffers) emit(id int, tr *track) Window {
 		FPS:        b.cfg.FPS,
 		Samples:    samples,
 		FramesSeen: tr.seen,
+		LastSeen:   tr.lastSeen,
+	}
+	if w.End.After(w.LastSeen) { // samples added without Observe
+		w.LastSeen = w.End
 	}
 	tr.seq++
 	tr.sinceEmit = 0

@@ -103,6 +103,35 @@ func TestEndReleasesAndFlushesTail(t *testing.T) {
 	}
 }
 
+// A window's LastSeen is the track's latest sighting when it was emitted:
+// its End for a window a sample completed, the last Observe for the final
+// window of an ended track, whose last frames gave no sample.
+func TestLastSeenAtEmission(t *testing.T) {
+	b, _ := New("cam", Config{FPS: 5, Length: 2, Stride: 2, MinLength: 1})
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * 40 * time.Millisecond) }
+	var first Window
+	for i := 0; i <= 7; i++ { // samples at frames 0 and 5: a window at 5
+		if w, ok := feed(b, 1, i, 1); ok {
+			first = w
+		}
+	}
+	if !first.End.Equal(at(5)) || !first.LastSeen.Equal(at(5)) {
+		t.Fatalf("window at frame 5: end %v last seen %v, want both %v", first.End, first.LastSeen, at(5))
+	}
+	for i := 10; i <= 12; i++ { // a sample at 10, sightings to 12
+		if _, ok := feed(b, 1, i, 1); ok {
+			t.Fatal("a window before Stride samples")
+		}
+	}
+	last, ok := b.End(1)
+	if !ok || !last.End.Equal(at(10)) || !last.LastSeen.Equal(at(12)) {
+		t.Fatalf("final window: ok %v end %v last seen %v, want end %v last seen %v", ok, last.End, last.LastSeen, at(10), at(12))
+	}
+	if !first.LastSeen.Equal(at(5)) {
+		t.Fatal("an emitted window's LastSeen moved with the track")
+	}
+}
+
 func TestMemoryBounds(t *testing.T) {
 	// Per track: 3 crops of 300 B fit in 1000 B, so the 4th evicts the oldest.
 	b, _ := New("cam", Config{FPS: 25, Length: 8, MaxBytesPerTrack: 1000, MaxBytesTotal: 1500})

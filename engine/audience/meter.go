@@ -116,15 +116,23 @@ func (m *Meter) Forget(id int) {
 //
 //   - attention: the share of the window's measured samples inside the cone;
 //     looking: whether the latest one is;
-//   - dwell_s: from the track's first detection to its latest one, never
-//     before the window's end (the track's last tree: its whole lifetime);
+//   - dwell_s: from the track's first detection to its latest one so far
+//     (ApplySeen: as of the tree's window, which for a track's final
+//     window is its last detection), never before the window's end;
 //   - attention_s: the track's looking time, each looking sample counting
 //     the time since the track's previous sample (at most two sample
 //     intervals, so a gap in the mesh does not count as looking);
 //   - engagement: attention × (0.5 + 0.5 × expressiveness), expressiveness
 //     being the larger of 1 − P(neutral) and the strongest landmark cue
 //     other than blinks (README, Attention and audience).
-func (m *Meter) Apply(t *tree.Tree) {
+func (m *Meter) Apply(t *tree.Tree) { m.ApplySeen(t, time.Time{}) }
+
+// ApplySeen is Apply with the track's latest detection as of the tree's
+// window (window.Window.LastSeen; zero: as the events report it now). The
+// events come from the frame loop, which runs ahead of the engine by as
+// much as the engine lags, so only this makes dwell_s, and attention_s
+// capped by it, the same in every offline run of a file.
+func (m *Meter) ApplySeen(t *tree.Tree, lastSeen time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	end := time.Time(t.Window.End)
@@ -170,9 +178,12 @@ func (m *Meter) Apply(t *tree.Tree) {
 		tr.lastSample = g.Time
 		m.samples = keep(append(m.samples, sample{g.Time, l}))
 	}
+	if lastSeen.IsZero() {
+		lastSeen = tr.last
+	}
 	last := end
-	if tr.last.After(last) {
-		last = tr.last
+	if lastSeen.After(last) {
+		last = lastSeen
 	}
 	dwell := math.Max(0, last.Sub(tr.first).Seconds())
 	f.DwellS = ptr(round(dwell, 3))

@@ -69,6 +69,31 @@ func TestApply(t *testing.T) {
 	}
 }
 
+// ApplySeen measures dwell as of the tree's window, not as of the events
+// the frame loop has sent meanwhile: the same trees whatever the lag.
+func TestApplySeenIgnoresLaterEvents(t *testing.T) {
+	m := New(Config{})
+	m.Event(ev(facetrack.EventNew, 1, 0, 0.1))
+	m.Event(ev(facetrack.EventUpdate, 1, 0, 3)) // the frame loop ran ahead
+	a := win(1, 0, 1.75, func(float64) float64 { return 0 })
+	m.ApplySeen(a, at(1.75))
+	if *a.Face.DwellS != 1.75 || *a.Face.AttentionS != 1.75 {
+		t.Fatalf("window to 1.75 s: dwell %v attention_s %v, want 1.75 (not the 3 s the events reached)", *a.Face.DwellS, *a.Face.AttentionS)
+	}
+	m.Event(ev(facetrack.EventEnd, 1, 0, 3.2))
+	b := win(1, 2, 2.75, func(float64) float64 { return 30 })
+	m.ApplySeen(b, at(3.1)) // the final window: seen after its last sample
+	if *b.Face.DwellS != 3.1 {
+		t.Fatalf("final window: dwell %v, want 3.1", *b.Face.DwellS)
+	}
+	c := win(2, 0, 1, func(float64) float64 { return 0 })
+	m.Event(ev(facetrack.EventNew, 2, 0, 1.5))
+	m.Apply(c) // no window at hand: the events so far
+	if *c.Face.DwellS != 1.5 {
+		t.Fatalf("Apply: dwell %v, want 1.5 from the events", *c.Face.DwellS)
+	}
+}
+
 // The cone's offsets move it: a camera above the screen.
 func TestConeOffsets(t *testing.T) {
 	c := Cone{Yaw: 10, Pitch: 10, YawOffset: 5, PitchOffset: -30}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine"
@@ -441,12 +442,14 @@ func (p *Pipeline) engineLoop(ctx context.Context, queue <-chan item) {
 			p.fail("engine", fmt.Errorf("camera %s track %d window %d (+%d more): analyzer returned %d trees for %d windows; their face images are skipped", p.cfg.Camera, ws[0].TrackID, ws[0].Seq, len(ws)-1, len(trees), len(ws)))
 		}
 		for i, t := range trees {
+			var seen time.Time // zero: the audience meter's latest
 			if paired {
 				p.withScene(t, scenes[i])
+				seen = ws[i].LastSeen
 			} else {
 				p.withScene(t, scenes[len(scenes)-1]) // the camera's latest
 			}
-			p.publish(ctx, t)
+			p.publish(ctx, t, seen)
 			if paired {
 				p.faceImage(t, ws[i])
 			}
@@ -465,8 +468,11 @@ func (p *Pipeline) forget(id int) {
 	p.cfg.Audience.Forget(id)
 }
 
-func (p *Pipeline) publish(ctx context.Context, t *tree.Tree) {
-	p.cfg.Audience.Apply(t)
+// publish fills t's presence as of its window (seen: the track's latest
+// detection when the window was made, so an offline run's trees do not
+// depend on how far the frame loop ran ahead of the engine) and sends it.
+func (p *Pipeline) publish(ctx context.Context, t *tree.Tree, seen time.Time) {
+	p.cfg.Audience.ApplySeen(t, seen)
 	for _, s := range p.sinks {
 		if err := s.Publish(ctx, t); err != nil {
 			p.Stats.SinkErrors.Add(1)
