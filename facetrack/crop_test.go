@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgemo/edgemo/internal/testenv"
 )
 
 // gradient returns a 256×256 BGR frame with B = x, G = y, R = 200, so a
@@ -123,8 +125,9 @@ func TestCropAligned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No keypoints, or level eyes: exactly CropFace.
-	for _, kp := range [][]Point{nil, {{115, 120}}, {{115, 120}, {145, 120.1}}} {
+	// No keypoints, or level eyes around a box on the pixel grid: exactly
+	// CropFace (the warp is then a whole-pixel shift).
+	for _, kp := range [][]Point{nil, {{115, 120}}, {{115, 120}, {145, 120}}} {
 		c, err := CropAligned(img, Detection{Box: box, Keypoints: kp}, 0.1, 48)
 		if err != nil {
 			t.Fatal(err)
@@ -162,6 +165,43 @@ func TestCropAligned(t *testing.T) {
 	}
 	if c.W != 48 || len(c.Pix) != 48*48*3 {
 		t.Fatalf("aligned crop %d×%d", c.W, c.H)
+	}
+}
+
+// TestCropAlignedIsContinuous: a roll that changes a little changes the
+// crop a little, on a real face, at every angle: 0.49° and 0.51° (either
+// side of the old 0.5° cut-off, where the crop jumped to CropFace's
+// whole-pixel square) differ no more than 0.51° and 0.53° do, and a box
+// moved by a tenth of a pixel moves the crop by about that.
+func TestCropAlignedIsContinuous(t *testing.T) {
+	img := gocv.IMRead(testenv.Media(t, "messi5.jpg"), gocv.IMReadColor)
+	defer img.Close()
+	box := Rect{207.3, 84.6, 61.7, 61.7} // messi5's face, off the pixel grid
+	crop := func(deg, dx float64) Crop {
+		t.Helper()
+		a := deg * math.Pi / 180
+		cx, cy := box.Center()
+		kp := []Point{{cx - 15*math.Cos(a), cy - 15*math.Sin(a)}, {cx + 15*math.Cos(a), cy + 15*math.Sin(a)}}
+		b := box
+		b.X += dx
+		c, err := CropAligned(img, Detection{Box: b, Keypoints: kp}, 0.25, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	diff := func(a, b Crop) float64 {
+		var sum float64
+		for i := range a.Pix {
+			sum += math.Abs(float64(a.Pix[i]) - float64(b.Pix[i]))
+		}
+		return sum / float64(len(a.Pix))
+	}
+	across, beside := diff(crop(0.49, 0), crop(0.51, 0)), diff(crop(0.51, 0), crop(0.53, 0))
+	shift := diff(crop(0.2, 0), crop(0.2, 0.1))
+	t.Logf("mean |Δ| grey levels: 0.49°→0.51° %.3f, 0.51°→0.53° %.3f, box +0.1 px %.3f", across, beside, shift)
+	if across > 2*beside+0.05 || shift > 2 {
+		t.Fatalf("the crop jumps: 0.49°→0.51° %.3f against 0.51°→0.53° %.3f, a 0.1 px shift %.3f", across, beside, shift)
 	}
 }
 
