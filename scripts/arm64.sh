@@ -179,7 +179,15 @@ cmd_test() {
 	for src in deps/media/astronaut.png deps/media/Megamind.avi; do
 		name=$(basename "$src")
 		local extra=()
-		[ "$name" = Megamind.avi ] && extra=(--fps 6 --window-fps 2) # a short clip: 68 frames of the 11 s sample, 4 trees
+		# A short clip: 68 frames of the 11 s sample. Adaptive detection is
+		# off for the comparison: its per-frame choices (region check or
+		# full detection, steady or not) are score thresholds that turn the
+		# NEON and AVX-512 kernels' last-bit differences into different
+		# schedules, boxes a pixel apart and, through the emotion head,
+		# other labels (docs/jetson.md has the figures); with a fixed
+		# schedule both runs detect on the same frames. The schedule's own
+		# logic is tested under qemu with facetrack's Go tests below.
+		[ "$name" = Megamind.avi ] && extra=(--fps 6 --window-fps 2 --adaptive=false)
 		log "analyze $src (amd64, then arm64 under qemu)"
 		(cd "$root" && EDGEMO_ORT_LIB= bin/edgemo analyze "$src" "${analyze_flags[@]}" "${extra[@]}" >"$out/$name.amd64.jsonl")
 		t=$(date +%s)
