@@ -1,0 +1,13 @@
+#ifndef EDGEMO_AREA_H
+#define EDGEMO_AREA_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// edgemo_area_bgr: see area.go.
+int edgemo_area_bgr(const void* src, unsigned char* dst, int nw, int nh);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
