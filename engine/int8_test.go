@@ -139,7 +139,7 @@ func compareProbs(a, b [][]float32) agreement {
 	var g agreement
 	for i := range a {
 		g.n++
-		ka, kb := argmax(a[i]), argmax(b[i])
+		ka, kb := argmax32(a[i]), argmax32(b[i])
 		if ka == kb {
 			g.same++
 		} else {
@@ -157,16 +157,6 @@ func (g agreement) mean() float64 { return g.sum / float64(g.n*7) }
 
 func (g agreement) String() string {
 	return fmt.Sprintf("labels %d/%d the same (largest lead lost %.3f), |Δp| max %.3f mean %.4f", g.same, g.n, g.maxLead, g.maxDiff, g.mean())
-}
-
-func argmax(v []float32) int {
-	k := 0
-	for i := range v {
-		if v[i] > v[k] {
-			k = i
-		}
-	}
-	return k
 }
 
 // TestEmotionInt8Agreement: on the faces blazeface-back finds (score >=

@@ -20,10 +20,12 @@ struct Taps {
     std::vector<float> w;
 };
 
-Taps taps(int ssize, int dsize) {
-    Taps t;
+// taps fills t for one axis. t is reused: its vectors keep their capacity.
+void taps(Taps& t, int ssize, int dsize) {
+    t.start.clear();
+    t.src.clear();
+    t.w.clear();
     const double scale = double(ssize) / dsize;
-    t.start.reserve(dsize + 1);
     for (int d = 0; d < dsize; d++) {
         t.start.push_back(int(t.src.size()));
         const double f1 = d * scale, f2 = f1 + scale;
@@ -45,8 +47,15 @@ Taps taps(int ssize, int dsize) {
         }
     }
     t.start.push_back(int(t.src.size()));
-    return t;
 }
+
+// Scratch is one thread's taps and row sums, kept between calls so a
+// letterbox (every detection) allocates nothing once the sizes were seen.
+struct Scratch {
+    Taps x, y;
+    int xs = -1, xd = -1, ys = -1, yd = -1;  // the sizes x and y were made for
+    std::vector<float> row;
+};
 
 // accumulate adds w·s to acc, n values: the rows pass, vectorised (O3, and
 // restrict: s is bytes, which may alias anything without it). On x86-64 it
@@ -78,14 +87,23 @@ int edgemo_area_bgr(const void* srcp, unsigned char* dst, int nw, int nh) {
             cv::resize(src, out, out.size(), 0, 0, cv::INTER_AREA);
             return out.data == dst ? 0 : -3;
         }
-        const Taps tx = taps(src.cols, nw), ty = taps(src.rows, nh);
+        static thread_local Scratch sc;  // per OS thread: callers on other threads never share it
+        if (sc.xs != src.cols || sc.xd != nw) {
+            taps(sc.x, src.cols, nw);
+            sc.xs = src.cols, sc.xd = nw;
+        }
+        if (sc.ys != src.rows || sc.yd != nh) {
+            taps(sc.y, src.rows, nh);
+            sc.ys = src.rows, sc.yd = nh;
+        }
+        const Taps &tx = sc.x, &ty = sc.y;
         const int n = src.cols * 3;
-        std::vector<float> row(n);
-        float* acc = row.data();
+        if (int(sc.row.size()) < n) sc.row.resize(n);
+        float* acc = sc.row.data();
         for (int dy = 0; dy < nh; dy++) {
             // Rows first: a weighted sum of whole source rows, which the
             // compiler vectorises; then each output pixel from its columns.
-            std::fill(row.begin(), row.end(), 0.0f);
+            std::fill(acc, acc + n, 0.0f);
             for (int k = ty.start[dy]; k < ty.start[dy + 1]; k++) {
                 accumulate(acc, src.ptr<unsigned char>(ty.src[k]), ty.w[k], n);
             }
