@@ -23,10 +23,16 @@ func (s *Source) openFile() error {
 	if err := checkFile(path, "video file"); err != nil {
 		return err
 	}
-	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
-	if err != nil || !vc.IsOpened() {
-		vc.Close()
-		return fmt.Errorf("capture: OpenCV (FFmpeg backend) cannot open %q as a video: it is not a container/codec FFmpeg recognises, or is damaged; %s", path, reencodeHint(path))
+	vc, err := s.decode.open(func() (videoCapture, error) {
+		gc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
+		if err != nil || !gc.IsOpened() {
+			gc.Close()
+			return nil, fmt.Errorf("capture: OpenCV (FFmpeg backend) cannot open %q as a video: it is not a container/codec FFmpeg recognises, or is damaged; %s", path, reencodeHint(path))
+		}
+		return gc, nil
+	})
+	if err != nil {
+		return err
 	}
 	fps := vc.Get(gocv.VideoCaptureFPS)
 	declared := vc.Get(gocv.VideoCaptureFrameCount)

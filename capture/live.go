@@ -34,6 +34,11 @@ type videoCapture interface {
 // connect opens a live source once. For RTSP and HTTP it returns early
 // when ctx ends.
 func (s *Source) connect(ctx context.Context) (videoCapture, error) {
+	return s.decode.open(func() (videoCapture, error) { return s.open(ctx) })
+}
+
+// open opens a live source once, on the caller's thread (see decodeMeter).
+func (s *Source) open(ctx context.Context) (videoCapture, error) {
 	var (
 		vc  videoCapture
 		err error

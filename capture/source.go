@@ -163,6 +163,9 @@ type Stats struct {
 	Reconnects         uint64 // successful re-connections after the source was lost
 	ConnectFailures    uint64 // failed connection attempts (live)
 	TimestampsRepaired uint64 // file frames whose container timestamp was missing or implausible
+	// DecodeCPU is the CPU time spent decoding: the reads and the decoder's
+	// own threads (see decodeMeter); 0 where the OS does not say.
+	DecodeCPU time.Duration
 }
 
 // Source is an opened video source. Its goroutine decodes frames onto
@@ -185,6 +188,7 @@ type Source struct {
 
 	read, emitted, droppedRate, droppedSlow atomic.Uint64
 	reconnects, connectFailures, repaired   atomic.Uint64
+	decode                                  decodeMeter
 
 	// Owned by Open, then by the goroutine.
 	vc       videoCapture
@@ -284,6 +288,7 @@ func (s *Source) Stats() Stats {
 		Reconnects:         s.reconnects.Load(),
 		ConnectFailures:    s.connectFailures.Load(),
 		TimestampsRepaired: s.repaired.Load(),
+		DecodeCPU:          s.decode.CPU(),
 	}
 }
 

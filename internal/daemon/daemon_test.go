@@ -309,7 +309,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	for _, want := range []string{
-		`edgemo_frames_total{camera="astro"}`, `edgemo_capture_to_tree_seconds_bucket{camera="astro"`,
+		`edgemo_frames_total{camera="astro"}`, `edgemo_capture_decode_cpu_seconds_total{camera="astro"}`, `edgemo_capture_to_tree_seconds_bucket{camera="astro"`,
 		`edgemo_engine_seconds_count{camera="astro",engine="fast-head"}`, `edgemo_dropped_total{camera="astro",reason="slow_consumer",stage="capture"}`,
 		`edgemo_queue_depth{camera="astro",queue="engine"}`, `edgemo_mqtt_connected 1`, `edgemo_webrtc_viewers 0`,
 		`edgemo_engine_provider_info{model="emotion@`, `edgemo_camera_up{camera="astro"} 1`,

@@ -60,6 +60,7 @@ type collector struct{ d *Daemon }
 var (
 	descFrames    = prometheus.NewDesc("edgemo_frames_total", "Frames processed (detect+track) per camera; rate() is the pipeline's frames/s.", []string{"camera"}, nil)
 	descRead      = prometheus.NewDesc("edgemo_capture_frames_total", "Frames decoded by the source.", []string{"camera"}, nil)
+	descDecode    = prometheus.NewDesc("edgemo_capture_decode_cpu_seconds_total", "CPU time spent decoding the source: its reads and the decoder's own threads.", []string{"camera"}, nil)
 	descDets      = prometheus.NewDesc("edgemo_detections_total", "Face detections.", []string{"camera"}, nil)
 	descDetFull   = prometheus.NewDesc("edgemo_detect_full_total", "Full detections by why they ran: interval (the adaptive interval was up), motion (outside the tracked faces, or anywhere with none), new_track (confirming a face), lost_track, unsteady (a verified face's score dropped or its box moved), recheck (the motion gate's periodic look).", []string{"camera", "reason"}, nil)
 	descDetFrames = prometheus.NewDesc("edgemo_detect_frames_total", "Frames by what the face detector did: full (whole frame), regions (around tracked faces), predicted (tracker only), motion_skipped (no face tracked and nothing moved).", []string{"camera", "mode"}, nil)
@@ -98,7 +99,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFrames, descRead, descDets, descDetFrames, descDetFull, descWindows, descTrees, descDropped, descQueue,
+	for _, d := range []*prometheus.Desc{descFrames, descRead, descDecode, descDets, descDetFrames, descDetFull, descWindows, descTrees, descDropped, descQueue,
 		descFaces, descUp, descProvider, descMQTTUp, descMQTTQ, descMQTTDrop, descMQTTSent, descFaceImgs, descViewers, descRTCDrop,
 		descVLMQ, descVLMRuns, descVLMDrop, descVLMRun, descReloadBad, descReloads,
 		descRemUp, descRemOpen, descRemReqs, descRemErrs, descRemRetry, descRemRTT,
@@ -118,6 +119,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, cs := range s.Cameras {
 		counter(descFrames, cs.Frames, cs.Name)
 		counter(descRead, cs.CaptureRead, cs.Name)
+		ch <- prometheus.MustNewConstMetric(descDecode, prometheus.CounterValue, cs.DecodeCPUS, cs.Name)
 		counter(descDets, cs.Detections, cs.Name)
 		counter(descDetFrames, cs.DetectFull, cs.Name, "full")
 		counter(descDetFrames, cs.DetectRegions, cs.Name, "regions")

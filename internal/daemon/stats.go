@@ -46,6 +46,7 @@ type CameraStats struct {
 	Faces          int     `json:"faces"`
 	Frames         uint64  `json:"frames"`
 	CaptureRead    uint64  `json:"capture_read"`
+	DecodeCPUS     float64 `json:"decode_cpu_s"` // CPU seconds spent decoding the source
 	Detections     uint64  `json:"detections"`
 	Windows        uint64  `json:"windows"`
 	Trees          uint64  `json:"trees"`
@@ -187,6 +188,7 @@ func (d *Daemon) snapshot() Snapshot {
 			cs.Scene = p.Scene()
 			st := p.CaptureStats()
 			cs.CaptureRead, cs.DroppedSlow, cs.DroppedRate = st.Read, st.DroppedSlow, st.DroppedRate
+			cs.DecodeCPUS = st.DecodeCPU.Seconds()
 		}
 		// Counters restart when a looping file restarts its pipeline; the
 		// camera keeps totals across runs.
@@ -196,6 +198,7 @@ func (d *Daemon) snapshot() Snapshot {
 		cs.Trees += prev.Trees
 		cs.WindowsDropped += prev.WindowsDropped
 		cs.CaptureRead += prev.CaptureRead
+		cs.DecodeCPUS += prev.DecodeCPUS
 		cs.DroppedSlow += prev.DroppedSlow
 		cs.DroppedRate += prev.DroppedRate
 		cs.DetectFull += prev.DetectFull
