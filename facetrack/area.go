@@ -33,3 +33,18 @@ func areaResize(src gocv.Mat, dst []byte, nw, nh int) error {
 	}
 	return nil
 }
+
+// motionGrid is the motion grid in one pass (grid.cpp): what shrink to
+// w×h with taps samples per cell side, then the BT.601 integer luma, gives
+// for a frame larger than 2·taps per cell, bit for bit
+// (TestMotionGridIsShrinkThenLuma), without the two resizes' Mats and
+// passes. grey has w·h bytes.
+func motionGrid(src gocv.Mat, grey []byte, w, h, taps int) error {
+	if len(grey) != w*h {
+		return fmt.Errorf("facetrack: motion grid into %d bytes, want %d", len(grey), w*h)
+	}
+	if rc := C.edgemo_motion_grid(unsafe.Pointer(src.Ptr()), (*C.uchar)(unsafe.Pointer(&grey[0])), C.int(w), C.int(h), C.int(taps)); rc != 0 {
+		return fmt.Errorf("facetrack: motion grid of a %dx%d Mat of type %v to %dx%d failed (%d): want 8-bit grey, BGR or BGRA, at least %d× the grid", src.Cols(), src.Rows(), src.Type(), w, h, int(rc), taps)
+	}
+	return nil
+}

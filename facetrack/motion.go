@@ -52,28 +52,12 @@ func (m *Motion) Measure(img gocv.Mat, keep []Rect) (float64, error) {
 	W, H := img.Cols(), img.Rows()
 	w := min(MotionCells, W)
 	h := max(1, (H*w+W/2)/W)
-	shrink(img, &m.small, &m.sampled, w, h, motionTaps)
-	if m.small.Cols() != w || m.small.Rows() != h || !m.small.IsContinuous() {
-		return 0, fmt.Errorf("facetrack: motion resize gave %dx%d, want %dx%d", m.small.Cols(), m.small.Rows(), w, h)
-	}
-	pix, err := m.small.DataPtrUint8()
-	if err != nil {
-		return 0, fmt.Errorf("facetrack: motion: %w", err)
-	}
 	if w != m.w || h != m.h {
 		m.w, m.h, m.hasRef = w, h, false
 		m.cur, m.ref = make([]uint8, w*h), make([]uint8, w*h)
 	}
-	switch ch := m.small.Channels(); ch {
-	case 1:
-		copy(m.cur, pix)
-	case 3, 4:
-		for i := range m.cur { // BT.601 luma, integer
-			b, g, r := int(pix[ch*i]), int(pix[ch*i+1]), int(pix[ch*i+2])
-			m.cur[i] = uint8((29*b + 150*g + 77*r) >> 8)
-		}
-	default:
-		return 0, fmt.Errorf("facetrack: motion: %d channels, want 1, 3 or 4", ch)
+	if err := m.grid(img, w, h); err != nil {
+		return 0, err
 	}
 	if !m.hasRef {
 		return 1, nil
@@ -103,6 +87,37 @@ func (m *Motion) Measure(img gocv.Mat, keep []Rect) (float64, error) {
 		}
 	}
 	return float64(changed) / float64(w*h), nil
+}
+
+// grid fills m.cur with img's w×h grey grid: the per-channel mean of
+// motionTaps² samples per cell, then BT.601 integer luma. A camera-sized
+// 8-bit frame takes one C pass over the sampled pixels (motionGrid); a
+// frame too small to sample, or of another depth, goes through shrink.
+func (m *Motion) grid(img gocv.Mat, w, h int) error {
+	ch := img.Channels()
+	if ch != 1 && ch != 3 && ch != 4 {
+		return fmt.Errorf("facetrack: motion: %d channels, want 1, 3 or 4", ch)
+	}
+	if img.Cols() > w*motionTaps*2 && img.Rows() > h*motionTaps*2 && img.Type()&7 == 0 /* CV_8U */ {
+		return motionGrid(img, m.cur, w, h, motionTaps)
+	}
+	shrink(img, &m.small, &m.sampled, w, h, motionTaps)
+	if m.small.Cols() != w || m.small.Rows() != h || !m.small.IsContinuous() {
+		return fmt.Errorf("facetrack: motion resize gave %dx%d, want %dx%d", m.small.Cols(), m.small.Rows(), w, h)
+	}
+	pix, err := m.small.DataPtrUint8()
+	if err != nil {
+		return fmt.Errorf("facetrack: motion: %w", err)
+	}
+	if ch == 1 {
+		copy(m.cur, pix)
+		return nil
+	}
+	for i := range m.cur { // BT.601 luma, integer
+		b, g, r := int(pix[ch*i]), int(pix[ch*i+1]), int(pix[ch*i+2])
+		m.cur[i] = uint8((29*b + 150*g + 77*r) >> 8)
+	}
+	return nil
 }
 
 // Commit makes the last measured frame the reference.

@@ -88,4 +88,89 @@ func BenchmarkShrink(b *testing.B) {
 			shrink(src, &dst, &scratch, 80, 45, motionTaps)
 		}
 	})
+	grey := make([]byte, 80*45)
+	b.Run("grid", func(b *testing.B) { // what Motion runs: shrink and luma in one pass
+		for b.Loop() {
+			if err := motionGrid(src, grey, 80, 45, motionTaps); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// shrinkLuma is the motion grid the long way: shrink, then BT.601 luma.
+func shrinkLuma(src gocv.Mat, w, h int) []byte {
+	small, scratch := gocv.NewMat(), gocv.NewMat()
+	defer small.Close()
+	defer scratch.Close()
+	shrink(src, &small, &scratch, w, h, motionTaps)
+	pix, _ := small.DataPtrUint8()
+	ch := small.Channels()
+	out := make([]byte, w*h)
+	for i := range out {
+		if ch == 1 {
+			out[i] = pix[i]
+			continue
+		}
+		b, g, r := int(pix[ch*i]), int(pix[ch*i+1]), int(pix[ch*i+2])
+		out[i] = uint8((29*b + 150*g + 77*r) >> 8)
+	}
+	return out
+}
+
+// The one-pass motion grid is shrink then luma, bit for bit: on a photo
+// and on noise (where any misplaced sample or rounding shows), in BGR,
+// BGRA and grey, at camera sizes that divide into the grid and ones that
+// do not, and on a region of a frame (rows not contiguous).
+func TestMotionGridIsShrinkThenLuma(t *testing.T) {
+	photo := hd720(t)
+	defer photo.Close()
+	noise := gocv.NewMatWithSize(1080, 1920, gocv.MatTypeCV8UC3)
+	defer noise.Close()
+	gocv.RandU(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0))
+	type pic struct {
+		name string
+		mat  gocv.Mat
+	}
+	var pics []pic
+	add := func(name string, m gocv.Mat) { pics = append(pics, pic{name, m}) }
+	add("photo 1280x720", photo.Clone())
+	add("noise 1920x1080", noise.Clone())
+	add("noise region 1001x563", noise.Region(image.Rect(13, 7, 1014, 570)))
+	odd := gocv.NewMat()
+	gocv.Resize(photo, &odd, image.Pt(1279, 721), 0, 0, gocv.InterpolationLinear)
+	add("photo 1279x721", odd)
+	bgra, grey := gocv.NewMat(), gocv.NewMat()
+	gocv.CvtColor(photo, &bgra, gocv.ColorBGRToBGRA)
+	gocv.CvtColor(noise, &grey, gocv.ColorBGRToGray)
+	add("photo BGRA", bgra)
+	add("noise grey", grey)
+	for _, p := range pics {
+		w := MotionCells
+		h := max(1, (p.mat.Rows()*w+p.mat.Cols()/2)/p.mat.Cols())
+		want := shrinkLuma(p.mat, w, h)
+		got := make([]byte, w*h)
+		if err := motionGrid(p.mat, got, w, h, motionTaps); err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+		off := 0
+		for i := range got {
+			if got[i] != want[i] {
+				if off == 0 {
+					t.Errorf("%s: cell %d (%d,%d) is %d, shrink then luma gives %d", p.name, i, i%w, i/w, got[i], want[i])
+				}
+				off++
+			}
+		}
+		if off > 0 {
+			t.Errorf("%s: %d of %d cells differ", p.name, off, len(got))
+		}
+		p.mat.Close()
+	}
+	if err := motionGrid(photo, make([]byte, 10), 80, 45, motionTaps); err == nil {
+		t.Error("a short grid was accepted")
+	}
+	if err := motionGrid(photo, make([]byte, 2000*10), 2000, 10, motionTaps); err == nil {
+		t.Error("a grid wider than the frame's samples was accepted")
+	}
 }
