@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <vector>
 
@@ -54,8 +55,39 @@ void taps(Taps& t, int ssize, int dsize) {
 struct Scratch {
     Taps x, y;
     int xs = -1, xd = -1, ys = -1, yd = -1;  // the sizes x and y were made for
-    std::vector<float> row;
+    // The columns' taps padded to a fixed count T and laid out per tap,
+    // per output byte: output byte j sums xw[t·m+j]·row[xi[t·m+j]] for
+    // t < T (m = 3·nw), zero weights past its own taps, so the columns pass
+    // is T gathers over the whole output row, which vectorise.
+    int T = 0;
+    std::vector<int> xi;
+    std::vector<float> xw;
+    std::vector<float> out;  // one output row's sums
+    std::vector<float> row;  // the rows' weighted sum, 3·T zeros past its end
 };
+
+// pad fills sc's padded column taps from sc.x.
+void pad(Scratch& sc, int nw) {
+    const Taps& t = sc.x;
+    const int m = 3 * nw;
+    sc.T = 1;
+    for (int d = 0; d < nw; d++) sc.T = std::max(sc.T, t.start[d + 1] - t.start[d]);
+    sc.xi.assign(size_t(m) * sc.T, 0);
+    sc.xw.assign(size_t(m) * sc.T, 0.0f);
+    for (int d = 0; d < nw; d++) {
+        const int k0 = t.start[d], k1 = t.start[d + 1];
+        for (int k = 0; k < sc.T; k++) {
+            for (int c = 0; c < 3; c++) {
+                const size_t j = size_t(k) * m + 3 * d + c;
+                // Padding taps read the pixels after the last, which the
+                // row buffer holds as zeros, with a zero weight.
+                sc.xi[j] = 3 * (t.src[k0] + k) + c;
+                sc.xw[j] = k0 + k < k1 ? t.w[k0 + k] : 0.0f;
+            }
+        }
+    }
+    sc.out.resize(m);
+}
 
 // accumulate adds w·s to acc, n values: the rows pass, vectorised (O3, and
 // restrict: s is bytes, which may alias anything without it). On x86-64 it
@@ -70,9 +102,24 @@ EDGEMO_CLONES __attribute__((optimize("O3"))) void accumulate(float* __restrict 
     for (int i = 0; i < n; i++) acc[i] += w * float(s[i]);
 }
 
-inline unsigned char u8(float v) {
-    long r = std::lrint(v);
-    return (unsigned char)(r < 0 ? 0 : r > 255 ? 255 : r);
+// gather adds w[j]·acc[idx[j]] to o[j], m values: one tap of the columns
+// pass, vectorised as gathers where the CPU has them.
+EDGEMO_CLONES __attribute__((optimize("O3"))) void gather(float* __restrict o, const float* __restrict acc, const int* __restrict idx, const float* __restrict w, int m) {
+    for (int j = 0; j < m; j++) o[j] += w[j] * acc[idx[j]];
+}
+
+// bytes rounds m sums to bytes as INTER_AREA's saturate_cast does (to
+// nearest, ties to even): adding 1.5·2²³ leaves the rounded integer in the
+// float's low mantissa bits, which vectorises where lrint, a libm call,
+// does not. Exact for the sums' range, |v| < 2²².
+EDGEMO_CLONES __attribute__((optimize("O3"))) void bytes(unsigned char* __restrict d, const float* __restrict o, int m) {
+    for (int j = 0; j < m; j++) {
+        const float t = o[j] + 12582912.0f;
+        int r;
+        std::memcpy(&r, &t, sizeof r);
+        r -= 0x4B400000;
+        d[j] = (unsigned char)(r < 0 ? 0 : r > 255 ? 255 : r);
+    }
 }
 
 }  // namespace
@@ -90,47 +137,29 @@ int edgemo_area_bgr(const void* srcp, unsigned char* dst, int nw, int nh) {
         static thread_local Scratch sc;  // per OS thread: callers on other threads never share it
         if (sc.xs != src.cols || sc.xd != nw) {
             taps(sc.x, src.cols, nw);
+            pad(sc, nw);
             sc.xs = src.cols, sc.xd = nw;
         }
         if (sc.ys != src.rows || sc.yd != nh) {
             taps(sc.y, src.rows, nh);
             sc.ys = src.rows, sc.yd = nh;
         }
-        const Taps &tx = sc.x, &ty = sc.y;
-        const int n = src.cols * 3;
-        if (int(sc.row.size()) < n) sc.row.resize(n);
+        const Taps& ty = sc.y;
+        const int n = src.cols * 3, T = sc.T, m = 3 * nw;
+        sc.row.resize(size_t(n) + 3 * T);
         float* acc = sc.row.data();
+        float* out = sc.out.data();
+        std::fill(acc + n, acc + n + 3 * T, 0.0f);  // what the padded taps past the last pixel read
         for (int dy = 0; dy < nh; dy++) {
-            // Rows first: a weighted sum of whole source rows, which the
-            // compiler vectorises; then each output pixel from its columns.
+            // Rows first: a weighted sum of whole source rows; then each
+            // output byte from its columns' taps. Both vectorise.
             std::fill(acc, acc + n, 0.0f);
             for (int k = ty.start[dy]; k < ty.start[dy + 1]; k++) {
                 accumulate(acc, src.ptr<unsigned char>(ty.src[k]), ty.w[k], n);
             }
-            unsigned char* d = dst + size_t(dy) * nw * 3;
-            for (int dx = 0; dx < nw; dx++) {
-                // An output's taps are consecutive source pixels: partial
-                // ones at the ends, whole ones of one weight between.
-                const int k0 = tx.start[dx], k1 = tx.start[dx + 1];
-                const float* p = acc + 3 * tx.src[k0];
-                float b = tx.w[k0] * p[0], g = tx.w[k0] * p[1], r = tx.w[k0] * p[2];
-                if (k1 - k0 > 1) {
-                    float mb = 0, mg = 0, mr = 0;
-                    const float* q = p + 3;
-                    for (int k = k0 + 1; k < k1 - 1; k++, q += 3) {
-                        mb += q[0];
-                        mg += q[1];
-                        mr += q[2];
-                    }
-                    const float wm = tx.w[k0 + 1], wl = tx.w[k1 - 1];
-                    b += wm * mb + wl * q[0];
-                    g += wm * mg + wl * q[1];
-                    r += wm * mr + wl * q[2];
-                }
-                d[3 * dx] = u8(b);
-                d[3 * dx + 1] = u8(g);
-                d[3 * dx + 2] = u8(r);
-            }
+            std::fill(out, out + m, 0.0f);
+            for (int k = 0; k < T; k++) gather(out, acc, sc.xi.data() + size_t(k) * m, sc.xw.data() + size_t(k) * m, m);
+            bytes(dst + size_t(dy) * m, out, m);
         }
         return 0;
     } catch (const std::exception&) {
