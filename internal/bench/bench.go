@@ -20,6 +20,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgemo/edgemo/cpuclock"
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/parts"
@@ -153,9 +154,9 @@ func Decode(path string) (int, time.Duration, error) {
 // FFmpeg decodes on threads of its own, so the caller's thread time would
 // miss most of it.
 func decodeCPU(path string) (int, time.Duration, time.Duration, error) {
-	cpu0 := cpuTime()
+	cpu0 := cpuclock.Process()
 	n, d, err := decode(path)
-	return n, d, cpuTime() - cpu0, err
+	return n, d, cpuclock.Process() - cpu0, err
 }
 
 func decode(path string) (int, time.Duration, error) {
@@ -213,12 +214,12 @@ func Run(ctx context.Context, path string, cfg pipeline.Config, st *parts.Stack,
 		}
 	}
 	_, ort0 := engine.RunCPU()
-	cpu0 := cpuTime()
+	cpu0 := cpuclock.Process()
 	start := time.Now()
 	err = p.Run(ctx)
 	r.PipelineSecs = time.Since(start).Seconds()
 	_, ort1 := engine.RunCPU()
-	r.CPU = cpuTime() - cpu0
+	r.CPU = cpuclock.Process() - cpu0
 	// Decode's share is measured in the pass itself: beside the other stages
 	// it runs slower than alone (they evict its caches). Where the OS cannot
 	// say, decode alone's cost stands in.

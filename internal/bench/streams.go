@@ -9,12 +9,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
 
 	"github.com/edgemo/edgemo/capture"
+	"github.com/edgemo/edgemo/cpuclock"
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/pipeline"
@@ -312,7 +312,7 @@ func trial(ctx context.Context, cfg StreamsConfig, cams int, fps float64, clip, 
 				st[s.Stage] = s
 			}
 		}
-		return all, full, rg, ort, calls, cpuTime(), st
+		return all, full, rg, ort, calls, cpuclock.Process(), st
 	}
 	sleep := func(d time.Duration) bool {
 		select {
@@ -366,15 +366,6 @@ func sortStages(s []engine.StageCost) {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
-}
-
-// cpuTime is this process's user + system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func round1(f float64) float64 { return math.Round(f*10) / 10 }
