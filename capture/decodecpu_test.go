@@ -40,9 +40,9 @@ func TestDecodeCPUCountsDecoderThreads(t *testing.T) {
 		t.Errorf("the opening thread kept the tag %q", name)
 	}
 	collect(t, src, nil)
-	open := src.Stats().DecodeCPU
+	open := src.DecodeCPU()
 	src.Close()
-	closed := src.Stats().DecodeCPU
+	closed := src.DecodeCPU()
 	if closed < open {
 		t.Errorf("DecodeCPU fell from %v to %v at Close: the decoder threads' time was not banked", open, closed)
 	}
