@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgemo/edgemo/cpuclock"
 )
 
 // decodeMeter counts the CPU time a source spends decoding, so a benchmark
@@ -87,9 +89,9 @@ type meteredCapture struct {
 
 func (c *meteredCapture) Read(m *gocv.Mat) bool {
 	runtime.LockOSThread() // the clock is the thread's: keep the call on it
-	t0 := threadCPU()
+	t0 := cpuclock.Thread()
 	ok := c.videoCapture.Read(m)
-	c.meter.done.Add(int64(threadCPU() - t0))
+	c.meter.done.Add(int64(cpuclock.Thread() - t0))
 	runtime.UnlockOSThread()
 	return ok
 }
@@ -114,15 +116,6 @@ func remove(s []string, v string) []string {
 		}
 	}
 	return s
-}
-
-// threadCPU is the calling OS thread's CPU time.
-func threadCPU() time.Duration {
-	var ts syscall.Timespec
-	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
-		return 0
-	}
-	return time.Duration(ts.Nano())
 }
 
 const prSetName, prGetName = 15, 16

@@ -3,10 +3,9 @@ package capture
 import (
 	"context"
 	"runtime"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/edgemo/edgemo/cpuclock"
 	"github.com/edgemo/edgemo/internal/testenv"
 )
 
@@ -16,11 +15,11 @@ import (
 // process CPU of decoding the same file alone.
 func TestDecodeCPUCountsDecoderThreads(t *testing.T) {
 	path := testenv.Path(t, "deps/streams/megamind-720p.mp4")
-	alone := processCPU()
+	alone := cpuclock.Process()
 	if _, err := DecodeOnly(path); err != nil {
 		t.Fatal(err)
 	}
-	alone = processCPU() - alone
+	alone = cpuclock.Process() - alone
 
 	check := leakCheck(t)
 	src, err := Open(context.Background(), Config{Source: path}, quietLog())
@@ -41,9 +40,9 @@ func TestDecodeCPUCountsDecoderThreads(t *testing.T) {
 		t.Errorf("the opening thread kept the tag %q", name)
 	}
 	collect(t, src, nil)
-	open := src.Stats().DecodeCPU
+	open := src.DecodeCPU()
 	src.Close()
-	closed := src.Stats().DecodeCPU
+	closed := src.DecodeCPU()
 	if closed < open {
 		t.Errorf("DecodeCPU fell from %v to %v at Close: the decoder threads' time was not banked", open, closed)
 	}
@@ -57,10 +56,4 @@ func TestDecodeCPUCountsDecoderThreads(t *testing.T) {
 	}
 	t.Logf("decode CPU %v with %d decoder threads; decode alone %v of process CPU", closed, n, alone)
 	check()
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"time"
 
 	"gocv.io/x/gocv"
 )
@@ -34,6 +35,15 @@ type FrameSource interface {
 }
 
 var _ FrameSource = (*Source)(nil)
+
+// DecodeMeter is a FrameSource that counts the CPU time it spends decoding
+// (*Source does); the pipeline reports it where a source has it. Not part
+// of FrameSource: a source that cannot tell leaves it out.
+type DecodeMeter interface {
+	DecodeCPU() time.Duration
+}
+
+var _ DecodeMeter = (*Source)(nil)
 
 // FrameFromBGR copies a packed BGR picture (width×height×3 bytes, rows top
 // to bottom, as a GStreamer appsink with format=BGR or a decoder's output

@@ -163,9 +163,6 @@ type Stats struct {
 	Reconnects         uint64 // successful re-connections after the source was lost
 	ConnectFailures    uint64 // failed connection attempts (live)
 	TimestampsRepaired uint64 // file frames whose container timestamp was missing or implausible
-	// DecodeCPU is the CPU time spent decoding: the reads and the decoder's
-	// own threads (see decodeMeter); 0 where the OS does not say.
-	DecodeCPU time.Duration
 }
 
 // Source is an opened video source. Its goroutine decodes frames onto
@@ -288,9 +285,14 @@ func (s *Source) Stats() Stats {
 		Reconnects:         s.reconnects.Load(),
 		ConnectFailures:    s.connectFailures.Load(),
 		TimestampsRepaired: s.repaired.Load(),
-		DecodeCPU:          s.decode.CPU(),
 	}
 }
+
+// DecodeCPU is the CPU time spent decoding so far: the reads and the
+// decoder's own threads (see decodeMeter); 0 where the OS does not say.
+// Apart from Stats because it reads /proc, a file per thread of the
+// process: for a stats tick or a benchmark's reading, not a polling loop.
+func (s *Source) DecodeCPU() time.Duration { return s.decode.CPU() }
 
 // Close stops the source, waits for its goroutine to exit and closes every
 // frame still queued. Frames already received stay the receiver's. Safe to

@@ -5,11 +5,11 @@ import (
 	"os"
 	"runtime"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/edgemo/edgemo/cpuclock"
 )
 
 // Session is one ORT session of one model with the provider that won.
@@ -27,9 +27,9 @@ type Session struct {
 // Run runs the session with caller-owned tensors.
 func (s *Session) Run(inputs, outputs []ort.Value) error {
 	runtime.LockOSThread() // one intra-op thread runs on the caller's: its CPU time is the Run's
-	t0 := threadCPU()
+	t0 := cpuclock.Thread()
 	err := s.sess.Run(inputs, outputs)
-	runNS.Add(int64(threadCPU() - t0))
+	runNS.Add(int64(cpuclock.Thread() - t0))
 	runtime.UnlockOSThread()
 	runCalls.Add(1)
 	return err
@@ -44,17 +44,6 @@ var runNS, runCalls atomic.Int64
 // the pool's other threads are not counted).
 func RunCPU() (calls int64, total time.Duration) {
 	return runCalls.Load(), time.Duration(runNS.Load())
-}
-
-// threadCPU is the calling OS thread's CPU time. Around a cgo call on a
-// goroutine locked to its thread it is the call's own CPU time, which a
-// loaded machine does not inflate the way it inflates wall time.
-func threadCPU() time.Duration {
-	var ts syscall.Timespec
-	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
-		return 0
-	}
-	return time.Duration(ts.Nano())
 }
 
 // share is one more holder of s; each calls Close once.

@@ -20,6 +20,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgemo/edgemo/cpuclock"
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/parts"
@@ -43,7 +44,7 @@ type Result struct {
 	FullReasons    map[string]uint64  // full detections by why they ran
 	Stages         []engine.StageCost // the fast analyzer's heads (crops = faces × window samples)
 	CPU            time.Duration      // process CPU time of the pipeline pass
-	DecodeTime     time.Duration      // CPU time of decoding in it: the source's reads and FFmpeg's threads (capture.Stats.DecodeCPU)
+	DecodeTime     time.Duration      // CPU time of decoding in it: the source's reads and FFmpeg's threads (capture.Source.DecodeCPU)
 	DecodeAlone    time.Duration      // decode alone's CPU per frame × frames read: what DecodeTime would be without the other stages
 	ORTTime        time.Duration      // CPU time of every ONNX Runtime Run in it
 	Scene          engine.StageCost   // the pipeline's scene sampling (items = frames sampled)
@@ -153,9 +154,9 @@ func Decode(path string) (int, time.Duration, error) {
 // FFmpeg decodes on threads of its own, so the caller's thread time would
 // miss most of it.
 func decodeCPU(path string) (int, time.Duration, time.Duration, error) {
-	cpu0 := cpuTime()
+	cpu0 := cpuclock.Process()
 	n, d, err := decode(path)
-	return n, d, cpuTime() - cpu0, err
+	return n, d, cpuclock.Process() - cpu0, err
 }
 
 func decode(path string) (int, time.Duration, error) {
@@ -213,18 +214,18 @@ func Run(ctx context.Context, path string, cfg pipeline.Config, st *parts.Stack,
 		}
 	}
 	_, ort0 := engine.RunCPU()
-	cpu0 := cpuTime()
+	cpu0 := cpuclock.Process()
 	start := time.Now()
 	err = p.Run(ctx)
 	r.PipelineSecs = time.Since(start).Seconds()
 	_, ort1 := engine.RunCPU()
-	r.CPU = cpuTime() - cpu0
+	r.CPU = cpuclock.Process() - cpu0
 	// Decode's share is measured in the pass itself: beside the other stages
 	// it runs slower than alone (they evict its caches). Where the OS cannot
 	// say, decode alone's cost stands in.
 	cs := p.CaptureStats()
 	r.ORTTime, r.DecodeAlone = ort1-ort0, time.Duration(float64(dcpu)*float64(cs.Read)/float64(n))
-	r.DecodeTime = cmp.Or(cs.DecodeCPU, r.DecodeAlone)
+	r.DecodeTime = cmp.Or(p.DecodeCPU(), r.DecodeAlone)
 	if profile != nil {
 		pprof.StopCPUProfile()
 	}

@@ -98,6 +98,15 @@ func TestStreamsCountsCaptureDrops(t *testing.T) {
 	if tr.Frames >= tr.Expected {
 		t.Fatalf("processed %d frames of %d expected while dropping", tr.Frames, tr.Expected)
 	}
+	// Decode is measured in the run, not decode alone's figure standing in
+	// (equal only by a nanosecond coincidence); wide bounds, as in capture's
+	// test: the other stages slow decode and a loaded machine moves both.
+	if ratio := tr.Decode.Seconds() / tr.DecodeAlone.Seconds(); tr.Decode == tr.DecodeAlone || ratio < 0.5 || ratio > 3 {
+		t.Fatalf("decode %v in the run, %v at decode alone's cost (%.2f×): want it measured, 0.5–3×", tr.Decode, tr.DecodeAlone, ratio)
+	}
+	if !strings.Contains(r.String(), "decode alone") {
+		t.Fatalf("the decode stage line lacks decode alone's figure:\n%s", r)
+	}
 }
 
 // Staggered cameras start i/N of the clip apart and the warm-up waits for

@@ -285,7 +285,7 @@ func (c *camera) accumulate(p *pipeline.Pipeline) {
 	c.prev.Trees += p.Stats.Trees.Load()
 	c.prev.WindowsDropped += p.Stats.WindowsDropped.Load()
 	c.prev.CaptureRead += st.Read
-	c.prev.DecodeCPUS += st.DecodeCPU.Seconds()
+	c.prev.DecodeCPUS += p.DecodeCPU().Seconds() // once a run: its final figure
 	c.prev.DroppedSlow += st.DroppedSlow
 	c.prev.DroppedRate += st.DroppedRate
 	c.prev.DetectFull += p.Stats.FullDetect.Load()

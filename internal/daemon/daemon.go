@@ -226,7 +226,7 @@ func (d *Daemon) shutdown() {
 		delete(d.cams, name)
 	}
 	wg.Wait()
-	d.finalCams = d.snapshot().Cameras
+	d.finalCams = d.snapshot(true).Cameras
 	d.fan.set("mqtt", nil)
 	d.fan.set("webrtc", nil)
 	d.mqtt.close()

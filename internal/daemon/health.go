@@ -30,7 +30,7 @@ func (d *Daemon) metricsHandler(withPprof bool) http.Handler {
 // nothing restarts it, but it is not running what the operator configured,
 // and readiness is where a check or an orchestrator looks for that.
 func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
-	s := d.snapshot()
+	s := d.snapshot(false)
 	var why []string
 	if !s.Ready {
 		why = append(why, "starting")

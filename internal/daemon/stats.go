@@ -164,7 +164,10 @@ type WebRTCStats struct {
 	Dropped uint64 `json:"dropped"`
 }
 
-func (d *Daemon) snapshot() Snapshot {
+// snapshot is the daemon's counters now. decode: with DecodeCPUS, which
+// reads /proc for each running camera's decoder threads; without, 0, for
+// readers that do not report it (/readyz may be probed every second).
+func (d *Daemon) snapshot(decode bool) Snapshot {
 	s := Snapshot{Time: time.Now()}
 	s.Reload = ReloadStats{State: "ok", OK: d.reloadsOK.Load(), Failed: d.reloadsFailed.Load()}
 	if e, _ := d.reloadErr.Load().(string); e != "" {
@@ -188,7 +191,9 @@ func (d *Daemon) snapshot() Snapshot {
 			cs.Scene = p.Scene()
 			st := p.CaptureStats()
 			cs.CaptureRead, cs.DroppedSlow, cs.DroppedRate = st.Read, st.DroppedSlow, st.DroppedRate
-			cs.DecodeCPUS = st.DecodeCPU.Seconds()
+			if decode {
+				cs.DecodeCPUS = p.DecodeCPU().Seconds()
+			}
 		}
 		// Counters restart when a looping file restarts its pipeline; the
 		// camera keeps totals across runs.
@@ -198,7 +203,9 @@ func (d *Daemon) snapshot() Snapshot {
 		cs.Trees += prev.Trees
 		cs.WindowsDropped += prev.WindowsDropped
 		cs.CaptureRead += prev.CaptureRead
-		cs.DecodeCPUS += prev.DecodeCPUS
+		if decode {
+			cs.DecodeCPUS += prev.DecodeCPUS
+		}
 		cs.DroppedSlow += prev.DroppedSlow
 		cs.DroppedRate += prev.DroppedRate
 		cs.DetectFull += prev.DetectFull
@@ -242,7 +249,7 @@ func (d *Daemon) lastTrees(camera string) uint64 {
 			return c.Trees
 		}
 	}
-	for _, c := range d.snapshot().Cameras {
+	for _, c := range d.snapshot(false).Cameras {
 		if c.Name == camera {
 			return c.Trees
 		}
@@ -251,7 +258,7 @@ func (d *Daemon) lastTrees(camera string) uint64 {
 }
 
 // Snapshot is exported for `edgemo run` tests and the stats topic.
-func (d *Daemon) Snapshot() Snapshot { return d.snapshot() }
+func (d *Daemon) Snapshot() Snapshot { return d.snapshot(true) }
 
 type statSample struct {
 	at     time.Time
@@ -262,7 +269,7 @@ type statSample struct {
 // statsJSON is the payload of <prefix>/stats: the snapshot plus rates since
 // the previous call.
 func (d *Daemon) statsJSON() any {
-	s := d.snapshot()
+	s := d.snapshot(true)
 	d.statMu.Lock()
 	prev := d.lastStat
 	cur := statSample{at: s.Time, frames: map[string]uint64{}, trees: map[string]uint64{}}

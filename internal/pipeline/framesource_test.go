@@ -198,6 +198,9 @@ func TestRunSourceSynthetic(t *testing.T) {
 	if running.Emitted == 0 || p.CaptureStats().Emitted != n {
 		t.Fatalf("CaptureStats: %+v while running, %+v after; want the synthetic source's counters", running, p.CaptureStats())
 	}
+	if d := p.DecodeCPU(); d != 0 { // it is no capture.DecodeMeter
+		t.Fatalf("DecodeCPU %v for a source that does not count decode time, want 0", d)
+	}
 	if got := p.Stats.Tracks.Load(); got != 1 {
 		t.Fatalf("%d tracks for one moving face (events %v)", got, events)
 	}

@@ -138,7 +138,7 @@ type Pipeline struct {
 	log      *slog.Logger
 	Stats    Stats
 
-	src    atomic.Pointer[capture.FrameSource] // while running, for CaptureStats
+	src    atomic.Pointer[capture.FrameSource] // from a run's start, for CaptureStats and DecodeCPU
 	queue  atomic.Pointer[chan item]           // while running, for QueueLen
 	scene  atomic.Pointer[sceneState]          // from a run's start, for Scene and StageCosts
 	nextID atomic.Int64                        // the tracker's next track ID, after a run
@@ -147,14 +147,6 @@ type Pipeline struct {
 // NextTrackID is the first track ID a following run of the same camera
 // should use (Config.Tracker.FirstID), so tree ids never repeat.
 func (p *Pipeline) NextTrackID() int { return int(p.nextID.Load()) }
-
-// CaptureStats are the running source's counters (zero when not running).
-func (p *Pipeline) CaptureStats() capture.Stats {
-	if s := p.src.Load(); s != nil {
-		return (*s).Stats()
-	}
-	return capture.Stats{}
-}
 
 // QueueLen is the number of windows waiting for the engine.
 func (p *Pipeline) QueueLen() int {

@@ -5,10 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/edgemo/edgemo/cpuclock"
 	"github.com/edgemo/edgemo/publish/mqtt"
 	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
 )
@@ -33,12 +33,6 @@ func benchSink(b *testing.B, url string) *mqtt.Sink {
 	return s
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkThroughput floods mosquitto with QoS 1 trees (~1 KB each) and
 // waits for every PUBACK. trees/cpu-s is per core of this process (the
 // broker runs in its own process and is not counted).
@@ -51,7 +45,7 @@ func throughput(b *testing.B, mq *mqtttest.Mosquitto) {
 	s := benchSink(b, mq.URL())
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), cpuclock.Process()
 	for i := range b.N {
 		for j := range treesPerOp {
 			if err := s.Publish(context.Background(), sampleTree("cam1", 1, uint64(i*treesPerOp+j))); err != nil {
@@ -62,7 +56,7 @@ func throughput(b *testing.B, mq *mqtttest.Mosquitto) {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
-	wall, cpu := time.Since(start), cpuTime()-cpu0
+	wall, cpu := time.Since(start), cpuclock.Process()-cpu0
 	b.StopTimer()
 	n := float64(b.N * treesPerOp)
 	if s.Dropped() != 0 || s.Sent() != uint64(n) {
