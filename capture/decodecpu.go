@@ -14,7 +14,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/edgemo/edgemo/cpuclock"
+	"github.com/edgemo/edgemo/internal/cpuclock"
 )
 
 // decodeMeter counts the CPU time a source spends decoding, so a benchmark

@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/edgemo/edgemo/cpuclock"
+	"github.com/edgemo/edgemo/internal/cpuclock"
 	"github.com/edgemo/edgemo/internal/testenv"
 )
 

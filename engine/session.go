@@ -9,7 +9,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/edgemo/edgemo/cpuclock"
+	"github.com/edgemo/edgemo/internal/cpuclock"
 )
 
 // Session is one ORT session of one model with the provider that won.

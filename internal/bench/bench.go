@@ -20,9 +20,9 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/edgemo/edgemo/cpuclock"
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/facetrack"
+	"github.com/edgemo/edgemo/internal/cpuclock"
 	"github.com/edgemo/edgemo/internal/parts"
 	"github.com/edgemo/edgemo/internal/pipeline"
 )

@@ -15,9 +15,9 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgemo/edgemo/capture"
-	"github.com/edgemo/edgemo/cpuclock"
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/facetrack"
+	"github.com/edgemo/edgemo/internal/cpuclock"
 	"github.com/edgemo/edgemo/internal/pipeline"
 )
 

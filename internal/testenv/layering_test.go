@@ -8,9 +8,9 @@ import (
 
 // The layering the package READMEs state, checked on the real import graph
 // (go list), so a stray import fails here and not in a reviewer's head:
-// the public packages import nothing under internal/, and the stages
-// upstream know nothing of the stages downstream; cpuclock, which all of
-// them may use, imports none of them.
+// the public packages import nothing under internal/ but internal/cpuclock
+// (a leaf of the standard library's, which they time their cgo calls
+// with), and the stages upstream know nothing of the stages downstream.
 func TestPackageLayering(t *testing.T) {
 	const mod = "github.com/edgemo/edgemo/"
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, mod+"...").CombinedOutput()
@@ -36,11 +36,11 @@ func TestPackageLayering(t *testing.T) {
 			}
 			imp = strings.TrimPrefix(imp, mod)
 			checked++
-			if under(pkg, "cpuclock") { // the leaf every layer may import
-				t.Errorf("%s imports %s: cpuclock must import nothing of edgemo's (see its README)", pkg, imp)
+			if under(pkg, "internal/cpuclock") { // the leaf every layer may import
+				t.Errorf("%s imports %s: internal/cpuclock must import nothing of edgemo's (see its README)", pkg, imp)
 			}
 			for _, r := range forbidden {
-				if under(pkg, r.pkg) && under(imp, r.imp) {
+				if under(pkg, r.pkg) && under(imp, r.imp) && imp != "internal/cpuclock" {
 					t.Errorf("%s imports %s: %s must not import %s (see its README)", pkg, imp, r.pkg, r.imp)
 				}
 			}

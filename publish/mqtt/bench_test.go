@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgemo/edgemo/cpuclock"
+	"github.com/edgemo/edgemo/internal/cpuclock"
 	"github.com/edgemo/edgemo/publish/mqtt"
 	"github.com/edgemo/edgemo/publish/mqtt/mqtttest"
 )
