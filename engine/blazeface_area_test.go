@@ -29,7 +29,7 @@ func TestBlazeFaceLetterboxMatchesInterArea(t *testing.T) {
 			small := gocv.NewMat()
 			defer small.Close()
 			var frames, faces int
-			worstIoU, worstScore := 1.0, 0.0
+			worstIoU, worstMarginal, worstScore := 1.0, 1.0, 0.0
 			for _, media := range []string{"astronaut.png", "messi5.jpg", "Megamind.avi", "vtest.avi"} {
 				forEachFrame(t, media, func(i int, img gocv.Mat) {
 					if i%3 != 0 {
@@ -68,8 +68,17 @@ func TestBlazeFaceLetterboxMatchesInterArea(t *testing.T) {
 						used[bi] = true
 						faces++
 						ds := math.Abs(float64(r.Score - got[bi].Score))
-						worstIoU, worstScore = math.Min(worstIoU, best), math.Max(worstScore, ds)
-						if best < c.minIoU || ds > scoreTol {
+						worstScore = math.Max(worstScore, ds)
+						// A face within scoreTol of the threshold is the weighted
+						// mean of anchors on both sides of it: a one-level change
+						// in a byte may add or drop one, so only its score is held.
+						marginal := min(r.Score, got[bi].Score) <= minScore+scoreTol
+						if marginal {
+							worstMarginal = math.Min(worstMarginal, best)
+						} else {
+							worstIoU = math.Min(worstIoU, best)
+						}
+						if (best < c.minIoU && !marginal) || ds > scoreTol {
 							t.Errorf("%s: box %+v score %.4f, with INTER_AREA %+v score %.4f (IoU %.4f)", at, got[bi].Box, got[bi].Score, r.Box, r.Score, best)
 						}
 					}
@@ -83,7 +92,7 @@ func TestBlazeFaceLetterboxMatchesInterArea(t *testing.T) {
 			if faces == 0 {
 				t.Fatal("no faces compared")
 			}
-			t.Logf("%d frames, %d faces: min IoU %.4f, max score difference %.4f", frames, faces, worstIoU, worstScore)
+			t.Logf("%d frames, %d faces: min IoU %.4f (%.4f for faces within %.2f of the threshold), max score difference %.4f", frames, faces, worstIoU, worstMarginal, scoreTol, worstScore)
 		})
 	}
 }
