@@ -57,10 +57,13 @@ const (
 	// (4 s of a track at the default 4 window samples a second).
 	SteadyEvery = 16
 	// SteadyLearnEvery: until then, one new sample in this many (the
-	// first always), a look a second at the default 4 window samples a
-	// second: faceres is the costliest head (about 14 ms a crop), and age
-	// and gender need a few good looks per track, not four a second.
-	SteadyLearnEvery = 4
+	// first always, so a new track has its estimate at once), a look every
+	// 2 s at the default 4 window samples a second: faceres is the costliest
+	// head (14 ms a crop on a Xeon, 34-53 on an EPYC), age and gender do not
+	// change within a track, and at a look a second it held a third of the
+	// heads' CPU on the streams benchmark, whose clip cuts to new faces
+	// every few seconds.
+	SteadyLearnEvery = 8
 	// keptObservations a steady head keeps per track, most recent.
 	keptObservations = 16
 )

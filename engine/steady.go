@@ -2,9 +2,9 @@ package engine
 
 // Steady heads (SteadyHead: age and gender) need a few good looks per
 // track, not four a second: until their observations of a track agree they
-// run on the first sample and then one in SteadyLearnEvery (two looks a
-// second at the default window rate), then on one in SteadyEvery, and every window of
-// the track is summarised from the track's kept observations. A track
+// run on the first sample and then one in SteadyLearnEvery (a look every
+// 2 s at the default window rate), then on one in SteadyEvery, and every
+// window of the track is summarised from the track's kept observations. A track
 // whose looks never agree (a face the model is unsure of: a cartoon, a
 // profile) is asked rarely too once it has keptObservations of them: the
 // windows are summarised from those, and more looks at full rate would
