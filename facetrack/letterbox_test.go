@@ -21,9 +21,7 @@ func letterboxFrame(tb testing.TB) (*BlazeFace, gocv.Mat) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	frame := gocv.NewMatWithSize(720, 1280, gocv.MatTypeCV8UC3)
-	gocv.RandU(&frame, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0))
-	return b, frame
+	return b, noiseFrame(1280, 720)
 }
 
 // The one-pass letterbox writes exactly what the two passes did.

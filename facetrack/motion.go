@@ -109,15 +109,21 @@ func (m *Motion) grid(img gocv.Mat, w, h int) error {
 	if err != nil {
 		return fmt.Errorf("facetrack: motion: %w", err)
 	}
-	if ch == 1 {
-		copy(m.cur, pix)
-		return nil
-	}
-	for i := range m.cur { // BT.601 luma, integer
-		b, g, r := int(pix[ch*i]), int(pix[ch*i+1]), int(pix[ch*i+2])
-		m.cur[i] = uint8((29*b + 150*g + 77*r) >> 8)
-	}
+	luma(m.cur, pix, ch)
 	return nil
+}
+
+// luma writes the grey of len(grey) pixels of ch channels (1, 3 or 4):
+// grey as is, colour as BT.601 integer luma, as grid.cpp computes it.
+func luma(grey, pix []byte, ch int) {
+	if ch == 1 {
+		copy(grey, pix)
+		return
+	}
+	for i := range grey {
+		b, g, r := int(pix[ch*i]), int(pix[ch*i+1]), int(pix[ch*i+2])
+		grey[i] = uint8((29*b + 150*g + 77*r) >> 8)
+	}
 }
 
 // Commit makes the last measured frame the reference.

@@ -105,16 +105,8 @@ func shrinkLuma(src gocv.Mat, w, h int) []byte {
 	defer scratch.Close()
 	shrink(src, &small, &scratch, w, h, motionTaps)
 	pix, _ := small.DataPtrUint8()
-	ch := small.Channels()
 	out := make([]byte, w*h)
-	for i := range out {
-		if ch == 1 {
-			out[i] = pix[i]
-			continue
-		}
-		b, g, r := int(pix[ch*i]), int(pix[ch*i+1]), int(pix[ch*i+2])
-		out[i] = uint8((29*b + 150*g + 77*r) >> 8)
-	}
+	luma(out, pix, small.Channels())
 	return out
 }
 
@@ -125,9 +117,8 @@ func shrinkLuma(src gocv.Mat, w, h int) []byte {
 func TestMotionGridIsShrinkThenLuma(t *testing.T) {
 	photo := hd720(t)
 	defer photo.Close()
-	noise := gocv.NewMatWithSize(1080, 1920, gocv.MatTypeCV8UC3)
+	noise := noiseFrame(1920, 1080)
 	defer noise.Close()
-	gocv.RandU(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0))
 	type pic struct {
 		name string
 		mat  gocv.Mat
