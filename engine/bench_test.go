@@ -31,6 +31,29 @@ func BenchmarkEmotionHead(b *testing.B) {
 	}
 }
 
+// BenchmarkFaceModels measures Predict per crop for each face head's model
+// (batch 1, CPU provider, one intra-op thread): the cost the heads table in
+// the README quotes.
+//
+//	go test ./engine -run '^$' -bench FaceModels
+func BenchmarkFaceModels(b *testing.B) {
+	crops, _ := faceCrops(b, "astronaut.png", 0.25, 1)
+	for _, name := range []string{"emotion", "facemesh", "faceres", "antispoof"} {
+		f, err := NewFaceModel(newTestRuntime(b, quietLogger()), faceManifest(b, name), 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := f.Predict(crops); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/crop")
+		})
+	}
+}
+
 // BenchmarkPreprocess is the Go share of Predict: BGR crop -> 64x64 gray input.
 func BenchmarkPreprocess(b *testing.B) {
 	crops, _ := faceCrops(b, "astronaut.png", 0.1, 1)

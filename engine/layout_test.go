@@ -1,0 +1,62 @@
+package engine
+
+import (
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// TestFaceModelsRunBlocked: on x86, ONNX Runtime's CPU provider keeps each
+// face model in its blocked NCHWc layout from the first convolution to the
+// output heads (its optimized-model dump, read back by onnx), because the
+// converter leaves only activations ORT fuses into a convolution
+// (scripts/tfjs2onnx.py: relu6 as one Clip, batch-norm constants folded,
+// BlazeFace's channels padded). Every ReorderInput/ReorderOutput is a pass
+// over an activation: faceres had 53 before the fold, 1.2x its Run. The
+// mesh is the exception, and the test pins it so a change shows: its
+// per-channel PRelu has no NCHWc kernel.
+func TestFaceModelsRunBlocked(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("NCHWc is ORT's x86 layout; arm64 runs NCHW throughout")
+	}
+	newTestRuntime(t, quietLogger()) // loads the ORT library
+	maxReorders := map[string]int{
+		"emotion": 1, "antispoof": 1, "faceres": 1, // to the classifier
+		"blazeface-back": 4, "blazeface-front": 4, // one per output head
+		"facemesh": 62, // around each PRelu
+	}
+	for name, most := range maxReorders {
+		t.Run(name, func(t *testing.T) {
+			m := faceManifest(t, name)
+			dump := filepath.Join(t.TempDir(), "optimized.onnx")
+			opts, err := ort.NewSessionOptions()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer opts.Destroy()
+			if err := opts.SetOptimizedModelFilePath(dump); err != nil {
+				t.Fatal(err)
+			}
+			var outs []string
+			for _, o := range m.OutputSpecs() {
+				outs = append(outs, o.Name)
+			}
+			s, err := ort.NewDynamicAdvancedSession(m.ModelPath(), []string{m.Input.Name}, outs, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Destroy()
+			c := opCounts(t, dump)
+			if n := c["ReorderInput"] + c["ReorderOutput"]; n > most {
+				t.Errorf("%s: %d layout reorders in ORT's optimized graph, want at most %d: %v", name, n, most, c)
+			}
+			for _, op := range []string{"Min", "Max", "Clip", "Mul"} {
+				if c[op] > 0 {
+					t.Errorf("%s: %d %s left unfused in ORT's optimized graph: %v", name, c[op], op, c)
+				}
+			}
+		})
+	}
+}
