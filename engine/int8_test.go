@@ -16,19 +16,20 @@ import (
 )
 
 // int8 variants of the converted models (scripts/quantize_int8.py,
-// docs/int8.md). emotion-int8 is made by scripts/models.sh and pinned in
-// its manifest; BlazeFace int8 was not adopted, so these tests quantise it
-// themselves from the committed calibration table, as models.sh would.
+// docs/int8.md). emotion-int8 and faceres-int8 are made by
+// scripts/models.sh and pinned in their manifests; BlazeFace int8 was not
+// adopted, so these tests quantise it themselves from the committed
+// calibration table, as models.sh would.
 
 var int8Media = []string{"astronaut.png", "messi5.jpg", "Megamind.avi", "vtest.avi"}
 
-// int8Manifest is name's int8 variant: models/emotion-int8.manifest.json
-// for the emotion head, else the fp32 manifest pointed at a model quantised
+// int8Manifest is name's int8 variant: models/<name>-int8.manifest.json
+// for the emotion head and faceres, else the fp32 manifest pointed at a model quantised
 // into a temporary directory.
 func int8Manifest(t testing.TB, name string) *Manifest {
 	t.Helper()
-	if name == "emotion" {
-		return faceManifest(t, "emotion-int8")
+	if name == "emotion" || name == "faceres" {
+		return faceManifest(t, name+"-int8")
 	}
 	fp := faceManifest(t, name)
 	dir := t.TempDir()
@@ -71,7 +72,7 @@ func newBlazeFaceFrom(t testing.TB, m *Manifest) (*facetrack.BlazeFace, *BlazeFa
 // Quantize nodes: slower than the fp32 model, however good its ranges.
 func TestInt8ModelsAreFused(t *testing.T) {
 	newTestRuntime(t, quietLogger()) // loads the ORT library
-	for _, name := range []string{"blazeface-back", "blazeface-front", "emotion"} {
+	for _, name := range []string{"blazeface-back", "blazeface-front", "emotion", "faceres"} {
 		t.Run(name, func(t *testing.T) {
 			m := int8Manifest(t, name)
 			dump := filepath.Join(t.TempDir(), "optimized.onnx")
@@ -159,17 +160,13 @@ func (g agreement) String() string {
 	return fmt.Sprintf("labels %d/%d the same (largest lead lost %.3f), |Δp| max %.3f mean %.4f", g.same, g.n, g.maxLead, g.maxDiff, g.mean())
 }
 
-// TestEmotionInt8Agreement: on the faces blazeface-back finds (score >=
-// 0.5) in every 2nd frame of the sample media, aligned as the pipeline
-// aligns them, the int8 head's class probabilities move less than the fp32
-// head's own do when the face box moves by one pixel (a tracker's box moves
-// by more between frames): fewer label changes, smaller largest and mean
-// |Δp|. The calibration saw megamind-720p.mp4 and the two photos, not
-// vtest.avi. Trees over whole windows are compared with scripts/treediff
-// (docs/int8.md).
-func TestEmotionInt8Agreement(t *testing.T) {
+// int8Crops are the faces blazeface-back finds (score >= 0.5) in every 2nd
+// frame of the sample media, aligned as the pipeline aligns them, and the
+// same faces with the box and keypoints moved one pixel right: the jitter
+// an int8 model's error is held against.
+func int8Crops(t *testing.T) (crops, shifted []facetrack.Crop) {
+	t.Helper()
 	back := newTestBlazeFace(t, "blazeface-back")
-	var crops, shifted []facetrack.Crop
 	for _, media := range int8Media {
 		forEachFrame(t, media, func(i int, img gocv.Mat) {
 			if i%2 != 0 {
@@ -203,6 +200,19 @@ func TestEmotionInt8Agreement(t *testing.T) {
 	if len(crops) < 50 {
 		t.Fatalf("%d faces in the sample media: too few to compare", len(crops))
 	}
+	return crops, shifted
+}
+
+// TestEmotionInt8Agreement: on the faces blazeface-back finds (score >=
+// 0.5) in every 2nd frame of the sample media, aligned as the pipeline
+// aligns them, the int8 head's class probabilities move less than the fp32
+// head's own do when the face box moves by one pixel (a tracker's box moves
+// by more between frames): fewer label changes, smaller largest and mean
+// |Δp|. The calibration saw megamind-720p.mp4 and the two photos, not
+// vtest.avi. Trees over whole windows are compared with scripts/treediff
+// (docs/int8.md).
+func TestEmotionInt8Agreement(t *testing.T) {
+	crops, shifted := int8Crops(t)
 	fp := newTestHead(t)
 	q, err := NewEmotionHead(newTestRuntime(t, quietLogger()), int8Manifest(t, "emotion"))
 	if err != nil {
@@ -301,8 +311,8 @@ func TestBlazeFaceInt8Boxes(t *testing.T) {
 
 // BenchmarkInt8 times one ORT Run (CPU provider, one intra-op thread) of
 // each model in fp32 and int8 on a real input: a letterboxed Megamind
-// frame for BlazeFace, aligned crops for the emotion head at batch 1 and
-// 16 (the pipeline batches a window's new crops).
+// frame for BlazeFace, aligned crops for the emotion head and faceres at
+// batch 1 and 16 (the pipeline batches a window's new crops).
 //
 //	go test ./engine -run '^$' -bench Int8 -benchtime 2s
 func BenchmarkInt8(b *testing.B) {
@@ -314,13 +324,13 @@ func BenchmarkInt8(b *testing.B) {
 	})
 	defer frame.Close()
 	crops, _ := faceCrops(b, "astronaut.png", 0.25, 16)
-	for _, name := range []string{"blazeface-back", "blazeface-front", "emotion"} {
+	for _, name := range []string{"blazeface-back", "blazeface-front", "emotion", "faceres"} {
 		for _, v := range []string{"fp32", "int8"} {
 			m := faceManifest(b, name)
 			if v == "int8" {
 				m = int8Manifest(b, name)
 			}
-			if name != "emotion" {
+			if name != "emotion" && name != "faceres" {
 				b.Run(name+"/"+v, func(b *testing.B) { benchBlazeFaceRun(b, m, frame) })
 				continue
 			}

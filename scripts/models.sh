@@ -59,8 +59,8 @@ convert_tfjs models/arm64/blazeface-back.manifest.json deps/human-models/models/
 # int8 variants (docs/int8.md): a converted model quantised with its
 # committed calibration table (models/int8/<model>.ranges.json, made by
 # scripts/int8calib), both checked against the manifest's source.sha256,
-# the output against files[0].sha256. Only the emotion head: int8 BlazeFace
-# was slower on ORT's CPU provider and lost faces.
+# the output against files[0].sha256. The emotion head and faceres; int8
+# BlazeFace was slower on ORT's CPU provider and lost faces.
 quantize_int8() { # manifest
 	local manifest=$root/$1
 	local dir out want
@@ -88,6 +88,7 @@ quantize_int8() { # manifest
 	[ "$got" = "$want" ] || die "${out#"$root"/}: quantised sha256 $got does not match $1 ($want); quantiser, onnx or numpy changed: update the manifest deliberately"
 }
 quantize_int8 models/emotion-int8.manifest.json
+quantize_int8 models/faceres-int8.manifest.json
 
 # VidEmo's test model set: the Qwen2.5-VL reference checkpoint (the real
 # architecture at a tiny size; weights derived by the documented algorithm in

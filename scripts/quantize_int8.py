@@ -20,7 +20,7 @@ QLinearConv and QLinearAdd:
 - activations uint8, asymmetric, one QuantizeLinear/DequantizeLinear pair per
   tensor with the calibrated range (uint8 activations with int8 weights are
   MLAS's u8s8 kernels, VNNI on AVX-512);
-- a Relu after a quantised Conv/Add that is its input's only reader is
+- a Relu or a Clip (relu6) after a quantised Conv/Add that is its input's only reader is
   removed: its output's range starts at 0, so zero point 0 clamps as the
   Relu did (the same fold ORT's own quantiser makes);
 - Identity nodes are dropped, a MaxPool of a quantised tensor keeps its
@@ -48,7 +48,7 @@ PRODUCER = "edgemo-quantize-int8"
 PRODUCER_VERSION = "1"
 
 # ops whose float outputs calibration records
-EXPOSE_OPS = {"Conv", "Add", "Relu", "MaxPool", "Pad", "Transpose"}
+EXPOSE_OPS = {"Conv", "Add", "Relu", "Clip", "MaxPool", "Pad", "Transpose"}
 
 
 class QuantError(Exception):
@@ -142,8 +142,8 @@ def drop_identities(gr):
 
 
 def head_convs(nodes, cons):
-    """Convs whose output no Conv, Add, Relu or MaxPool reads: the heads."""
-    inner = {"Conv", "Add", "Relu", "MaxPool"}
+    """Convs whose output no Conv, Add, Relu, Clip or MaxPool reads: the heads."""
+    inner = {"Conv", "Add", "Relu", "Clip", "MaxPool"}
     out = set()
     for n in nodes:
         if n.op_type == "Conv" and not any(c.op_type in inner for c, _ in cons.get(n.output[0], [])):
@@ -166,6 +166,20 @@ def depthwise_convs(nodes, inits):
     return out
 
 
+def clip_bounds(n, inits):
+    """A Clip's constant (lo, hi) when lo <= 0 <= hi, else None."""
+    def value(j, default):
+        if len(n.input) <= j or not n.input[j]:
+            return default
+        if n.input[j] not in inits:
+            return None
+        return float(numpy_helper.to_array(inits[n.input[j]]).reshape(-1)[0])
+    lo, hi = value(1, -np.inf), value(2, np.inf)
+    if lo is None or hi is None or not lo <= 0 <= hi:
+        return None
+    return lo, hi
+
+
 def quantize(model, ranges, method="percentile", fp32=(), first_fp32=False, fp32_depthwise=False):
     gr = Graph(model)
     nodes = drop_identities(gr)
@@ -181,18 +195,25 @@ def quantize(model, ranges, method="percentile", fp32=(), first_fp32=False, fp32
             return not ({node_id(n), n.output[0]} & set(fp32))
         return n.op_type == "Conv" and not ({node_id(n), n.output[0]} & keep)
 
-    # Relu folding: a quantised Conv/Add writing the Relu's output directly.
+    # Relu and Clip folding: a quantised Conv/Add writing the activation's
+    # output directly, its uint8 range clamped to the activation's bounds
+    # (Relu: [0, inf); faceres's relu6: Clip [0, 6]), so saturation clamps
+    # as the activation did.
     prod = gr.producers(nodes)
-    relu_out = set()
+    bounds = {}
     folded = []
     for n in nodes:
-        if n.op_type != "Relu":
+        if n.op_type == "Relu":
+            b = (0.0, np.inf)
+        elif n.op_type == "Clip" and clip_bounds(n, gr.inits) is not None:
+            b = clip_bounds(n, gr.inits)
+        else:
             continue
         x = n.input[0]
         p = prod.get(x)
         if p is not None and is_q(p) and len(cons.get(x, [])) == 1 and x not in gr.outputs:
             p.output[0] = n.output[0]
-            relu_out.add(n.output[0])
+            bounds[n.output[0]] = b
             folded.append(n)
     gone = {id(n) for n in folded}
     nodes = [n for n in nodes if id(n) not in gone]
@@ -202,8 +223,8 @@ def quantize(model, ranges, method="percentile", fp32=(), first_fp32=False, fp32
         if r is None:
             raise QuantError("%s: no calibrated range (rerun scripts/int8calib on this model)" % t)
         lo, hi = (r["lo"], r["hi"]) if method == "percentile" else (r["min"], r["max"])
-        if t in relu_out:
-            lo = 0.0
+        if t in bounds:
+            lo, hi = max(lo, bounds[t][0]), min(hi, bounds[t][1])
         return lo, hi
 
     # quantised tensors and their (scale, zero point)
@@ -294,7 +315,7 @@ def quantize(model, ranges, method="percentile", fp32=(), first_fp32=False, fp32
     model.doc_string = "int8 QDQ (%s ranges) of: %s" % (method, model.doc_string)
     onnx.checker.check_model(model)
     return model, {"quantized": sum(1 for n in nodes if is_q(n)), "fp32_convs": len(keep),
-                   "relu_folded": len(folded), "tensors": len(qparams)}
+                   "activations_folded": len(folded), "tensors": len(qparams)}
 
 
 def main():

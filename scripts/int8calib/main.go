@@ -4,7 +4,8 @@
 //
 //	go run ./scripts/int8calib [-out models/int8] [-every 3] [-percentile 99.999]
 //
-// For each of blazeface-back, blazeface-front and emotion it has
+// For each of blazeface-back, blazeface-front and the crop heads (emotion,
+// faceres) it has
 // quantize_int8.py expose write the model with every tensor a quantised op
 // reads or writes as an extra output, opens that through engine.FaceModel
 // (the manifest's input and preprocessing, the extra outputs added) and
@@ -14,9 +15,13 @@
 //   - blazeface-front: the same frames (front as the detector) and, per
 //     face blazeface-back finds (score >= 0.5), the region a region check
 //     looks in (facetrack.Region), letterboxed likewise;
-//   - emotion: those faces' aligned crops (facetrack.CropAligned, the
-//     pipeline's margin 0.25 and size 192) through the engine's gray
-//     preprocessing.
+//   - emotion and faceres: those faces' aligned crops (facetrack.CropAligned,
+//     the pipeline's margin 0.25 and size 192) through each head's own
+//     preprocessing (gray 64x64, RGB 224x224).
+//
+// -only names the models whose tables are written (the others still run:
+// the detectors find the crops), so a new model is calibrated without
+// rewriting the committed tables of the others.
 //
 // Two passes: the first finds each tensor's min and max, the second fills a
 // histogram between them, from which the lo and hi percentiles come. Both
@@ -42,6 +47,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
@@ -67,14 +73,45 @@ func main() {
 	every := flag.Int("every", 3, "use one video frame in this many")
 	pct := flag.Float64("percentile", 99.999, "hi = this percentile of a tensor's values, lo = 100 minus it")
 	lib := flag.String("ort", "", "libonnxruntime.so (default: as edgemo finds it)")
+	only := flag.String("only", "", "comma-separated models whose ranges to write (default: all of "+strings.Join(allModels(), ", ")+")")
 	flag.Parse()
-	if err := run(root, *models, *out, *lib, *every, *pct); err != nil {
+	write, err := selectModels(*only)
+	if err == nil {
+		err = run(root, *models, *out, *lib, *every, *pct, write)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "int8calib:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root, models, out, lib string, every int, pct float64) error {
+// cropModels are the heads calibrated on aligned face crops.
+var cropModels = []string{"emotion", "faceres"}
+
+func allModels() []string {
+	return append([]string{"blazeface-back", "blazeface-front"}, cropModels...)
+}
+
+// selectModels parses -only: the named models, each one int8calib knows.
+func selectModels(only string) (map[string]bool, error) {
+	all := allModels()
+	write := map[string]bool{}
+	if only == "" {
+		for _, m := range all {
+			write[m] = true
+		}
+		return write, nil
+	}
+	for _, m := range strings.Split(only, ",") {
+		if !slices.Contains(all, m) {
+			return nil, fmt.Errorf("-only %s: no model %q; the models are %s", only, m, strings.Join(all, ", "))
+		}
+		write[m] = true
+	}
+	return write, nil
+}
+
+func run(root, models, out, lib string, every int, pct float64, write map[string]bool) error {
 	if every < 1 || !(pct > 50 && pct <= 100) {
 		return fmt.Errorf("-every %d must be >= 1 and -percentile %g in (50, 100]", every, pct)
 	}
@@ -101,11 +138,15 @@ func run(root, models, out, lib string, every int, pct float64) error {
 		return err
 	}
 	defer front.f.Close()
-	emo, err := open("emotion")
-	if err != nil {
-		return err
+	var heads []*tapped
+	for _, name := range cropModels {
+		h, err := open(name)
+		if err != nil {
+			return err
+		}
+		defer h.f.Close()
+		heads = append(heads, h)
 	}
-	defer emo.f.Close()
 	backDet, err := facetrack.NewBlazeFace(back, facetrack.BlazeFaceConfig{Name: "blazeface-back"})
 	if err != nil {
 		return err
@@ -150,10 +191,10 @@ func run(root, models, out, lib string, every int, pct float64) error {
 		}
 	}
 	if len(crops) == 0 {
-		return errors.New("no face in the calibration media: nothing to calibrate the emotion head on")
+		return errors.New("no face in the calibration media: nothing to calibrate the crop heads on")
 	}
-	for i := 0; i < len(crops); i += 16 {
-		if err := emo.predict(crops[i:min(i+16, len(crops))], (*stats).minmax); err != nil {
+	for _, h := range heads {
+		if err := h.predictAll(crops, (*stats).minmax); err != nil {
 			return err
 		}
 	}
@@ -165,17 +206,20 @@ func run(root, models, out, lib string, every int, pct float64) error {
 			}
 		}
 	}
-	for i := 0; i < len(crops); i += 16 {
-		if err := emo.predict(crops[i:min(i+16, len(crops))], (*stats).hist); err != nil {
+	for _, h := range heads {
+		if err := h.predictAll(crops, (*stats).hist); err != nil {
 			return err
 		}
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	for _, t := range []*tapped{back, front, emo} {
+	for _, t := range append([]*tapped{back, front}, heads...) {
+		if !write[t.m.Name] {
+			continue
+		}
 		n := len(t.inputs)
-		if t == emo {
+		if slices.Contains(heads, t) {
 			n = len(crops)
 		}
 		p := filepath.Join(out, t.m.Name+".ranges.json")
@@ -322,13 +366,16 @@ func (t *tapped) replay(in []float32) error {
 	})
 }
 
-func (t *tapped) predict(crops []facetrack.Crop, pass func(*stats, []float32)) error {
+// predictAll runs every crop through the head, 16 at a time, into pass.
+func (t *tapped) predictAll(crops []facetrack.Crop, pass func(*stats, []float32)) error {
 	t.pass = pass
-	outs, err := t.f.Predict(crops)
-	if err != nil {
-		return err
+	for i := 0; i < len(crops); i += 16 {
+		outs, err := t.f.Predict(crops[i:min(i+16, len(crops))])
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.m.Name, err)
+		}
+		t.record(outs)
 	}
-	t.record(outs)
 	return nil
 }
 

@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/edgemo/edgemo/facetrack"
+)
+
+// attrAgreement compares two runs of faceres on the same faces.
+type attrAgreement struct {
+	n, flips        int     // faces; gender on the other side of 0.5
+	maxAge, sumAge  float64 // |Δ age| in years
+	maxMale, sumMal float64 // |Δ P(male)|
+}
+
+func compareAttrs(a, b []Attr) attrAgreement {
+	var g attrAgreement
+	for i := range a {
+		g.n++
+		if (a[i].Male > 0.5) != (b[i].Male > 0.5) {
+			g.flips++
+		}
+		da, dm := math.Abs(a[i].Age-b[i].Age), math.Abs(a[i].Male-b[i].Male)
+		g.maxAge, g.sumAge = max(g.maxAge, da), g.sumAge+da
+		g.maxMale, g.sumMal = max(g.maxMale, dm), g.sumMal+dm
+	}
+	return g
+}
+
+func (g attrAgreement) String() string {
+	return fmt.Sprintf("gender flipped on %d/%d, |Δ age| max %.2f mean %.3f years, |Δ P(male)| max %.3f mean %.4f",
+		g.flips, g.n, g.maxAge, g.sumAge/float64(g.n), g.maxMale, g.sumMal/float64(g.n))
+}
+
+// TestFaceresInt8Agreement holds int8 faceres, on the sample media's faces
+// (int8Crops), to stated bounds against fp32 faceres, per crop: no gender
+// on the other side of 0.5, |Δ P(male)| under 0.1, |Δ age| under 3 years
+// and under 1 year on average. faceres's own age error is several years
+// (an apparent-age regressor), and the product averages a track's looks
+// (AttributeHead.Summarize) and rounds age to a year, so a tree moves less
+// than a crop. For scale the test logs fp32 against itself with the face
+// box moved one pixel: int8 moves age about 1.4 times as much as that
+// (docs/int8.md), where emotion-int8 stays under it. The calibration saw
+// megamind-720p.mp4 and the two photos, not vtest.avi.
+func TestFaceresInt8Agreement(t *testing.T) {
+	crops, shifted := int8Crops(t)
+	open := func(m *Manifest) *AttributeHead {
+		h, err := NewAttributeHead(newTestRuntime(t, quietLogger()), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	fp, q := open(faceManifest(t, "faceres")), open(int8Manifest(t, "faceres"))
+	predict := func(h *AttributeHead, crops []facetrack.Crop) []Attr {
+		var out []Attr
+		for i := 0; i < len(crops); i += 16 { // the pipeline's batches are a window's new crops
+			a, err := h.Predict(crops[i:min(i+16, len(crops))])
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, a...)
+		}
+		return out
+	}
+	af, as, aq := predict(fp, crops), predict(fp, shifted), predict(q, crops)
+	q8, jitter := compareAttrs(af, aq), compareAttrs(af, as)
+	t.Logf("%d crops; int8 vs fp32: %v", len(crops), q8)
+	t.Logf("fp32 vs fp32 on the box moved 1 px: %v", jitter)
+	if q8.flips > 0 || q8.maxMale >= 0.1 || q8.maxAge >= 3 || q8.sumAge/float64(q8.n) >= 1 {
+		t.Errorf("int8 faceres outside its bounds (no gender flip, |Δ P(male)| < 0.1, |Δ age| < 3 years, mean < 1)")
+	}
+}
