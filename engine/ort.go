@@ -166,6 +166,9 @@ type Runtime struct {
 	providers []string // ORT names
 	log       *slog.Logger
 	once      sync.Once
+
+	servingOnce sync.Once
+	serving     string // ServingProvider
 }
 
 // NewRuntime resolves and loads the ONNX Runtime library (once per process).

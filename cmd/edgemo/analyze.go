@@ -31,7 +31,7 @@ type modelFlags struct {
 	engine, tokenizer                              string
 	threads, detectWidth, questionBatch            int
 	captionTokens                                  int
-	detector, heads                                string
+	detector, heads, precision                     string
 	optionalHeads                                  bool
 	remote, remoteModel                            string
 	remoteTopLogprobs                              int
@@ -58,6 +58,8 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.Var(partFlag{&m.detector, registry.Detectors, false}, "detector", "face `detector`: "+registry.Detectors.Help())
 	m.heads = strings.Join(registry.Heads.Defaults(), ",")
 	fs.Var(partFlag{&m.heads, registry.Heads, true}, "heads", "face `heads` beside the emotion head, comma-separated (none for no heads): "+registry.Heads.Help())
+	m.precision = registry.Precisions.Default()
+	fs.Var(partFlag{&m.precision, registry.Precisions, false}, "precision", "`precision` of the emotion head and faceres: "+registry.Precisions.Help())
 	fs.BoolVar(&m.optionalHeads, "optional-heads", false, "disable a face head whose model is missing or broken (with a warning) instead of failing")
 }
 
@@ -96,7 +98,7 @@ func (f partFlag) Set(v string) error {
 
 func (m *modelFlags) options() parts.Options {
 	o := parts.Options{Manifest: m.manifest, ORTLib: m.ortLib, Providers: splitList(m.providers), Threads: m.threads, Cascade: m.cascade, DetectWidth: m.detectWidth, Engine: m.engine,
-		Detector: m.detector, Heads: []string{}, OptionalHeads: m.optionalHeads}
+		Detector: m.detector, Heads: []string{}, OptionalHeads: m.optionalHeads, Precision: m.precision}
 	for _, h := range splitList(m.heads) {
 		if h != "none" {
 			o.Heads = append(o.Heads, h)

@@ -20,6 +20,9 @@ type Part struct {
 	// (models/<Manifest>.manifest.json); empty for a part with no model.
 	// Task is the "task" that manifest declares, so a wrong model is named.
 	Manifest, Task string
+	// Int8 is the manifest base name of the model's int8 variant, measured
+	// to hold against Manifest's (docs/int8.md); models.precision picks it.
+	Int8 string
 	// ORT is ONNX Runtime's provider name (providers only).
 	ORT string
 	// Aliases are other accepted spellings (compared case-insensitively).
@@ -45,18 +48,36 @@ var Detectors = List{Kind: "detector", Parts: []Part{
 // order they run.
 var Heads = List{Kind: "head", Parts: []Part{
 	{Name: "mesh", Default: true, Manifest: "facemesh", Task: "face-landmarks-468", Help: "landmark cues, head pose"},
-	{Name: "age-gender", Default: true, Manifest: "faceres", Task: "face-age-gender", Help: "apparent age and gender"},
+	{Name: "age-gender", Default: true, Manifest: "faceres", Int8: "faceres-int8", Task: "face-age-gender", Help: "apparent age and gender"},
 	{Name: "liveness", Default: true, Manifest: "antispoof", Task: "face-anti-spoofing", Help: "real face or a photo/screen"},
 }}
 
 // EmotionModels are the fast tier's emotion head models (models.emotion,
 // --model): a name stands for models/<Manifest>.manifest.json, a path for
-// itself. The int8 model is measured on one x86 CPU with the CPU provider
-// only (docs/int8.md), so float32 stays the default every target shares.
+// itself. Left unset, models.precision chooses between the two.
 var EmotionModels = List{Kind: "emotion model", Parts: []Part{
-	{Name: "emotion", Default: true, Manifest: "emotion", Task: TaskEmotion, Help: "float32; any machine and provider"},
+	{Name: "emotion", Default: true, Manifest: "emotion", Int8: "emotion-int8", Task: TaskEmotion, Help: "float32; any machine and provider (models.emotion unset or its path: models.precision picks this or emotion-int8)"},
 	{Name: "emotion-int8", Manifest: "emotion-int8", Task: TaskEmotion, Help: "int8: half the Run on x86 CPUs with VNNI; the same trees up to ties"},
 }}
+
+// Precisions say which variant of a model that has an int8 one (Int8:
+// the emotion head, faceres) runs (models.precision, --precision). The
+// int8 variants were measured on x86 CPUs with VNNI through ORT's CPU
+// provider only; elsewhere (arm64, whose int8 kernels differ; GPUs, where
+// TensorRT wants symmetric activations these models lack; x86 without
+// VNNI, whose 16-bit u8s8 sums can saturate) auto keeps float32.
+var Precisions = List{Kind: "precision", Parts: []Part{
+	{Name: PrecisionAuto, Default: true, Help: "int8 variants where they were measured: ORT's CPU provider on an x86-64 CPU with VNNI; float32 elsewhere"},
+	{Name: PrecisionFP32, Help: "every model float32: any machine and provider"},
+	{Name: PrecisionInt8, Help: "the int8 variants wherever they load, measured or not"},
+}}
+
+// Precision names.
+const (
+	PrecisionAuto = "auto"
+	PrecisionFP32 = "fp32"
+	PrecisionInt8 = "int8"
+)
 
 // Providers are ONNX Runtime's execution providers (engine.providers,
 // --providers); the defaults are tried in this order.
@@ -164,14 +185,14 @@ func orList(items []string) string {
 	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
-// Markdown is the README's parts table: every detector, head, emotion model and provider
+// Markdown is the README's parts table: every detector, head, emotion model, precision and provider
 // with its default, model and help. The README carries it between
 // <!-- parts:begin --> and <!-- parts:end -->, and a test keeps the two
 // equal, so a part added here is documented by regenerating it.
 func Markdown() string {
 	var b strings.Builder
 	b.WriteString("| kind | name | default | model | what it is for |\n|---|---|---|---|---|\n")
-	for _, l := range []List{Detectors, Heads, EmotionModels, Providers} {
+	for _, l := range []List{Detectors, Heads, EmotionModels, Precisions, Providers} {
 		for _, p := range l.Parts {
 			def, model := "", "—"
 			if p.Default {
@@ -180,6 +201,9 @@ func Markdown() string {
 			switch {
 			case p.Manifest != "":
 				model = "`models/" + p.Manifest + ".manifest.json`"
+				if p.Int8 != "" {
+					model += " (int8: `models/" + p.Int8 + ".manifest.json`)"
+				}
 			case p.ORT != "":
 				model = "`" + p.ORT + "`"
 			}

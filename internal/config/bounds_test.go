@@ -147,7 +147,7 @@ func TestTypeErrorsNameKeyAndType(t *testing.T) {
 	}
 }
 
-// Every registered detector, head and provider is accepted by the config;
+// Every registered detector, head, precision and provider is accepted by the config;
 // an unknown one is rejected with the list of known names.
 func TestRegistryNamesAccepted(t *testing.T) {
 	for _, d := range registry.Detectors.Names() {
@@ -168,6 +168,11 @@ func TestRegistryNamesAccepted(t *testing.T) {
 			}
 		}
 	}
+	for _, p := range registry.Precisions.Names() {
+		if c, err := parse(t, fmt.Sprintf("models: {precision: %s}\ncameras:\n  a: {source: 0}\n", p)); err != nil || c.Models.Precision != p {
+			t.Errorf("precision %s: %v", p, err)
+		}
+	}
 	c, err := parse(t, "cameras:\n  a: {source: 0}\n")
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +190,7 @@ func TestRegistryNamesAccepted(t *testing.T) {
 		{"cameras:\n  a: {source: 0, detector: yolo}\n", "cameras.a.detector", registry.Detectors},
 		{"engine: {heads: [aura]}\ncameras:\n  a: {source: 0}\n", "engine.heads", registry.Heads},
 		{"engine: {providers: [rocm]}\ncameras:\n  a: {source: 0}\n", "engine.providers", registry.Providers},
+		{"models: {precision: int4}\ncameras:\n  a: {source: 0}\n", "models.precision", registry.Precisions},
 	} {
 		_, err := parse(t, u.yaml)
 		mustErr(t, err, append([]string{u.key, "unknown " + u.l.Kind}, u.l.Names()...)...)

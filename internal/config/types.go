@@ -45,7 +45,10 @@ type TensorRT struct {
 
 // ModelsConfig names model manifests.
 type ModelsConfig struct {
-	Emotion   string `yaml:"emotion"`   // default models/emotion.manifest.json
+	Emotion string `yaml:"emotion"` // default models/emotion.manifest.json
+	// Precision is a registry.Precisions name (default auto): whether the
+	// emotion head and faceres run their int8 variants.
+	Precision string `yaml:"precision"`
 	VidEmo    string `yaml:"videmo"`    // VidEmo manifest; set: the fast head plus VidEmo scheduled across tracks
 	Tokenizer string `yaml:"tokenizer"` // VidEmo's tokenizer.json; default: beside its manifest
 	// VidEmoQuestionBatch: VidEmo's closed-set questions per decoder Run

@@ -107,6 +107,11 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	if c.Models.Precision != "" {
+		if err := registry.Precisions.Check(c.Models.Precision); err != nil {
+			bad("models.precision", "%v", err)
+		}
+	}
 	for _, p := range c.Engine.Providers {
 		if err := registry.Providers.Check(p); err != nil {
 			bad("engine.providers", "%v", err)

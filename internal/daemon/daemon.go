@@ -187,6 +187,7 @@ func modelOptions(cfg *config.Config) parts.Options {
 		Providers: cfg.Engine.Providers, Threads: cfg.Engine.Threads,
 		TensorRT:      engine.TensorRTOptions{FP16: config.On(trt.FP16, true), EngineCacheDir: trt.EngineCache, INT8CalibrationTable: trt.INT8Calibration},
 		OptionalHeads: cfg.Engine.OptionalHeads,
+		Precision:     cfg.Models.Precision,
 		Engine:        engineMode(cfg),
 		// VidEmo's own trees are not published: the merged trees carry its
 		// levels from the next window on, and a late tree of an older

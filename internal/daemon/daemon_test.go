@@ -312,7 +312,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		`edgemo_frames_total{camera="astro"}`, `edgemo_capture_decode_cpu_seconds_total{camera="astro"}`, `edgemo_capture_to_tree_seconds_bucket{camera="astro"`,
 		`edgemo_engine_seconds_count{camera="astro",engine="fast-head"}`, `edgemo_dropped_total{camera="astro",reason="slow_consumer",stage="capture"}`,
 		`edgemo_queue_depth{camera="astro",queue="engine"}`, `edgemo_mqtt_connected 1`, `edgemo_webrtc_viewers 0`,
-		`edgemo_engine_provider_info{model="emotion@`, `edgemo_camera_up{camera="astro"} 1`,
+		`edgemo_engine_provider_info{model="emotion`, `,precision="`, `edgemo_camera_up{camera="astro"} 1`,
 		`edgemo_detect_frames_total{camera="astro",mode="full"}`, `edgemo_detect_frames_total{camera="astro",mode="motion_skipped"}`,
 		`edgemo_audience_visitors{camera="astro"} `, `edgemo_audience_dwell_seconds{camera="astro",stat="p90"}`,
 		`edgemo_audience_attention_share{camera="astro"} 1`, `edgemo_audience_emotion_share{camera="astro",emotion="happiness"}`,

@@ -70,7 +70,7 @@ var (
 	descQueue     = prometheus.NewDesc("edgemo_queue_depth", "Items waiting between stages.", []string{"camera", "queue"}, nil)
 	descFaces     = prometheus.NewDesc("edgemo_faces", "Faces seen in the latest detection frame.", []string{"camera"}, nil)
 	descUp        = prometheus.NewDesc("edgemo_camera_up", "1 when the camera's pipeline runs and its source is online.", []string{"camera"}, nil)
-	descProvider  = prometheus.NewDesc("edgemo_engine_provider_info", "Execution provider in use (value 1).", []string{"provider", "model"}, nil)
+	descProvider  = prometheus.NewDesc("edgemo_engine_provider_info", "Execution provider in use (value 1), the emotion model, and fp32 or int8 (models.precision).", []string{"provider", "model", "precision"}, nil)
 	descMQTTUp    = prometheus.NewDesc("edgemo_mqtt_connected", "1 when connected to the MQTT broker.", nil, nil)
 	descMQTTQ     = prometheus.NewDesc("edgemo_mqtt_queue_length", "Messages held while the broker is away.", nil, nil)
 	descMQTTDrop  = prometheus.NewDesc("edgemo_mqtt_dropped_total", "Messages dropped because the outage queue overflowed.", nil, nil)
@@ -170,7 +170,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descReloads, s.Reload.OK, "ok")
 	counter(descReloads, s.Reload.Failed, "failed")
 	if s.Provider != "" {
-		gauge(descProvider, 1, s.Provider, s.Model)
+		gauge(descProvider, 1, s.Provider, s.Model, s.Precision)
 	}
 	if m := s.MQTT; m != nil {
 		up := 0.0

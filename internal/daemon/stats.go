@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/engine/ring"
 	"github.com/edgemo/edgemo/engine/schedule"
 	"github.com/edgemo/edgemo/engine/tree"
@@ -20,6 +21,7 @@ type view struct {
 	tiered   *schedule.Tiered // nil without VidEmo
 	provider string
 	model    string
+	precise  string // "int8" or "fp32": models.precision resolved
 	mqtt     *mqttPart
 	rtc      *rtcPart
 	ready    bool
@@ -33,7 +35,10 @@ func (d *Daemon) publishView() {
 	}
 	sort.Slice(v.cams, func(i, j int) bool { return v.cams[i].name < v.cams[j].name })
 	if d.models != nil {
-		v.provider, v.model = d.models.Provider, d.models.Manifest.Ref()
+		v.provider, v.model, v.precise = d.models.Provider, d.models.Manifest.Ref(), registry.PrecisionFP32
+		if d.models.Precision.Int8 {
+			v.precise = registry.PrecisionInt8
+		}
 		v.tiered, _ = d.models.Analyzer.(*schedule.Tiered)
 	}
 	d.view.Store(v)
@@ -91,15 +96,18 @@ func addCounts(a, b map[string]uint64) map[string]uint64 {
 
 // Snapshot is the daemon's state for stats and metrics.
 type Snapshot struct {
-	Time     time.Time     `json:"time"`
-	Ready    bool          `json:"ready"`
-	Provider string        `json:"provider,omitempty"`
-	Model    string        `json:"model,omitempty"`
-	Cameras  []CameraStats `json:"cameras"`
-	MQTT     *MQTTStats    `json:"mqtt,omitempty"`
-	WebRTC   *WebRTCStats  `json:"webrtc,omitempty"`
-	VLM      *VLMStats     `json:"vlm,omitempty"` // when VidEmo is configured (tiered engine)
-	Reload   ReloadStats   `json:"reload"`
+	Time     time.Time `json:"time"`
+	Ready    bool      `json:"ready"`
+	Provider string    `json:"provider,omitempty"`
+	Model    string    `json:"model,omitempty"`
+	// Precision is "int8" where the emotion head and faceres run their
+	// int8 variants (models.precision), else "fp32".
+	Precision string        `json:"precision,omitempty"`
+	Cameras   []CameraStats `json:"cameras"`
+	MQTT      *MQTTStats    `json:"mqtt,omitempty"`
+	WebRTC    *WebRTCStats  `json:"webrtc,omitempty"`
+	VLM       *VLMStats     `json:"vlm,omitempty"` // when VidEmo is configured (tiered engine)
+	Reload    ReloadStats   `json:"reload"`
 }
 
 // ReloadStats is the outcome of config reloads (file changes and SIGHUP).
@@ -177,7 +185,7 @@ func (d *Daemon) snapshot(decode bool) Snapshot {
 	if v == nil {
 		return s
 	}
-	s.Ready, s.Provider, s.Model = v.ready, v.provider, v.model
+	s.Ready, s.Provider, s.Model, s.Precision = v.ready, v.provider, v.model, v.precise
 	for _, c := range v.cams {
 		cs := CameraStats{Name: c.name, Status: c.Status(), Faces: c.Faces()}
 		p, prev := c.counters()

@@ -34,6 +34,25 @@ func ConfigModels(cfg *config.Config) []Check {
 
 	manifest("models.emotion", parts.EmotionManifest(cfg.Models.Emotion), registry.TaskEmotion,
 		"set models.emotion to "+registry.EmotionModels.OrNames()+" or the emotion head's manifest (models/emotion.manifest.json), or run scripts/setup.sh to convert it", Fail)
+	// The int8 variants models.precision may pick (which it does is only
+	// known once ORT is loaded: doctor's precision check says). Under auto a
+	// missing one leaves float32, so it is a warning.
+	int8Status := Warn
+	if cfg.Models.Precision == registry.PrecisionInt8 {
+		int8Status = Fail
+	}
+	variant := func(key, path string, part registry.Part) {
+		if cfg.Models.Precision == registry.PrecisionFP32 {
+			return
+		}
+		if q := parts.WithPrecision(path, part, engine.Precision{Int8: true}, nil); q != path {
+			manifest(key, q, part.Task, "run scripts/setup.sh (scripts/models.sh makes it), or set models.precision: fp32", int8Status)
+		}
+	}
+	if _, named := registry.EmotionModels.Get(cfg.Models.Emotion); !named {
+		emotion, _ := registry.EmotionModels.Get(registry.EmotionModels.Default())
+		variant("models.precision", parts.EmotionManifest(cfg.Models.Emotion), emotion)
+	}
 
 	if p, r := cfg.Models.VidEmo, cfg.Models.VidEmoRemote; p != "" && r.URL != "" {
 		// remote: the manifest is the served model's plan; its weights live on the server
@@ -73,6 +92,7 @@ func ConfigModels(cfg *config.Config) []Check {
 		}
 		manifest("engine.heads", o.FaceManifest(part.Manifest), part.Task,
 			fmt.Sprintf("run scripts/setup.sh (scripts/models.sh converts it), or leave %s out of engine.heads (or set engine.optional_heads)", h), headStatus)
+		variant("models.precision", o.FaceManifest(part.Manifest), part)
 	}
 
 	seen := map[string]bool{}

@@ -75,6 +75,7 @@ func Run(o parts.Options, log *slog.Logger) []Check {
 			}
 			add(c)
 		}
+		add(precisionCheck(o))
 	}
 
 	// Models: LoadManifest checks the fields, the files and their sha256.
@@ -105,20 +106,50 @@ func Run(o parts.Options, log *slog.Logger) []Check {
 			}
 			continue // haar: checked above
 		}
-		name := part.Manifest
-		path := o.FaceManifest(name)
-		if m, err := engine.LoadManifest(path); err != nil {
-			add(Check{Name: "model " + name, Status: Fail, Detail: err.Error(), Fix: "run scripts/setup.sh (scripts/models.sh converts it), or use --detector haar / --heads to do without it"})
-		} else if m.Task != part.Task {
-			add(Check{Name: "model " + name, Status: Fail, Detail: fmt.Sprintf("%s is a %q model, want %q", path, m.Task, part.Task), Fix: "run scripts/setup.sh to restore models/"})
-		} else {
-			add(targetCheck(m))
+		for _, name := range []string{part.Manifest, part.Int8} {
+			if name == "" {
+				continue
+			}
+			path := o.FaceManifest(name)
+			if m, err := engine.LoadManifest(path); err != nil {
+				add(Check{Name: "model " + name, Status: Fail, Detail: err.Error(), Fix: "run scripts/setup.sh (scripts/models.sh makes it), or use --detector haar / --heads to do without it"})
+			} else if m.Task != part.Task {
+				add(Check{Name: "model " + name, Status: Fail, Detail: fmt.Sprintf("%s is a %q model, want %q", path, m.Task, part.Task), Fix: "run scripts/setup.sh to restore models/"})
+			} else {
+				add(targetCheck(m))
+			}
 		}
 	}
 	if o.VLM.Remote.URL != "" {
 		add(Remote(context.Background(), o.VLM.Remote, o.VLM.Manifest))
 	}
 	return cs
+}
+
+// precisionCheck says which variants --precision picks on this machine and
+// why (engine.Runtime.ChoosePrecision, as the daemon decides it).
+func precisionCheck(o parts.Options) Check {
+	c := Check{Name: "precision " + o.Precision}
+	if o.Precision == "" {
+		c.Name += registry.Precisions.Default()
+	}
+	rt, err := engine.NewRuntime(engine.RuntimeConfig{LibraryPath: o.ORTLib, Providers: o.Providers, TensorRT: o.TensorRT, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		c.Status, c.Detail, c.Fix = Fail, err.Error(), "fix the onnxruntime check above"
+		return c
+	}
+	defer rt.Close()
+	p, err := rt.ChoosePrecision(o.Precision)
+	if err != nil {
+		c.Status, c.Detail, c.Fix = Fail, err.Error(), "use --precision "+registry.Precisions.OrNames()
+		return c
+	}
+	variant := "float32 models"
+	if p.Int8 {
+		variant = "int8 emotion head and faceres"
+	}
+	c.Status, c.Detail = OK, variant+" ("+p.Why+")"
+	return c
 }
 
 // targetCheck reports a face model loaded fine, with the architecture its

@@ -41,6 +41,9 @@ type Options struct {
 	// match its manifest is disabled with a warning instead of failing
 	// start-up.
 	OptionalHeads bool
+	// Precision is a registry.Precisions name (empty: auto): whether the
+	// models with an int8 variant (the emotion head, faceres) run it.
+	Precision string
 }
 
 // Detector names (engine/registry holds the one list, with help).
@@ -123,6 +126,27 @@ func EmotionManifest(v string) string {
 	return v
 }
 
+// WithPrecision is the manifest to load for path under p: path itself,
+// or, where p is int8 and path is the float32 manifest of a part with an
+// int8 variant (models/faceres.manifest.json for age-gender), that
+// variant's manifest beside it. A manifest under any other name is the
+// user's own model and runs as named. Under auto, a variant that is not
+// there (a trimmed models/ folder) leaves the float32 model, with a
+// warning; asked for outright, it is an error at load.
+func WithPrecision(path string, part registry.Part, p engine.Precision, log *slog.Logger) string {
+	if !p.Int8 || part.Int8 == "" || filepath.Base(path) != part.Manifest+".manifest.json" {
+		return path
+	}
+	q := filepath.Join(filepath.Dir(path), part.Int8+".manifest.json")
+	if p.Auto && !fileExists(q) {
+		if log != nil {
+			log.Warn("int8 variant missing: running float32", "model", part.Manifest, "want", q, "fix", "run scripts/setup.sh (scripts/models.sh makes it)")
+		}
+		return path
+	}
+	return q
+}
+
 // NewDetector opens the face detector the options name. Each camera gets
 // its own, so cameras detect in parallel; BlazeFace's sessions are shared
 // between them (shareRunner), one intra-op thread each unless Threads says
@@ -199,7 +223,7 @@ func (d *blazeDetector) Close() error {
 // loadHeads opens the face heads o asks for, in that order. A head that
 // fails to load is an error naming its file, or, with OptionalHeads, a
 // warning and the head stays off.
-func loadHeads(rt *engine.Runtime, o Options, log *slog.Logger) ([]engine.Head, error) {
+func loadHeads(rt *engine.Runtime, o Options, prec engine.Precision, log *slog.Logger) ([]engine.Head, error) {
 	names := o.Heads
 	if names == nil {
 		names = AllHeads
@@ -214,7 +238,7 @@ func loadHeads(rt *engine.Runtime, o Options, log *slog.Logger) ([]engine.Head, 
 			if part.Manifest == "" { // a head with no model
 				return engine.OpenHead(part.Name, rt, nil)
 			}
-			m, err := engine.LoadManifest(o.FaceManifest(part.Manifest))
+			m, err := engine.LoadManifest(WithPrecision(o.FaceManifest(part.Manifest), part, prec, log))
 			if err != nil {
 				return nil, err
 			}
@@ -238,10 +262,13 @@ type Models struct {
 	Analyzer engine.Analyzer // the fast head, VidEmo, or both (tiered)
 	Manifest *engine.Manifest
 	Provider string
+	// Precision is models.precision resolved on this machine.
+	Precision engine.Precision
 }
 
 // LoadModels loads the runtime and the analyzer, or nothing.
 func LoadModels(o Options, log *slog.Logger) (ms *Models, err error) {
+	_, named := registry.EmotionModels.Get(o.Manifest) // a name is explicit: no precision applies
 	o.Manifest = EmotionManifest(o.Manifest)
 	if o.Threads == 0 {
 		o.Threads = 1
@@ -253,11 +280,6 @@ func LoadModels(o Options, log *slog.Logger) (ms *Models, err error) {
 			ms = nil
 		}
 	}()
-	m, err := engine.LoadManifest(o.Manifest)
-	if err != nil {
-		return ms, err
-	}
-	ms.Manifest = m
 	rt, err := engine.NewRuntime(engine.RuntimeConfig{
 		LibraryPath: o.ORTLib, Providers: o.Providers, IntraOpThreads: o.Threads, TensorRT: o.TensorRT,
 		Logger: log.With("component", "ort"),
@@ -266,12 +288,24 @@ func LoadModels(o Options, log *slog.Logger) (ms *Models, err error) {
 		return ms, err
 	}
 	ms.Runtime = rt
+	if ms.Precision, err = rt.ChoosePrecision(o.Precision); err != nil {
+		return ms, err
+	}
+	emotion, _ := registry.EmotionModels.Get(registry.EmotionModels.Default())
+	if named {
+		emotion.Int8 = ""
+	}
+	m, err := engine.LoadManifest(WithPrecision(o.Manifest, emotion, ms.Precision, log))
+	if err != nil {
+		return ms, err
+	}
+	ms.Manifest = m
 	head, err := engine.NewEmotionHead(rt, m)
 	if err != nil {
 		return ms, err
 	}
 	ms.Provider = head.Provider()
-	heads, err := loadHeads(rt, o, log)
+	heads, err := loadHeads(rt, o, ms.Precision, log)
 	if err != nil {
 		head.Close()
 		return ms, err
@@ -279,7 +313,7 @@ func LoadModels(o Options, log *slog.Logger) (ms *Models, err error) {
 	if ms.Analyzer, err = withVLM(rt, engine.NewFastAnalyzer(head, engine.FastConfig{Heads: heads}), o, log); err != nil {
 		return ms, err
 	}
-	log.Info("models ready", "model", m.Ref(), "provider", ms.Provider)
+	log.Info("models ready", "model", m.Ref(), "provider", ms.Provider, "precision", ms.Precision.Why)
 	return ms, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/edgemo/edgemo/engine"
+	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/internal/testenv"
 )
 
@@ -49,11 +50,15 @@ func modelsCopy(t *testing.T, broken string, remove bool) string {
 func TestBrokenHeadModel(t *testing.T) {
 	lib := testenv.ORTLib(t)
 	for _, c := range []struct {
-		file   string
-		remove bool
-	}{{"facemesh.onnx", false}, {"faceres.onnx", true}, {"antispoof.onnx", false}, {"faceres.manifest.json", false}} {
+		file      string
+		remove    bool
+		precision string // the variant that loads the file
+	}{
+		{"facemesh.onnx", false, ""}, {"faceres.onnx", true, "fp32"}, {"antispoof.onnx", false, ""},
+		{"faceres.manifest.json", false, "fp32"}, {"faceres-int8.onnx", false, "int8"}, {"faceres-int8.manifest.json", true, "int8"},
+	} {
 		dir := modelsCopy(t, c.file, c.remove)
-		o := Options{Manifest: filepath.Join(dir, "emotion.manifest.json"), ModelsDir: dir, ORTLib: lib, Providers: []string{"cpu"}}
+		o := Options{Manifest: filepath.Join(dir, "emotion.manifest.json"), ModelsDir: dir, ORTLib: lib, Providers: []string{"cpu"}, Precision: c.precision}
 		var logs bytes.Buffer
 		log := slog.New(slog.NewTextHandler(&logs, nil))
 		ms, err := LoadModels(o, log)
@@ -78,6 +83,75 @@ func TestBrokenHeadModel(t *testing.T) {
 	_, err := NewDetector(Options{ModelsDir: dir, ORTLib: lib, Providers: []string{"cpu"}}, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "blazeface-back.onnx")) {
 		t.Errorf("truncated detector model: want an error naming it, got %v", err)
+	}
+}
+
+// TestLoadModelsPrecision: fp32 loads every float32 model, int8 the int8
+// variants of the emotion head and faceres beside them, and an emotion
+// model given by name stays the one named (--model emotion is float32
+// under any precision).
+func TestLoadModelsPrecision(t *testing.T) {
+	lib := testenv.ORTLib(t)
+	for _, c := range []struct {
+		precision, model       string
+		wantEmotion, wantAttrs string
+	}{
+		{"fp32", "", "emotion.onnx", "faceres.onnx"},
+		{"int8", "", "emotion-int8.onnx", "faceres-int8.onnx"},
+		{"int8", "emotion", "emotion.onnx", "faceres-int8.onnx"},
+		{"fp32", "emotion-int8", "emotion-int8.onnx", "faceres.onnx"},
+	} {
+		logs := testenv.NewLogs()
+		ms, err := LoadModels(Options{Manifest: c.model, ORTLib: lib, Providers: []string{"cpu"}, Precision: c.precision, Heads: []string{"age-gender"}}, logs.Logger())
+		if err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		var sessions []string
+		for _, r := range logs.Find("onnxruntime session") {
+			sessions = append(sessions, filepath.Base(r.Attrs["model"]))
+		}
+		ms.Close()
+		if len(sessions) != 2 || sessions[0] != c.wantEmotion || sessions[1] != c.wantAttrs {
+			t.Errorf("precision %s, model %q: sessions %v, want %s and %s", c.precision, c.model, sessions, c.wantEmotion, c.wantAttrs)
+		}
+		if !ms.Precision.Int8 != (c.precision == "fp32") {
+			t.Errorf("precision %s: resolved %+v", c.precision, ms.Precision)
+		}
+	}
+	if _, err := LoadModels(Options{ORTLib: lib, Providers: []string{"cpu"}, Precision: "int4"}, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "unknown precision") {
+		t.Errorf("precision int4: want an unknown-precision error, got %v", err)
+	}
+}
+
+// TestWithPrecision: only the float32 manifest of a part with an int8
+// variant is swapped, for the variant beside it; under auto a missing
+// variant leaves the float32 one (with a warning), asked for it is kept
+// so loading it names the missing file.
+func TestWithPrecision(t *testing.T) {
+	dir := modelsCopy(t, "faceres-int8.manifest.json", true)
+	part := registry.Part{Manifest: "faceres", Int8: "faceres-int8"}
+	emo := registry.Part{Manifest: "emotion", Int8: "emotion-int8"}
+	models := filepath.Join(testenv.Root(), "models")
+	logs := testenv.NewLogs()
+	for _, c := range []struct {
+		path string
+		part registry.Part
+		p    engine.Precision
+		want string
+	}{
+		{filepath.Join(models, "faceres.manifest.json"), part, engine.Precision{}, filepath.Join(models, "faceres.manifest.json")},
+		{filepath.Join(models, "faceres.manifest.json"), part, engine.Precision{Int8: true, Auto: true}, filepath.Join(models, "faceres-int8.manifest.json")},
+		{filepath.Join(models, "emotion.manifest.json"), emo, engine.Precision{Int8: true}, filepath.Join(models, "emotion-int8.manifest.json")},
+		{"/srv/mine/age.manifest.json", part, engine.Precision{Int8: true}, "/srv/mine/age.manifest.json"},
+		{filepath.Join(dir, "faceres.manifest.json"), part, engine.Precision{Int8: true, Auto: true}, filepath.Join(dir, "faceres.manifest.json")},
+		{filepath.Join(dir, "faceres.manifest.json"), part, engine.Precision{Int8: true}, filepath.Join(dir, "faceres-int8.manifest.json")},
+	} {
+		if got := WithPrecision(c.path, c.part, c.p, logs.Logger()); got != c.want {
+			t.Errorf("WithPrecision(%s, %s, %+v) = %s, want %s", c.path, c.part.Manifest, c.p, got, c.want)
+		}
+	}
+	if len(logs.Find("int8 variant missing: running float32")) != 1 {
+		t.Errorf("want one warning for the missing variant under auto: %v", logs.Records())
 	}
 }
 
