@@ -6,6 +6,7 @@ import (
 	"math"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -16,7 +17,7 @@ import (
 )
 
 // int8 variants of the converted models (scripts/quantize_int8.py,
-// docs/int8.md). emotion-int8 and faceres-int8 are made by
+// docs/int8.md). emotion-int8, faceres-int8 and antispoof-int8 are made by
 // scripts/models.sh and pinned in their manifests; BlazeFace int8 was not
 // adopted, so these tests quantise it themselves from the committed
 // calibration table, as models.sh would.
@@ -24,11 +25,11 @@ import (
 var int8Media = []string{"astronaut.png", "messi5.jpg", "Megamind.avi", "vtest.avi"}
 
 // int8Manifest is name's int8 variant: models/<name>-int8.manifest.json
-// for the emotion head and faceres, else the fp32 manifest pointed at a model quantised
+// for the emotion head, faceres and antispoof, else the fp32 manifest pointed at a model quantised
 // into a temporary directory.
 func int8Manifest(t testing.TB, name string) *Manifest {
 	t.Helper()
-	if name == "emotion" || name == "faceres" {
+	if name == "emotion" || name == "faceres" || name == "antispoof" {
 		return faceManifest(t, name+"-int8")
 	}
 	fp := faceManifest(t, name)
@@ -72,7 +73,7 @@ func newBlazeFaceFrom(t testing.TB, m *Manifest) (*facetrack.BlazeFace, *BlazeFa
 // Quantize nodes: slower than the fp32 model, however good its ranges.
 func TestInt8ModelsAreFused(t *testing.T) {
 	newTestRuntime(t, quietLogger()) // loads the ORT library
-	for _, name := range []string{"blazeface-back", "blazeface-front", "emotion", "faceres"} {
+	for _, name := range []string{"blazeface-back", "blazeface-front", "emotion", "faceres", "antispoof"} {
 		t.Run(name, func(t *testing.T) {
 			m := int8Manifest(t, name)
 			dump := filepath.Join(t.TempDir(), "optimized.onnx")
@@ -311,7 +312,7 @@ func TestBlazeFaceInt8Boxes(t *testing.T) {
 
 // BenchmarkInt8 times one ORT Run (CPU provider, one intra-op thread) of
 // each model in fp32 and int8 on a real input: a letterboxed Megamind
-// frame for BlazeFace, aligned crops for the emotion head and faceres at
+// frame for BlazeFace, aligned crops for the heads at
 // batch 1 and 16 (the pipeline batches a window's new crops).
 //
 //	go test ./engine -run '^$' -bench Int8 -benchtime 2s
@@ -324,13 +325,13 @@ func BenchmarkInt8(b *testing.B) {
 	})
 	defer frame.Close()
 	crops, _ := faceCrops(b, "astronaut.png", 0.25, 16)
-	for _, name := range []string{"blazeface-back", "blazeface-front", "emotion", "faceres"} {
+	for _, name := range []string{"blazeface-back", "blazeface-front", "emotion", "faceres", "antispoof"} {
 		for _, v := range []string{"fp32", "int8"} {
 			m := faceManifest(b, name)
 			if v == "int8" {
 				m = int8Manifest(b, name)
 			}
-			if name != "emotion" && name != "faceres" {
+			if strings.HasPrefix(name, "blazeface") {
 				b.Run(name+"/"+v, func(b *testing.B) { benchBlazeFaceRun(b, m, frame) })
 				continue
 			}

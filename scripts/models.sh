@@ -59,7 +59,7 @@ convert_tfjs models/arm64/blazeface-back.manifest.json deps/human-models/models/
 # int8 variants (docs/int8.md): a converted model quantised with its
 # committed calibration table (models/int8/<model>.ranges.json, made by
 # scripts/int8calib), both checked against the manifest's source.sha256,
-# the output against files[0].sha256. The emotion head and faceres; int8
+# the output against files[0].sha256. The emotion head, faceres and antispoof; int8
 # BlazeFace was slower on ORT's CPU provider and lost faces.
 quantize_int8() { # manifest
 	local manifest=$root/$1
@@ -89,6 +89,7 @@ quantize_int8() { # manifest
 }
 quantize_int8 models/emotion-int8.manifest.json
 quantize_int8 models/faceres-int8.manifest.json
+quantize_int8 models/antispoof-int8.manifest.json
 
 # VidEmo's test model set: the Qwen2.5-VL reference checkpoint (the real
 # architecture at a tiny size; weights derived by the documented algorithm in

@@ -22,7 +22,8 @@ QLinearConv and QLinearAdd:
   MLAS's u8s8 kernels, VNNI on AVX-512);
 - a Relu or a Clip (relu6) after a quantised Conv/Add that is its input's only reader is
   removed: its output's range starts at 0, so zero point 0 clamps as the
-  Relu did (the same fold ORT's own quantiser makes);
+  Relu did (the same fold ORT's own quantiser makes); a Relu after a
+  MaxPool of a quantised Conv likewise (the two commute);
 - Identity nodes are dropped, a MaxPool of a quantised tensor keeps its
   input's scale so it runs on uint8;
 - Convs whose output leaves the network (BlazeFace's score and box heads,
@@ -215,6 +216,18 @@ def quantize(model, ranges, method="percentile", fp32=(), first_fp32=False, fp32
             p.output[0] = n.output[0]
             bounds[n.output[0]] = b
             folded.append(n)
+        elif (n.op_type == "Relu" and p is not None and p.op_type == "MaxPool" and len(cons.get(x, [])) == 1
+              and x not in gr.outputs):
+            # Relu(MaxPool(y)) = MaxPool(Relu(y)): both are monotonic. The
+            # Relu moves into y's producer's range, and the MaxPool runs on
+            # uint8 between two quantised Convs (antispoof) instead of a
+            # Dequantize, Relu and Quantize after it.
+            y = p.input[0]
+            pp = prod.get(y)
+            if pp is not None and is_q(pp) and len(cons.get(y, [])) == 1 and y not in gr.outputs:
+                p.output[0] = n.output[0]
+                bounds[y] = b
+                folded.append(n)
     gone = {id(n) for n in folded}
     nodes = [n for n in nodes if id(n) not in gone]
 

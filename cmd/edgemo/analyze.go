@@ -59,7 +59,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	m.heads = strings.Join(registry.Heads.Defaults(), ",")
 	fs.Var(partFlag{&m.heads, registry.Heads, true}, "heads", "face `heads` beside the emotion head, comma-separated (none for no heads): "+registry.Heads.Help())
 	m.precision = registry.Precisions.Default()
-	fs.Var(partFlag{&m.precision, registry.Precisions, false}, "precision", "`precision` of the emotion head and faceres: "+registry.Precisions.Help())
+	fs.Var(partFlag{&m.precision, registry.Precisions, false}, "precision", "`precision` of the emotion head, faceres and antispoof: "+registry.Precisions.Help())
 	fs.BoolVar(&m.optionalHeads, "optional-heads", false, "disable a face head whose model is missing or broken (with a warning) instead of failing")
 }
 

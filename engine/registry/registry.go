@@ -49,7 +49,7 @@ var Detectors = List{Kind: "detector", Parts: []Part{
 var Heads = List{Kind: "head", Parts: []Part{
 	{Name: "mesh", Default: true, Manifest: "facemesh", Task: "face-landmarks-468", Help: "landmark cues, head pose"},
 	{Name: "age-gender", Default: true, Manifest: "faceres", Int8: "faceres-int8", Task: "face-age-gender", Help: "apparent age and gender"},
-	{Name: "liveness", Default: true, Manifest: "antispoof", Task: "face-anti-spoofing", Help: "real face or a photo/screen"},
+	{Name: "liveness", Default: true, Manifest: "antispoof", Int8: "antispoof-int8", Task: "face-anti-spoofing", Help: "real face or a photo/screen"},
 }}
 
 // EmotionModels are the fast tier's emotion head models (models.emotion,
@@ -61,7 +61,7 @@ var EmotionModels = List{Kind: "emotion model", Parts: []Part{
 }}
 
 // Precisions say which variant of a model that has an int8 one (Int8:
-// the emotion head, faceres) runs (models.precision, --precision). The
+// the emotion head, faceres, antispoof) runs (models.precision, --precision). The
 // int8 variants were measured on x86 CPUs with VNNI through ORT's CPU
 // provider only; elsewhere (arm64, whose int8 kernels differ; GPUs, where
 // TensorRT wants symmetric activations these models lack; x86 without

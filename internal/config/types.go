@@ -47,7 +47,7 @@ type TensorRT struct {
 type ModelsConfig struct {
 	Emotion string `yaml:"emotion"` // default models/emotion.manifest.json
 	// Precision is a registry.Precisions name (default auto): whether the
-	// emotion head and faceres run their int8 variants.
+	// emotion head, faceres and antispoof run their int8 variants.
 	Precision string `yaml:"precision"`
 	VidEmo    string `yaml:"videmo"`    // VidEmo manifest; set: the fast head plus VidEmo scheduled across tracks
 	Tokenizer string `yaml:"tokenizer"` // VidEmo's tokenizer.json; default: beside its manifest

@@ -100,7 +100,7 @@ type Snapshot struct {
 	Ready    bool      `json:"ready"`
 	Provider string    `json:"provider,omitempty"`
 	Model    string    `json:"model,omitempty"`
-	// Precision is "int8" where the emotion head and faceres run their
+	// Precision is "int8" where the emotion head, faceres and antispoof run their
 	// int8 variants (models.precision), else "fp32".
 	Precision string        `json:"precision,omitempty"`
 	Cameras   []CameraStats `json:"cameras"`

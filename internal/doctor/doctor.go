@@ -146,7 +146,7 @@ func precisionCheck(o parts.Options) Check {
 	}
 	variant := "float32 models"
 	if p.Int8 {
-		variant = "int8 emotion head and faceres"
+		variant = "int8 emotion head, faceres and antispoof"
 	}
 	c.Status, c.Detail = OK, variant+" ("+p.Why+")"
 	return c

@@ -42,7 +42,7 @@ type Options struct {
 	// start-up.
 	OptionalHeads bool
 	// Precision is a registry.Precisions name (empty: auto): whether the
-	// models with an int8 variant (the emotion head, faceres) run it.
+	// models with an int8 variant (the emotion head, faceres, antispoof) run it.
 	Precision string
 }
 

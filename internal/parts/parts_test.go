@@ -54,7 +54,7 @@ func TestBrokenHeadModel(t *testing.T) {
 		remove    bool
 		precision string // the variant that loads the file
 	}{
-		{"facemesh.onnx", false, ""}, {"faceres.onnx", true, "fp32"}, {"antispoof.onnx", false, ""},
+		{"facemesh.onnx", false, ""}, {"faceres.onnx", true, "fp32"}, {"antispoof.onnx", false, "fp32"}, {"antispoof-int8.onnx", false, "int8"},
 		{"faceres.manifest.json", false, "fp32"}, {"faceres-int8.onnx", false, "int8"}, {"faceres-int8.manifest.json", true, "int8"},
 	} {
 		dir := modelsCopy(t, c.file, c.remove)
@@ -87,7 +87,7 @@ func TestBrokenHeadModel(t *testing.T) {
 }
 
 // TestLoadModelsPrecision: fp32 loads every float32 model, int8 the int8
-// variants of the emotion head and faceres beside them, and an emotion
+// variants of the emotion head, faceres and antispoof beside them, and an emotion
 // model given by name stays the one named (--model emotion is float32
 // under any precision).
 func TestLoadModelsPrecision(t *testing.T) {

@@ -5,8 +5,7 @@
 //	go run ./scripts/int8calib [-out models/int8] [-every 3] [-percentile 99.999]
 //
 // For each of blazeface-back, blazeface-front and the crop heads (emotion,
-// faceres) it has
-// quantize_int8.py expose write the model with every tensor a quantised op
+// faceres, antispoof) it has quantize_int8.py expose write the model with every tensor a quantised op
 // reads or writes as an extra output, opens that through engine.FaceModel
 // (the manifest's input and preprocessing, the extra outputs added) and
 // feeds it:
@@ -15,9 +14,10 @@
 //   - blazeface-front: the same frames (front as the detector) and, per
 //     face blazeface-back finds (score >= 0.5), the region a region check
 //     looks in (facetrack.Region), letterboxed likewise;
-//   - emotion and faceres: those faces' aligned crops (facetrack.CropAligned,
-//     the pipeline's margin 0.25 and size 192) through each head's own
-//     preprocessing (gray 64x64, RGB 224x224).
+//   - emotion, faceres and antispoof: those faces' aligned crops
+//     (facetrack.CropAligned, the pipeline's margin 0.25 and size 192)
+//     through each head's own preprocessing (gray 64x64, RGB 224x224 and
+//     128x128).
 //
 // -only names the models whose tables are written (the others still run:
 // the detectors find the crops), so a new model is calibrated without
@@ -86,7 +86,7 @@ func main() {
 }
 
 // cropModels are the heads calibrated on aligned face crops.
-var cropModels = []string{"emotion", "faceres"}
+var cropModels = []string{"emotion", "faceres", "antispoof"}
 
 func allModels() []string {
 	return append([]string{"blazeface-back", "blazeface-front"}, cropModels...)

@@ -74,3 +74,47 @@ func TestFaceresInt8Agreement(t *testing.T) {
 		t.Errorf("int8 faceres outside its bounds (no gender flip, |Δ P(male)| < 0.1, |Δ age| < 3 years, mean < 1)")
 	}
 }
+
+// TestAntispoofInt8Agreement holds int8 antispoof, on the sample media's
+// faces (int8Crops), to stated bounds against fp32 antispoof: each crop's
+// live score within 0.05, so a window's mean (LivenessHead.Summarize:
+// live at 0.6 and over, spoof at 0.4 and under) changes band only where
+// fp32's mean is within 0.05 of a threshold. It logs fp32 against itself
+// with the box moved one pixel, for scale.
+func TestAntispoofInt8Agreement(t *testing.T) {
+	crops, shifted := int8Crops(t)
+	open := func(m *Manifest) *LivenessHead {
+		h, err := NewLivenessHead(newTestRuntime(t, quietLogger()), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	fp, q := open(faceManifest(t, "antispoof")), open(int8Manifest(t, "antispoof"))
+	predict := func(h *LivenessHead, crops []facetrack.Crop) []float64 {
+		var out []float64
+		for i := 0; i < len(crops); i += 16 {
+			s, err := h.Predict(crops[i:min(i+16, len(crops))])
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s...)
+		}
+		return out
+	}
+	diff := func(a, b []float64) (mx, mean float64) {
+		for i := range a {
+			d := math.Abs(a[i] - b[i])
+			mx, mean = max(mx, d), mean+d/float64(len(a))
+		}
+		return mx, mean
+	}
+	sf, ss, sq := predict(fp, crops), predict(fp, shifted), predict(q, crops)
+	qMax, qMean := diff(sf, sq)
+	jMax, jMean := diff(sf, ss)
+	t.Logf("%d crops; int8 vs fp32: |Δ live| max %.4f mean %.4f; fp32 with the box moved 1 px: max %.4f mean %.4f", len(crops), qMax, qMean, jMax, jMean)
+	if qMax >= 0.05 {
+		t.Errorf("int8 antispoof moves a live score by %.3f, bound 0.05", qMax)
+	}
+}
