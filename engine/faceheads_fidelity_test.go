@@ -427,8 +427,8 @@ func maxAbsDiff(t testing.TB, a []float32, b []float64) float64 {
 }
 
 // arm64ModelNames are the face models converted again for arm64
-// (models/arm64/: without the AVX-512 channel padding).
-var arm64ModelNames = []string{"arm64/blazeface-front", "arm64/blazeface-back"}
+// (models/arm64/: without the AVX-512 channel padding and PRelu rewrite).
+var arm64ModelNames = []string{"arm64/blazeface-front", "arm64/blazeface-back", "arm64/facemesh"}
 
 // TestConverterDeterministic: converting each pinned source again (the
 // emotion head and every face model, with the converter options its

@@ -50,11 +50,13 @@ convert_tfjs models/blazeface-back.manifest.json deps/human-models/models/blazef
 convert_tfjs models/facemesh.manifest.json deps/human-models/models/facemesh.json
 convert_tfjs models/faceres.manifest.json deps/human-models/models/faceres.json
 convert_tfjs models/antispoof.manifest.json deps/human-models/models/antispoof.json
-# The detectors again for arm64 (models/arm64/, picked by an arm64 binary and
-# its release archive): without --pad-channels 16, which suits AVX-512's
-# NCHWc blocks and is pure overhead on NEON (scripts/arm64.sh insncount).
+# The detectors and the mesh again for arm64 (models/arm64/, picked by an
+# arm64 binary and its release archive): without --pad-channels 16 and
+# --prelu-as-conv, which suit AVX-512's NCHWc blocks and are pure overhead
+# on NEON (scripts/arm64.sh insncount).
 convert_tfjs models/arm64/blazeface-front.manifest.json deps/human-models/models/blazeface-front.json
 convert_tfjs models/arm64/blazeface-back.manifest.json deps/human-models/models/blazeface-back.json
+convert_tfjs models/arm64/facemesh.manifest.json deps/human-models/models/facemesh.json
 
 # int8 variants (docs/int8.md): a converted model quantised with its
 # committed calibration table (models/int8/<model>.ranges.json, made by

@@ -164,7 +164,8 @@ func TestFaceManifestArchVariant(t *testing.T) {
 	for _, c := range []struct{ arch, name, want, target string }{
 		{"arm64", "blazeface-back", "arm64/blazeface-back.manifest.json", "arm64"},
 		{"arm64", "blazeface-front", "arm64/blazeface-front.manifest.json", "arm64"},
-		{"arm64", "facemesh", "facemesh.manifest.json", ""},
+		{"arm64", "facemesh", "arm64/facemesh.manifest.json", "arm64"},
+		{"arm64", "faceres", "faceres.manifest.json", ""},
 		{"amd64", "blazeface-back", "blazeface-back.manifest.json", "amd64-avx512"},
 		{"riscv64", "blazeface-front", "blazeface-front.manifest.json", "amd64-avx512"},
 	} {
