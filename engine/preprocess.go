@@ -115,6 +115,27 @@ func (pp *preprocessor) run(crop facetrack.Crop, dst []float32) error {
 		}
 	}
 	// 2. bilinear resize + offset/scale into dst
+	if W == pp.w && H == pp.h && !pp.p.AlignCorners && !pp.p.HalfPixelCenters && !pp.nchw {
+		pp.scaleOnly(dst)
+		return nil
+	}
+	pp.bilinear(W, dst)
+	return nil
+}
+
+// scaleOnly is bilinear for a crop of the input's size (the mesh: 192 on
+// 192) without align_corners or half-pixel centres: every tap is its own
+// pixel with weight 0, so (tl + (tr−tl)·0 + off)·sc is exactly (tl + off)·sc.
+func (pp *preprocessor) scaleOnly(dst []float32) {
+	off, sc := pp.p.Offset, pp.p.Scale
+	for i, v := range pp.tmp {
+		dst[i] = float32((v + off) * sc)
+	}
+}
+
+// bilinear resizes tmp (a crop W wide, pp.c channels) into dst with the
+// taps of run, then applies offset and scale.
+func (pp *preprocessor) bilinear(W int, dst []float32) {
 	C := pp.c
 	off, sc := pp.p.Offset, pp.p.Scale
 	for y, ty := range pp.ry {
@@ -134,5 +155,4 @@ func (pp *preprocessor) run(crop facetrack.Crop, dst []float32) error {
 			}
 		}
 	}
-	return nil
 }
