@@ -75,6 +75,8 @@ func (r *Runtime) ServingProvider() string {
 			err = appendProvider(opts, p, r.cfg.TensorRT)
 			opts.Destroy()
 			if err != nil {
+				// said once here, with the reason, as OpenGraph would
+				r.log.Warn("execution provider unavailable, falling back", "provider", p, "err", err)
 				providerDown.Store(r.lib+"|"+p, err)
 				continue
 			}
