@@ -8,6 +8,39 @@ import (
 	"github.com/edgemo/edgemo/facetrack"
 )
 
+// int8Pair opens a head on name's fp32 model and on its int8 variant,
+// each closed when the test ends.
+func int8Pair[H interface{ Close() error }](t *testing.T, name string, open func(*Runtime, *Manifest) (H, error)) (fp, q H) {
+	t.Helper()
+	for _, h := range []struct {
+		m   *Manifest
+		dst *H
+	}{{faceManifest(t, name), &fp}, {int8Manifest(t, name), &q}} {
+		head, err := open(newTestRuntime(t, quietLogger()), h.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = head.Close() })
+		*h.dst = head
+	}
+	return fp, q
+}
+
+// inBatches runs predict over crops 16 at a time, the size of the
+// pipeline's batches (a window's new crops).
+func inBatches[T any](t *testing.T, crops []facetrack.Crop, predict func([]facetrack.Crop) ([]T, error)) []T {
+	t.Helper()
+	var out []T
+	for i := 0; i < len(crops); i += 16 {
+		r, err := predict(crops[i:min(i+16, len(crops))])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r...)
+	}
+	return out
+}
+
 // attrAgreement compares two runs of faceres on the same faces.
 type attrAgreement struct {
 	n, flips        int     // faces; gender on the other side of 0.5
@@ -46,27 +79,8 @@ func (g attrAgreement) String() string {
 // megamind-720p.mp4 and the two photos, not vtest.avi.
 func TestFaceresInt8Agreement(t *testing.T) {
 	crops, shifted := int8Crops(t)
-	open := func(m *Manifest) *AttributeHead {
-		h, err := NewAttributeHead(newTestRuntime(t, quietLogger()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		return h
-	}
-	fp, q := open(faceManifest(t, "faceres")), open(int8Manifest(t, "faceres"))
-	predict := func(h *AttributeHead, crops []facetrack.Crop) []Attr {
-		var out []Attr
-		for i := 0; i < len(crops); i += 16 { // the pipeline's batches are a window's new crops
-			a, err := h.Predict(crops[i:min(i+16, len(crops))])
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, a...)
-		}
-		return out
-	}
-	af, as, aq := predict(fp, crops), predict(fp, shifted), predict(q, crops)
+	fp, q := int8Pair(t, "faceres", NewAttributeHead)
+	af, as, aq := inBatches(t, crops, fp.Predict), inBatches(t, shifted, fp.Predict), inBatches(t, crops, q.Predict)
 	q8, jitter := compareAttrs(af, aq), compareAttrs(af, as)
 	t.Logf("%d crops; int8 vs fp32: %v", len(crops), q8)
 	t.Logf("fp32 vs fp32 on the box moved 1 px: %v", jitter)
@@ -83,26 +97,7 @@ func TestFaceresInt8Agreement(t *testing.T) {
 // with the box moved one pixel, for scale.
 func TestAntispoofInt8Agreement(t *testing.T) {
 	crops, shifted := int8Crops(t)
-	open := func(m *Manifest) *LivenessHead {
-		h, err := NewLivenessHead(newTestRuntime(t, quietLogger()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		return h
-	}
-	fp, q := open(faceManifest(t, "antispoof")), open(int8Manifest(t, "antispoof"))
-	predict := func(h *LivenessHead, crops []facetrack.Crop) []float64 {
-		var out []float64
-		for i := 0; i < len(crops); i += 16 {
-			s, err := h.Predict(crops[i:min(i+16, len(crops))])
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, s...)
-		}
-		return out
-	}
+	fp, q := int8Pair(t, "antispoof", NewLivenessHead)
 	diff := func(a, b []float64) (mx, mean float64) {
 		for i := range a {
 			d := math.Abs(a[i] - b[i])
@@ -110,7 +105,7 @@ func TestAntispoofInt8Agreement(t *testing.T) {
 		}
 		return mx, mean
 	}
-	sf, ss, sq := predict(fp, crops), predict(fp, shifted), predict(q, crops)
+	sf, ss, sq := inBatches(t, crops, fp.Predict), inBatches(t, shifted, fp.Predict), inBatches(t, crops, q.Predict)
 	qMax, qMean := diff(sf, sq)
 	jMax, jMean := diff(sf, ss)
 	t.Logf("%d crops; int8 vs fp32: |Δ live| max %.4f mean %.4f; fp32 with the box moved 1 px: max %.4f mean %.4f", len(crops), qMax, qMean, jMax, jMean)

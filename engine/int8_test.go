@@ -12,6 +12,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
 
+	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/facetrack"
 	"github.com/edgemo/edgemo/internal/testenv"
 )
@@ -24,13 +25,15 @@ import (
 
 var int8Media = []string{"astronaut.png", "messi5.jpg", "Megamind.avi", "vtest.avi"}
 
-// int8Manifest is name's int8 variant: models/<name>-int8.manifest.json
-// for the emotion head, faceres and antispoof, else the fp32 manifest pointed at a model quantised
+// int8Manifest is name's int8 variant: the registry's Int8 manifest for a
+// model that has one (the emotion head, faceres, antispoof), else the fp32 manifest pointed at a model quantised
 // into a temporary directory.
 func int8Manifest(t testing.TB, name string) *Manifest {
 	t.Helper()
-	if name == "emotion" || name == "faceres" || name == "antispoof" {
-		return faceManifest(t, name+"-int8")
+	for _, part := range append(append([]registry.Part{}, registry.EmotionModels.Parts...), registry.Heads.Parts...) {
+		if part.Manifest == name && part.Int8 != "" { // made by scripts/models.sh
+			return faceManifest(t, part.Int8)
+		}
 	}
 	fp := faceManifest(t, name)
 	dir := t.TempDir()
@@ -76,28 +79,7 @@ func TestInt8ModelsAreFused(t *testing.T) {
 	for _, name := range []string{"blazeface-back", "blazeface-front", "emotion", "faceres", "antispoof"} {
 		t.Run(name, func(t *testing.T) {
 			m := int8Manifest(t, name)
-			dump := filepath.Join(t.TempDir(), "optimized.onnx")
-			opts, err := ort.NewSessionOptions()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer opts.Destroy()
-			if err := opts.SetIntraOpNumThreads(1); err != nil {
-				t.Fatal(err)
-			}
-			if err := opts.SetOptimizedModelFilePath(dump); err != nil {
-				t.Fatal(err)
-			}
-			var outs []string
-			for _, o := range m.OutputSpecs() {
-				outs = append(outs, o.Name)
-			}
-			s, err := ort.NewDynamicAdvancedSession(m.ModelPath(), []string{m.Input.Name}, outs, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.Destroy()
-			q, o := opCounts(t, m.ModelPath()), opCounts(t, dump)
+			q, o := opCounts(t, m.ModelPath()), optimizedOpCounts(t, m)
 			int8Convs, floatConvs := q["int8 weights"], q["Conv"]-q["int8 weights"]
 			if int8Convs == 0 || o["QLinearConv"] != int8Convs || o["QLinearAdd"] != q["Add"] || o["Conv"] != floatConvs {
 				t.Errorf("quantised model: %d Convs (%d with int8 weights), %d Adds; ORT's optimized graph: %v; want %d QLinearConv, %d QLinearAdd, %d float Conv",
@@ -106,6 +88,35 @@ func TestInt8ModelsAreFused(t *testing.T) {
 			t.Logf("%d QLinearConv, %d QLinearAdd, %d float Conv (heads)", o["QLinearConv"], o["QLinearAdd"], o["Conv"])
 		})
 	}
+}
+
+// optimizedOpCounts is opCounts of the graph ORT's CPU provider runs for
+// m (one intra-op thread): its optimized-model dump, after every fusion and
+// layout transform.
+func optimizedOpCounts(t *testing.T, m *Manifest) map[string]int {
+	t.Helper()
+	dump := filepath.Join(t.TempDir(), "optimized.onnx")
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := opts.SetOptimizedModelFilePath(dump); err != nil {
+		t.Fatal(err)
+	}
+	var outs []string
+	for _, o := range m.OutputSpecs() {
+		outs = append(outs, o.Name)
+	}
+	s, err := ort.NewDynamicAdvancedSession(m.ModelPath(), []string{m.Input.Name}, outs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Destroy()
+	return opCounts(t, dump)
 }
 
 // opCounts counts an ONNX file's ops by type (any domain: ORT's NCHWc Conv

@@ -1,11 +1,8 @@
 package engine
 
 import (
-	"path/filepath"
 	"runtime"
 	"testing"
-
-	ort "github.com/yalue/onnxruntime_go"
 )
 
 // TestFaceModelsRunBlocked: on x86, ONNX Runtime's CPU provider keeps each
@@ -30,26 +27,7 @@ func TestFaceModelsRunBlocked(t *testing.T) {
 	}
 	for name, most := range maxReorders {
 		t.Run(name, func(t *testing.T) {
-			m := faceManifest(t, name)
-			dump := filepath.Join(t.TempDir(), "optimized.onnx")
-			opts, err := ort.NewSessionOptions()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer opts.Destroy()
-			if err := opts.SetOptimizedModelFilePath(dump); err != nil {
-				t.Fatal(err)
-			}
-			var outs []string
-			for _, o := range m.OutputSpecs() {
-				outs = append(outs, o.Name)
-			}
-			s, err := ort.NewDynamicAdvancedSession(m.ModelPath(), []string{m.Input.Name}, outs, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.Destroy()
-			c := opCounts(t, dump)
+			c := optimizedOpCounts(t, faceManifest(t, name))
 			if n := c["ReorderInput"] + c["ReorderOutput"]; n > most {
 				t.Errorf("%s: %d layout reorders in ORT's optimized graph, want at most %d: %v", name, n, most, c)
 			}

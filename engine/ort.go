@@ -377,6 +377,17 @@ func shapeMatches(got ort.Shape, want []int64) bool {
 	return true
 }
 
+// canAppend is nil when provider can be appended to a session's options
+// here, the check this build offers that its libraries load.
+func canAppend(provider string, trt TensorRTOptions) error {
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return err
+	}
+	defer opts.Destroy()
+	return appendProvider(opts, provider, trt)
+}
+
 // ProviderStatus is one execution provider as seen by `edgemo doctor`.
 type ProviderStatus struct {
 	Name      string `json:"name"`
@@ -405,12 +416,7 @@ func ORTInfo(cfg RuntimeConfig) (*ORTReport, error) {
 	for _, part := range registry.Providers.Parts {
 		p := part.ORT
 		st := ProviderStatus{Name: p}
-		opts, err := ort.NewSessionOptions()
-		if err == nil {
-			err = appendProvider(opts, p, cfg.TensorRT)
-			opts.Destroy()
-		}
-		if err != nil {
+		if err := canAppend(p, cfg.TensorRT); err != nil {
 			st.Error = err.Error()
 		} else {
 			st.Available = true

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime"
 
-	ort "github.com/yalue/onnxruntime_go"
 	"golang.org/x/sys/cpu"
 
 	"github.com/edgemo/edgemo/engine/registry"
@@ -68,13 +67,7 @@ func (r *Runtime) ServingProvider() string {
 			if _, down := providerDown.Load(r.lib + "|" + p); down {
 				continue
 			}
-			opts, err := ort.NewSessionOptions()
-			if err != nil {
-				continue
-			}
-			err = appendProvider(opts, p, r.cfg.TensorRT)
-			opts.Destroy()
-			if err != nil {
+			if err := canAppend(p, r.cfg.TensorRT); err != nil {
 				// said once here, with the reason, as OpenGraph would
 				r.log.Warn("execution provider unavailable, falling back", "provider", p, "err", err)
 				providerDown.Store(r.lib+"|"+p, err)

@@ -17,14 +17,14 @@ import (
 // by apply, so they never wait on apply's lock (apply may be closing the
 // very MQTT sink whose stats timer is asking).
 type view struct {
-	cams     []*camera
-	tiered   *schedule.Tiered // nil without VidEmo
-	provider string
-	model    string
-	precise  string // "int8" or "fp32": models.precision resolved
-	mqtt     *mqttPart
-	rtc      *rtcPart
-	ready    bool
+	cams      []*camera
+	tiered    *schedule.Tiered // nil without VidEmo
+	provider  string
+	model     string
+	precision string // "int8" or "fp32": models.precision resolved
+	mqtt      *mqttPart
+	rtc       *rtcPart
+	ready     bool
 }
 
 // publishView must be called with d.mu held.
@@ -35,9 +35,9 @@ func (d *Daemon) publishView() {
 	}
 	sort.Slice(v.cams, func(i, j int) bool { return v.cams[i].name < v.cams[j].name })
 	if d.models != nil {
-		v.provider, v.model, v.precise = d.models.Provider, d.models.Manifest.Ref(), registry.PrecisionFP32
+		v.provider, v.model, v.precision = d.models.Provider, d.models.Manifest.Ref(), registry.PrecisionFP32
 		if d.models.Precision.Int8 {
-			v.precise = registry.PrecisionInt8
+			v.precision = registry.PrecisionInt8
 		}
 		v.tiered, _ = d.models.Analyzer.(*schedule.Tiered)
 	}
@@ -185,7 +185,7 @@ func (d *Daemon) snapshot(decode bool) Snapshot {
 	if v == nil {
 		return s
 	}
-	s.Ready, s.Provider, s.Model, s.Precision = v.ready, v.provider, v.model, v.precise
+	s.Ready, s.Provider, s.Model, s.Precision = v.ready, v.provider, v.model, v.precision
 	for _, c := range v.cams {
 		cs := CameraStats{Name: c.name, Status: c.Status(), Faces: c.Faces()}
 		p, prev := c.counters()
