@@ -14,22 +14,21 @@ func reencodeHint(path string) string {
 	return fmt.Sprintf("inspect it with `ffprobe %s`, or re-encode it with `ffmpeg -i %s -c:v libx264 fixed.mp4`", path, path)
 }
 
-// openFile checks the file, opens it with the FFmpeg backend (not
-// CAP_ANY: the GStreamer and image-sequence backends print exceptions for
-// every non-video), and decodes the first frame, so a file that opens but
-// holds no decodable frame fails here rather than as an empty run.
+// openFile checks the file, opens it with FFmpeg's libraries (avdec.go:
+// OpenCV's FFmpeg backend cannot set its decoder threads), and decodes the
+// first frame, so a file that opens but holds no decodable frame fails
+// here rather than as an empty run.
 func (s *Source) openFile() error {
 	path := s.name
 	if err := checkFile(path, "video file"); err != nil {
 		return err
 	}
 	vc, err := s.decode.open(func() (videoCapture, error) {
-		gc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
-		if err != nil || !gc.IsOpened() {
-			gc.Close()
-			return nil, fmt.Errorf("capture: OpenCV (FFmpeg backend) cannot open %q as a video: it is not a container/codec FFmpeg recognises, or is damaged; %s", path, reencodeHint(path))
+		ac, err := openAvCapture(path, s.cfg.DecodeThreads)
+		if err != nil {
+			return nil, fmt.Errorf("capture: cannot open %q as a video (%w): it is not a container/codec FFmpeg recognises, or is damaged; %s", path, err, reencodeHint(path))
 		}
-		return gc, nil
+		return ac, nil
 	})
 	if err != nil {
 		return err

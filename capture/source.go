@@ -15,6 +15,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,11 @@ type Config struct {
 	// ignore it.
 	ReadTimeout time.Duration
 
+	// DecodeThreads is the decoder threads of a video file (0: one per
+	// CPU, what OpenCV's FFmpeg backend gives every capture). Several
+	// cameras on one machine run best on DecodeThreads(cameras) each.
+	DecodeThreads int
+
 	// OnState, if set, is called on every state change, from the source's
 	// goroutine; it must return quickly.
 	OnState func(State)
@@ -93,6 +99,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("capture: StillDuration %v / StillFPS %v: use 0 for the defaults (5s, 10) or positive values", c.StillDuration, c.StillFPS)
 	case c.ReadTimeout < 0:
 		return c, fmt.Errorf("capture: ReadTimeout %v: use 0 for the default (5s) or a positive timeout", c.ReadTimeout)
+	case c.DecodeThreads < 0 || c.DecodeThreads > 64:
+		return c, fmt.Errorf("capture: DecodeThreads %d: use 0 (one per CPU) or 1 to 64", c.DecodeThreads)
 	case c.ReconnectMin < 0 || c.ReconnectMax < 0:
 		return c, fmt.Errorf("capture: negative reconnect backoff (%v, %v): use 0 for the defaults (500ms, 2s)", c.ReconnectMin, c.ReconnectMax)
 	}
@@ -104,6 +112,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.StillFPS == 0 {
 		c.StillFPS = 10
+	}
+	if c.DecodeThreads == 0 {
+		c.DecodeThreads = runtime.NumCPU()
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = DefaultReadTimeout

@@ -34,11 +34,15 @@ opencv_modules=(core imgproc imgcodecs videoio highgui objdetect dnn video featu
 # through features2d).
 runtime_pkgs=()
 for m in "${opencv_modules[@]}"; do runtime_pkgs+=("libopencv-$m""406"); done
+# FFmpeg's libraries, which capture/avdec.cpp links (OpenCV's videoio needs them too).
+ffmpeg_libs=(avformat avcodec swscale avutil)
+runtime_pkgs+=(libavformat59 libavcodec59 libswscale6 libavutil57)
 # Header-only: the -dev packages of the modules opencv2/opencv.hpp includes,
 # unpacked without their dependencies (their .so links and headers are all
 # that is used from them).
 header_pkgs=()
 for m in "${opencv_modules[@]}" flann ml stitching; do header_pkgs+=("libopencv-$m-dev"); done
+for m in "${ffmpeg_libs[@]}"; do header_pkgs+=("lib$m-dev"); done
 
 ORT_TGZ=$deps/cache/onnxruntime-node-1.24.1.tgz
 ORT_TGZ_SHA=57181cf6e6e711b155c5b942d591fd63ded0b5de5c4922d51fd994e7f6ac2772
@@ -99,8 +103,9 @@ cross_env() {
 	local lib=$sysroot/usr/lib/aarch64-linux-gnu ldflags=""
 	local m
 	for m in "${opencv_modules[@]}"; do ldflags+=" -lopencv_$m"; done
+	for m in "${ffmpeg_libs[@]}"; do ldflags+=" -l$m"; done
 	export CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++
-	export CGO_CPPFLAGS="-I$sysroot/usr/include/opencv4 -I$sysroot/usr/include/aarch64-linux-gnu/opencv4"
+	export CGO_CPPFLAGS="-I$sysroot/usr/include/opencv4 -I$sysroot/usr/include/aarch64-linux-gnu/opencv4 -I$sysroot/usr/include/aarch64-linux-gnu"
 	export CGO_LDFLAGS="-L$lib -Wl,-rpath-link,$lib:$sysroot/lib/aarch64-linux-gnu:$sysroot/usr/lib$ldflags"
 }
 

@@ -25,9 +25,10 @@ need_sha() { # file sha256
 
 # --- 1. Debian packages -------------------------------------------------------
 # libopencv-dev: OpenCV 4.6 for gocv v0.31.0; opencv-data: Haar cascades;
+# libav*-dev: FFmpeg's libraries, which capture/avdec.cpp decodes files with;
 # mosquitto + ffmpeg: tests; mosquitto-clients: mosquitto_sub for users; python3-onnx/numpy: TF.js -> ONNX conversion;
 # nodejs/npm: fetching npm tarballs and the TF.js reference.
-apt_pkgs=(pkg-config libopencv-dev opencv-data mosquitto mosquitto-clients ffmpeg python3-onnx python3-numpy)
+apt_pkgs=(pkg-config libopencv-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev opencv-data mosquitto mosquitto-clients ffmpeg python3-onnx python3-numpy)
 # --arm64: Debian's cross compiler and user-mode emulator (make build-arm64, test-arm64).
 [ "${1:-}" = "--arm64" ] && apt_pkgs+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static)
 if [ -z "${EDGEMO_SETUP_SKIP_APT:-}" ]; then

@@ -31,7 +31,8 @@ func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Write
 	var pf pipelineFlags
 	mf.register(fs)
 	pf.register(fs)
-	maxCams := fs.Int("max", 16, "most cameras tried (a binary search over 1..max)")
+	maxCams := fs.Int("max", 16, "most cameras tried (a binary search over --min..max)")
+	minCams := fs.Int("min", 1, "fewest cameras tried (--min N --max N: one trial of N cameras)")
 	emptyMax := fs.Int("empty-max", 0, "most cameras tried on the empty scene (0: twice --max)")
 	empty := fs.String("empty", emptyClip, "the empty-scene clip (no face, no motion); off: skip that variant")
 	warmup := fs.Duration("warmup", 5*time.Second, "run before counting")
@@ -55,6 +56,9 @@ func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Write
 	if *maxCams < 1 || *maxCams > 256 || *emptyMax < 0 || *emptyMax > 512 {
 		return fmt.Errorf("--max %d / --empty-max %d: use 1..256 / 0..512 cameras", *maxCams, *emptyMax)
 	}
+	if *minCams < 1 || *minCams > *maxCams {
+		return fmt.Errorf("--min %d: use 1..--max (%d) cameras", *minCams, *maxCams)
+	}
 	if *warmup < 0 || *measure < time.Second {
 		return fmt.Errorf("--warmup %v, --measure %v: the measured interval needs at least 1s", *warmup, *measure)
 	}
@@ -75,7 +79,7 @@ func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Write
 	defer models.Close()
 	dlog := log.With("component", "detector")
 	cfg := bench.StreamsConfig{
-		Source: src, Max: *maxCams, Warmup: *warmup, Measure: *measure, Stagger: *stagger,
+		Source: src, Min: *minCams, Max: *maxCams, Warmup: *warmup, Measure: *measure, Stagger: *stagger,
 		Pipeline:    pf.config(src),
 		NewDetector: func() (facetrack.Detector, error) { return parts.NewDetector(opts, dlog) },
 		Analyzer:    models.Analyzer,
@@ -103,6 +107,7 @@ func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Write
 	if cfg.Max == 0 {
 		cfg.Max = 2 * *maxCams
 	}
+	cfg.Min = min(cfg.Min, cfg.Max)
 	cfg.Pipeline = pf.config(*empty)
 	fmt.Fprintln(stdout, "\nempty scene:")
 	er, err := bench.Streams(ctx, cfg, log.With("component", "bench"))

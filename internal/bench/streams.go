@@ -25,6 +25,7 @@ import (
 type StreamsConfig struct {
 	Source  string
 	Max     int           // most cameras tried
+	Min     int           // fewest cameras tried, taken as held below it (0: 1; Max: one trial at Max)
 	Warmup  time.Duration // before counting (sessions warm, queues filled)
 	Measure time.Duration // the interval whose drops count
 	// Pipeline is every camera's pipeline (schedule, window); Source,
@@ -159,7 +160,7 @@ func (r StreamsResult) String() string {
 }
 
 // Streams finds the most cameras looping cfg.Source in real time that the
-// machine holds with zero capture drops: a binary search over 1..Max.
+// machine holds with zero capture drops: a binary search over Min..Max.
 func Streams(ctx context.Context, cfg StreamsConfig, log *slog.Logger) (StreamsResult, error) {
 	r := StreamsResult{Source: cfg.Source, Cores: runtime.GOMAXPROCS(0)}
 	n, d, dcpu, err := decodeCPU(cfg.Source)
@@ -183,7 +184,7 @@ func Streams(ctx context.Context, cfg StreamsConfig, log *slog.Logger) (StreamsR
 	}
 	cfg.Stagger = cfg.Stagger && r.Clip > 0 // a clip of unknown length plays in step
 	r.Stagger = cfg.Stagger
-	lo, hi := 0, cfg.Max // lo held (0: trivially), hi+1 not known to hold
+	lo, hi := max(0, cfg.Min-1), cfg.Max // lo held (below Min: taken as held), hi+1 not known to hold
 	try := func(cams int) (bool, error) {
 		t, err := trial(ctx, cfg, cams, r.FPS, r.Clip, r.DecodeCPU, log)
 		if err != nil {
@@ -195,7 +196,7 @@ func Streams(ctx context.Context, cfg StreamsConfig, log *slog.Logger) (StreamsR
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
 		if len(r.Trials) == 0 {
-			mid = min(hi, max(1, cfg.Max/2)) // start in the middle, then halve
+			mid = min(hi, max(lo+1, cfg.Max/2)) // start in the middle, then halve
 		}
 		ok, err := try(mid)
 		if err != nil {
@@ -276,7 +277,7 @@ func trial(ctx context.Context, cfg StreamsConfig, cams int, fps float64, clip, 
 			defer wg.Done()
 			pc := cfg.Pipeline
 			pc.Camera = fmt.Sprintf("cam%d", i+1)
-			pc.Source = capture.Config{Source: cfg.Source, Realtime: true}
+			pc.Source = capture.Config{Source: cfg.Source, Realtime: true, DecodeThreads: capture.DecodeThreads(cams)}
 			pc.Offline = false
 			var det facetrack.Detector = c.det
 			if _, ok := c.det.Detector.(facetrack.RegionDetector); ok {

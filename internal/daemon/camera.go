@@ -49,6 +49,9 @@ type cameraDeps struct {
 	faceImages func() bool
 	// ids carries each camera's next track ID across its restarts.
 	ids *trackIDs
+	// decodeThreads is each video file's decoder threads: the cores shared
+	// among the cameras configured when the camera starts.
+	decodeThreads int
 }
 
 // trackIDs is the next track ID per camera name, kept by the daemon for the
@@ -201,10 +204,11 @@ func (c *camera) pipelineConfig(deps cameraDeps) pipeline.Config {
 	return pipeline.Config{
 		Camera: c.name,
 		Source: capture.Config{
-			Source:      cfg.Source,
-			FPS:         cfg.FPS,
-			ReadTimeout: time.Duration(cfg.ReadTimeout),
-			Realtime:    config.On(cfg.Realtime, true),
+			Source:        cfg.Source,
+			FPS:           cfg.FPS,
+			ReadTimeout:   time.Duration(cfg.ReadTimeout),
+			Realtime:      config.On(cfg.Realtime, true),
+			DecodeThreads: deps.decodeThreads,
 			OnState: func(s capture.State) {
 				switch s {
 				case capture.StateOnline:

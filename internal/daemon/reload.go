@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/internal/config"
 	"github.com/edgemo/edgemo/internal/parts"
 )
@@ -191,7 +192,8 @@ func (d *Daemon) stage(old, cfg *config.Config) (*staged, error) {
 		}
 	}
 	sort.Strings(st.stop)
-	deps := cameraDeps{models: d.models, opts: modelOptions(cfg), sink: d.fan, metrics: d.metrics, faceImages: d.faceImages.Load, ids: d.ids}
+	deps := cameraDeps{models: d.models, opts: modelOptions(cfg), sink: d.fan, metrics: d.metrics, faceImages: d.faceImages.Load, ids: d.ids,
+		decodeThreads: capture.DecodeThreads(len(cfg.CameraNames()))}
 	for _, name := range cfg.CameraNames() {
 		if c, running := d.cams[name]; running && !slices.Contains(st.stop, c.name) {
 			continue

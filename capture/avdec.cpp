@@ -1,0 +1,246 @@
+#include "avdec.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
+#include <libswscale/swscale.h>
+}
+
+#include <opencv2/core.hpp>
+#include <opencv2/videoio.hpp>
+
+namespace {
+
+void copy_err(const char* msg, char* err, int errlen) {
+    if (err == nullptr || errlen <= 0) return;
+    std::strncpy(err, msg, errlen - 1);
+    err[errlen - 1] = '\0';
+}
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The most packets in a row that may fail to decode before a read gives
+// up, as OpenCV's OPENCV_FFMPEG_DECODE_ATTEMPTS default.
+const int kMaxBadPackets = 64;
+
+struct Dec {
+    AVFormatContext* ic = nullptr;
+    AVCodecContext* ctx = nullptr;
+    AVPacket* pkt = nullptr;
+    AVFrame* frame = nullptr;
+    SwsContext* sws = nullptr;
+    int stream = -1;
+    int rotation = 0;           // clockwise degrees to turn frames upright, as OpenCV's auto-orientation
+    int64_t deadline = 0;       // interrupt: ms on the steady clock, 0: none
+    int read_ms = 0;
+    bool pending = false;       // pkt holds a packet the decoder refused (EAGAIN)
+    bool flushed = false;       // the end of the stream was sent to the decoder
+    double pos_ms = 0;
+    cv::Mat upright;            // a rotated stream's frame before its turn
+
+    ~Dec() {
+        sws_freeContext(sws);
+        av_frame_free(&frame);
+        av_packet_free(&pkt);
+        avcodec_free_context(&ctx);
+        avformat_close_input(&ic);
+    }
+};
+
+int interrupted(void* opaque) {
+    const Dec* d = static_cast<const Dec*>(opaque);
+    return d->deadline != 0 && now_ms() > d->deadline;
+}
+
+void arm(Dec* d, int ms) { d->deadline = ms > 0 ? now_ms() + ms : 0; }
+
+void av_err(const char* what, int rc, char* err, int errlen) {
+    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+    av_strerror(rc, buf, sizeof buf);
+    char msg[256];
+    std::snprintf(msg, sizeof msg, "%s: %s", what, buf);
+    copy_err(msg, err, errlen);
+}
+
+// open_stream does the open's work; on failure it fills err and returns false.
+bool open_stream(Dec* d, const char* uri, int threads, int open_ms, char* err, int errlen) {
+    d->ic = avformat_alloc_context();
+    if (d->ic == nullptr) {
+        copy_err("out of memory", err, errlen);
+        return false;
+    }
+    d->ic->interrupt_callback.callback = interrupted;
+    d->ic->interrupt_callback.opaque = d;
+    arm(d, open_ms);
+    AVDictionary* opts = nullptr;
+    av_dict_set(&opts, "rtsp_flags", "prefer_tcp", 0); // as OpenCV's default
+    int rc = avformat_open_input(&d->ic, uri, nullptr, &opts);
+    av_dict_free(&opts);
+    if (rc < 0) {
+        d->ic = nullptr; // freed by the failed open
+        av_err("open", rc, err, errlen);
+        return false;
+    }
+    if ((rc = avformat_find_stream_info(d->ic, nullptr)) < 0) {
+        av_err("read the stream's parameters", rc, err, errlen);
+        return false;
+    }
+    const AVCodec* codec = nullptr;
+    d->stream = av_find_best_stream(d->ic, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (d->stream < 0 || codec == nullptr) {
+        av_err("find a video stream with a decoder", d->stream < 0 ? d->stream : AVERROR_DECODER_NOT_FOUND, err, errlen);
+        return false;
+    }
+    AVStream* st = d->ic->streams[d->stream];
+    d->ctx = avcodec_alloc_context3(codec);
+    if (d->ctx == nullptr || avcodec_parameters_to_context(d->ctx, st->codecpar) < 0) {
+        copy_err("set up the decoder", err, errlen);
+        return false;
+    }
+    d->ctx->thread_count = threads;
+    if ((rc = avcodec_open2(d->ctx, codec, nullptr)) < 0) {
+        av_err("open the decoder", rc, err, errlen);
+        return false;
+    }
+    d->pkt = av_packet_alloc();
+    d->frame = av_frame_alloc();
+    if (d->pkt == nullptr || d->frame == nullptr) {
+        copy_err("out of memory", err, errlen);
+        return false;
+    }
+    if (const uint8_t* m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, nullptr)) {
+        // The matrix's angle read as OpenCV 4.6 reads it (clockwise), so a
+        // turned file comes out as it did before edgemo decoded it itself.
+        int a = int(std::lround(av_display_rotation_get(reinterpret_cast<const int32_t*>(m))));
+        d->rotation = ((a % 360) + 360) % 360;
+    }
+    arm(d, 0);
+    return true;
+}
+
+// next leaves the next decoded frame in d->frame: 1, or 0 at the end.
+int next(Dec* d) {
+    int bad = 0;
+    for (;;) {
+        int rc = avcodec_receive_frame(d->ctx, d->frame);
+        if (rc == 0) return 1;
+        if (rc == AVERROR_EOF) return 0;
+        if (rc != AVERROR(EAGAIN) && ++bad > kMaxBadPackets) return 0;
+        if (d->flushed) return 0;
+        if (!d->pending) {
+            rc = av_read_frame(d->ic, d->pkt);
+            if (rc == AVERROR(EAGAIN)) continue;
+            if (rc < 0) { // the end, or a read that failed or timed out: drain the decoder
+                avcodec_send_packet(d->ctx, nullptr);
+                d->flushed = true;
+                continue;
+            }
+            if (d->pkt->stream_index != d->stream) {
+                av_packet_unref(d->pkt);
+                continue;
+            }
+        }
+        rc = avcodec_send_packet(d->ctx, d->pkt);
+        d->pending = rc == AVERROR(EAGAIN);
+        if (!d->pending) av_packet_unref(d->pkt);
+        if (rc < 0 && rc != AVERROR(EAGAIN) && ++bad > kMaxBadPackets) return 0;
+    }
+}
+
+double seconds(const AVStream* st, int64_t ts) {
+    const int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
+    return double(ts - start) * av_q2d(st->time_base);
+}
+
+}  // namespace
+
+void* edgemo_avdec_open(const char* uri, int threads, int open_ms, int read_ms, char* err, int errlen) {
+    Dec* d = nullptr;
+    try {
+        d = new Dec();
+        d->read_ms = read_ms;
+        if (open_stream(d, uri, threads, open_ms, err, errlen)) return d;
+    } catch (const std::exception& e) {
+        copy_err(e.what(), err, errlen);
+    } catch (...) {
+        copy_err("unknown C++ exception", err, errlen);
+    }
+    delete d;
+    return nullptr;
+}
+
+int edgemo_avdec_read(void* p, void* mat) {
+    Dec* d = static_cast<Dec*>(p);
+    try {
+        arm(d, d->read_ms);
+        const int got = next(d);
+        arm(d, 0);
+        if (!got) return 0;
+        AVFrame* f = d->frame;
+        d->sws = sws_getCachedContext(d->sws, f->width, f->height, AVPixelFormat(f->format), f->width, f->height,
+                                      AV_PIX_FMT_BGR24, SWS_BICUBIC, nullptr, nullptr, nullptr);
+        if (d->sws == nullptr) return 0;
+        cv::Mat& out = *static_cast<cv::Mat*>(mat);
+        cv::Mat& bgr = d->rotation == 0 ? out : d->upright;
+        bgr.create(f->height, f->width, CV_8UC3);
+        uint8_t* dst[4] = {bgr.data, nullptr, nullptr, nullptr};
+        int step[4] = {int(bgr.step[0]), 0, 0, 0};
+        sws_scale(d->sws, f->data, f->linesize, 0, f->height, dst, step);
+        switch (d->rotation) {
+        case 90: cv::rotate(bgr, out, cv::ROTATE_90_CLOCKWISE); break;
+        case 180: cv::rotate(bgr, out, cv::ROTATE_180); break;
+        case 270: cv::rotate(bgr, out, cv::ROTATE_90_COUNTERCLOCKWISE); break;
+        }
+        int64_t ts = f->best_effort_timestamp;
+        if (ts == AV_NOPTS_VALUE) ts = f->pts;
+        if (ts != AV_NOPTS_VALUE) d->pos_ms = seconds(d->ic->streams[d->stream], ts) * 1000;
+        av_frame_unref(f);
+        return 1;
+    } catch (...) {
+        return 0;
+    }
+}
+
+double edgemo_avdec_get(void* p, int prop) {
+    const Dec* d = static_cast<const Dec*>(p);
+    const AVStream* st = d->ic->streams[d->stream];
+    const bool turned = d->rotation == 90 || d->rotation == 270;
+    const double fps = av_q2d(av_guess_frame_rate(d->ic, const_cast<AVStream*>(st), nullptr));
+    switch (prop) {
+    case cv::CAP_PROP_POS_MSEC:
+        return d->pos_ms;
+    case cv::CAP_PROP_FRAME_WIDTH:
+        return turned ? d->ctx->height : d->ctx->width;
+    case cv::CAP_PROP_FRAME_HEIGHT:
+        return turned ? d->ctx->width : d->ctx->height;
+    case cv::CAP_PROP_FPS:
+        return fps;
+    case cv::CAP_PROP_FRAME_COUNT: {
+        if (st->nb_frames > 0) return double(st->nb_frames);
+        // What OpenCV answers without a count: the duration at the rate.
+        double dur = 0;
+        if (d->ic->duration != AV_NOPTS_VALUE) dur = double(d->ic->duration) / AV_TIME_BASE;
+        else if (st->duration != AV_NOPTS_VALUE) dur = double(st->duration) * av_q2d(st->time_base);
+        return std::floor(dur * fps + 0.5);
+    }
+    }
+    return 0;
+}
+
+int edgemo_avdec_threads(void* p) { return static_cast<Dec*>(p)->ctx->thread_count; }
+
+void edgemo_avdec_close(void* p) {
+    try {
+        delete static_cast<Dec*>(p);
+    } catch (...) {
+    }
+}

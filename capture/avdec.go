@@ -1,0 +1,96 @@
+package capture
+
+/*
+#cgo CXXFLAGS: --std=c++11
+#include <stdlib.h>
+#include "avdec.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"gocv.io/x/gocv"
+)
+
+// Why edgemo decodes files itself.
+//
+// OpenCV 4.6's FFmpeg backend gives every capture's decoder one frame
+// thread per CPU and has no property to change it (CAP_PROP_N_THREADS came
+// in 4.7). With more cameras than cores those threads only hand frames
+// back and forth: on this project's 2-core build machine the 720p sample
+// costs 5–20% more CPU a frame decoded on two threads than on one, and it is
+// the largest stage of a camera. avCapture opens the stream with FFmpeg's
+// own libraries, which OpenCV links too, and sets the count: DecodeThreads.
+// Frames are converted to BGR by swscale as OpenCV's are, into the
+// caller's Mat without OpenCV's extra copy, and turned upright by the
+// stream's display matrix as OpenCV's auto-orientation does
+// (TestAvCaptureMatchesOpenCV).
+
+// DecodeThreads is the decoder threads each of n video sources gets: the
+// cores shared out, at least one. One camera on a multi-core machine keeps
+// frame threading, which a large stream needs for real time on slow cores;
+// a machine with as many cameras as cores gets one thread per camera,
+// each camera's decoder then running on its own core.
+func DecodeThreads(n int) int {
+	return max(1, runtime.NumCPU()/max(1, n))
+}
+
+// avCapture is a video stream decoded by avdec.cpp.
+type avCapture struct {
+	p unsafe.Pointer
+}
+
+// openAvCapture opens uri with threads decoder threads (0: FFmpeg's
+// choice). Callers validate uri first.
+func openAvCapture(uri string, threads int) (*avCapture, error) {
+	if uri == "" {
+		return nil, errors.New("capture: empty path")
+	}
+	if threads < 0 || threads > 64 {
+		return nil, fmt.Errorf("capture: %d decoder threads: want 0 (FFmpeg's choice) to 64", threads)
+	}
+	cURI := C.CString(uri)
+	defer C.free(unsafe.Pointer(cURI))
+	var buf [256]C.char
+	p := C.edgemo_avdec_open(cURI, C.int(threads), 0, 0, &buf[0], C.int(len(buf)))
+	if p == nil {
+		return nil, fmt.Errorf("FFmpeg: %s", C.GoString(&buf[0]))
+	}
+	return &avCapture{p: p}, nil
+}
+
+func (c *avCapture) Read(m *gocv.Mat) bool {
+	if c.p == nil || m == nil || m.Ptr() == nil {
+		return false
+	}
+	return C.edgemo_avdec_read(c.p, unsafe.Pointer(m.Ptr())) != 0
+}
+
+func (c *avCapture) Get(prop gocv.VideoCaptureProperties) float64 {
+	if c.p == nil {
+		return 0
+	}
+	return float64(C.edgemo_avdec_get(c.p, C.int(prop)))
+}
+
+// Threads is the decoder's thread count.
+func (c *avCapture) Threads() int {
+	if c.p == nil {
+		return 0
+	}
+	return int(C.edgemo_avdec_threads(c.p))
+}
+
+func (c *avCapture) IsOpened() bool { return c.p != nil }
+
+func (c *avCapture) Close() error {
+	if c.p != nil {
+		C.edgemo_avdec_close(c.p)
+		c.p = nil
+	}
+	return nil
+}

@@ -1,0 +1,35 @@
+// A video decoder on FFmpeg's libraries directly, for what OpenCV 4.6's
+// FFmpeg backend cannot be told: how many threads each decoder runs. OpenCV
+// starts one frame thread per CPU in every capture, which on a machine with
+// more cameras than cores only adds the threads' hand-offs (avdec.go).
+// Frames come out as BGR cv::Mats, converted by swscale as OpenCV does.
+// Every call catches C++ exceptions, because cgo cannot.
+#ifndef EDGEMO_CAPTURE_AVDEC_H
+#define EDGEMO_CAPTURE_AVDEC_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// edgemo_avdec_open opens uri's best video stream with threads decoder
+// threads (0: FFmpeg's choice). open_ms and read_ms bound the open and each
+// read (0: unbounded). It returns NULL on failure, with the reason in err
+// (size errlen).
+void* edgemo_avdec_open(const char* uri, int threads, int open_ms, int read_ms, char* err, int errlen);
+// edgemo_avdec_read decodes the next frame into mat (a cv::Mat*) as 8-bit
+// BGR: 1 for a frame, 0 at the end of the stream, when reads failed or the
+// stream's packets stopped decoding.
+int edgemo_avdec_read(void* d, void* mat);
+// edgemo_avdec_get answers the cv::VideoCaptureProperties OpenCV's FFmpeg
+// backend answers for files: POS_MSEC, FRAME_WIDTH, FRAME_HEIGHT, FPS,
+// FRAME_COUNT; 0 for the others.
+double edgemo_avdec_get(void* d, int prop);
+// edgemo_avdec_threads is the decoder's thread count as FFmpeg runs it.
+int edgemo_avdec_threads(void* d);
+void edgemo_avdec_close(void* d);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
