@@ -216,6 +216,9 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.FrameSource) error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		if err := lowerThisThread(engineNice); err != nil {
+			p.log.Debug("engine loop keeps the process's priority", "err", err)
+		}
 		p.engineLoop(ctx, queue)
 	}()
 
