@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
@@ -81,8 +82,15 @@ bool open_stream(Dec* d, const char* uri, int threads, int open_ms, char* err, i
     d->ic->interrupt_callback.callback = interrupted;
     d->ic->interrupt_callback.opaque = d;
     arm(d, open_ms);
+    // The options OpenCV's FFmpeg backend takes, from the same variable, so
+    // a deployment's OPENCV_FFMPEG_CAPTURE_OPTIONS ('rtsp_transport;tcp')
+    // means what it meant; without it, OpenCV's default.
     AVDictionary* opts = nullptr;
-    av_dict_set(&opts, "rtsp_flags", "prefer_tcp", 0); // as OpenCV's default
+    if (const char* env = std::getenv("OPENCV_FFMPEG_CAPTURE_OPTIONS")) {
+        av_dict_parse_string(&opts, env, ";", "|", 0);
+    } else {
+        av_dict_set(&opts, "rtsp_flags", "prefer_tcp", 0);
+    }
     int rc = avformat_open_input(&d->ic, uri, nullptr, &opts);
     av_dict_free(&opts);
     if (rc < 0) {

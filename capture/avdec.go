@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 	"unsafe"
 
 	"gocv.io/x/gocv"
@@ -44,9 +45,16 @@ type avCapture struct {
 	p unsafe.Pointer
 }
 
-// openAvCapture opens uri with threads decoder threads (0: FFmpeg's
-// choice). Callers validate uri first.
-func openAvCapture(uri string, threads int) (*avCapture, error) {
+// openAvCapture opens a file with threads decoder threads (0: FFmpeg's
+// choice). Callers validate path first.
+func openAvCapture(path string, threads int) (*avCapture, error) {
+	return openAvStream(path, threads, 0, 0)
+}
+
+// openAvStream opens uri, a file or a network stream, with threads decoder
+// threads; open and read bound the open and each read (0: unbounded),
+// through FFmpeg's interrupt callback, per stream.
+func openAvStream(uri string, threads int, open, read time.Duration) (*avCapture, error) {
 	if uri == "" {
 		return nil, errors.New("capture: empty path")
 	}
@@ -56,7 +64,13 @@ func openAvCapture(uri string, threads int) (*avCapture, error) {
 	cURI := C.CString(uri)
 	defer C.free(unsafe.Pointer(cURI))
 	var buf [256]C.char
-	p := C.edgemo_avdec_open(cURI, C.int(threads), 0, 0, &buf[0], C.int(len(buf)))
+	ms := func(d time.Duration) C.int {
+		if d <= 0 {
+			return 0
+		}
+		return C.int(cvMillis(d))
+	}
+	p := C.edgemo_avdec_open(cURI, C.int(threads), ms(open), ms(read), &buf[0], C.int(len(buf)))
 	if p == nil {
 		return nil, fmt.Errorf("FFmpeg: %s", C.GoString(&buf[0]))
 	}
@@ -93,4 +107,17 @@ func (c *avCapture) Close() error {
 		c.p = nil
 	}
 	return nil
+}
+
+// cvMillis converts d to whole milliseconds, at least 1 (0 would turn the
+// timeout off) and at most what an int holds.
+func cvMillis(d time.Duration) int {
+	m := d.Milliseconds()
+	switch {
+	case m < 1:
+		return 1
+	case m > 1<<31-1:
+		return 1<<31 - 1
+	}
+	return int(m)
 }

@@ -22,8 +22,8 @@ func liveHint(k Kind) string {
 	return ""
 }
 
-// videoCapture is what a Source reads from: a *gocv.VideoCapture (files,
-// devices, GStreamer) or a *netCapture (RTSP, HTTP; see netopen.go).
+// videoCapture is what a Source reads from: a *gocv.VideoCapture
+// (devices, GStreamer) or an *avCapture (files, RTSP, HTTP; see avdec.go).
 type videoCapture interface {
 	Read(m *gocv.Mat) bool
 	Get(prop gocv.VideoCaptureProperties) float64
@@ -66,7 +66,7 @@ func (s *Source) open(ctx context.Context) (videoCapture, error) {
 		vc = gc
 	default: // RTSP, HTTP
 		if vc, err = s.openNetwork(ctx); err != nil {
-			// The probe never sees the password and OpenCV's text is scrubbed of it.
+			// The probe never sees the password and FFmpeg's text is scrubbed of it.
 			return nil, fmt.Errorf("capture: cannot open %s source %q: %w; %s", s.kind, redact(s.name), err, liveHint(s.kind))
 		}
 	}

@@ -15,23 +15,17 @@ import (
 
 // Why a network open has two steps.
 //
-// OpenCV 4.6's FFmpeg backend holds one process-wide mutex for the whole of
-// every open (avformat_open_input and avformat_find_stream_info, network
-// waits included; the OPENCV_FFMPEG_IS_THREAD_SAFE escape came only in
-// later releases). A camera that accepts the connection and never answers
-// therefore stalls every other camera's (re)connect for as long as its open
-// is allowed to take. Measured with this package: a good camera's open
-// started 0.3 s after a hanging one's took 2.75 s, the rest of the hanging
-// open's 3 s timeout.
-//
-// So the camera must prove it answers before OpenCV sees it: probe speaks
-// just enough of the protocol, in Go, to get a first reply. It holds no
-// lock, is bounded by ReadTimeout and ends at once when ctx does (Close,
-// daemon shutdown). Only a camera that answered is handed to OpenCV, whose
-// open is bounded per capture by CAP_PROP_OPEN_TIMEOUT_MSEC (netcap.go),
-// not by a process-wide environment variable. What remains shared is the
-// rare camera that answers the probe and then stalls inside OpenCV's open:
-// it holds OpenCV's lock for at most ReadTimeout.
+// A network open used to go through OpenCV 4.6's FFmpeg backend, which
+// holds one process-wide mutex for the whole of every open, network waits
+// included: a camera that accepted the connection and never answered
+// stalled every other camera's (re)connect (measured: a good camera's open
+// started 0.3 s after a hanging one's took 2.75 s). Streams now open
+// through avdec.cpp, which holds no lock, but the probe stays first: it
+// speaks just enough of the protocol, in Go, to get a first reply, is
+// bounded by ReadTimeout and ends at once when ctx does (Close, daemon
+// shutdown), so a silent or refusing camera fails fast with a reason of
+// its own. Only a camera that answered is handed to FFmpeg, whose open and
+// reads are bounded per stream by its interrupt callback (ReadTimeout).
 
 // openNetwork probes an RTSP or HTTP source and, if it answers, opens it
 // with the FFmpeg backend, open and reads bounded by s.cfg.ReadTimeout.
@@ -41,7 +35,7 @@ func (s *Source) openNetwork(ctx context.Context) (videoCapture, error) {
 		return nil, err
 	}
 	probed := time.Since(t0)
-	vc, err := openNetCapture(s.name, s.cfg.ReadTimeout, s.cfg.ReadTimeout)
+	vc, err := openAvStream(s.name, s.cfg.DecodeThreads, s.cfg.ReadTimeout, s.cfg.ReadTimeout)
 	s.log.Debug("network open", "probe", probed, "open", time.Since(t0)-probed, "ok", err == nil)
 	if err != nil {
 		return nil, errors.New(scrubPassword(err.Error(), s.name))

@@ -153,12 +153,12 @@ func TestProbe(t *testing.T) {
 	httpSrv.Close()
 }
 
-// A camera that answers the probe and then stalls inside OpenCV's open
+// A camera that answers the probe and then stalls inside FFmpeg's open
 // (here: HTTP 200 and a first byte, then nothing) gives up after its
-// ReadTimeout, the per-capture CAP_PROP_OPEN_TIMEOUT_MSEC, not OpenCV's
-// 30 s. This is the one case where cameras still share a wait: OpenCV
-// 4.6 holds a process-wide lock around every FFmpeg open, so a good
-// camera's open that starts meanwhile waits for it, as measured here.
+// ReadTimeout, through its stream's interrupt callback, not OpenCV's 30 s.
+// A good camera's open that starts meanwhile does not wait for it: no lock
+// is shared (OpenCV 4.6's FFmpeg backend holds one around every open, and
+// a good camera's open took the rest of the stalled one's timeout there).
 func TestStalledOpenIsBoundedByReadTimeout(t *testing.T) {
 	check := leakCheck(t)
 	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +179,7 @@ func TestStalledOpenIsBoundedByReadTimeout(t *testing.T) {
 		}
 		stalled <- time.Since(t0)
 	}()
-	time.Sleep(300 * time.Millisecond) // the stalled open is inside OpenCV
+	time.Sleep(300 * time.Millisecond) // the stalled open is inside FFmpeg's
 	src := &Source{cfg: Config{ReadTimeout: timeout}, kind: KindHTTP, name: good.URL + "/video", log: quietLog()}
 	t0 := time.Now()
 	vc, err := src.openNetwork(context.Background())
@@ -193,8 +193,8 @@ func TestStalledOpenIsBoundedByReadTimeout(t *testing.T) {
 	if h < timeout-100*time.Millisecond || h > timeout+2*time.Second {
 		t.Errorf("the stalled open returned after %v: want about its ReadTimeout %v (OpenCV alone waits 30 s)", h, timeout)
 	}
-	if took > timeout+time.Second {
-		t.Errorf("the good camera took %v to open behind a stalled one, want at most about its ReadTimeout", took)
+	if took > timeout/2 {
+		t.Errorf("the good camera took %v to open beside a stalled one: it waited for it (a local camera opens in tens of ms)", took)
 	}
 	stall.CloseClientConnections()
 	stall.Close()

@@ -61,8 +61,8 @@ type Config struct {
 	RequireOnline bool
 	// ReadTimeout bounds, per camera, each step of an RTSP or HTTP source
 	// that waits on the network: the probe that checks the camera answers
-	// before OpenCV opens it, OpenCV's open (CAP_PROP_OPEN_TIMEOUT_MSEC)
-	// and every frame read (CAP_PROP_READ_TIMEOUT_MSEC). A camera that
+	// before FFmpeg opens it, FFmpeg's open and every frame read (through
+	// the stream's interrupt callback, avdec.cpp). A camera that
 	// stops sending but keeps its connection open is declared lost, and the
 	// source reconnects, after this long instead of OpenCV's built-in 30s;
 	// Close returns as quickly. Default 5s. Set it above the camera's open
@@ -70,9 +70,10 @@ type Config struct {
 	// ignore it.
 	ReadTimeout time.Duration
 
-	// DecodeThreads is the decoder threads of a video file (0: one per
-	// CPU, what OpenCV's FFmpeg backend gives every capture). Several
-	// cameras on one machine run best on DecodeThreads(cameras) each.
+	// DecodeThreads is the decoder threads of a file or an RTSP or HTTP
+	// stream (0: one per CPU, what OpenCV's FFmpeg backend gives every
+	// capture). Several cameras on one machine run best on
+	// DecodeThreads(cameras) each.
 	DecodeThreads int
 
 	// OnState, if set, is called on every state change, from the source's

@@ -26,7 +26,7 @@ bin=$root/bin/edgemo-linux-arm64
 log() { printf '\033[1marm64:\033[0m %s\n' "$*" >&2; }
 die() { printf 'arm64: error: %s\n' "$*" >&2; exit 1; }
 
-# OpenCV modules gocv v0.31 and capture/netcap.cpp call into (linked with
+# OpenCV modules gocv v0.31 and capture/avdec.cpp call into (linked with
 # -tags customenv instead of pkg-config's opencv4, which names every contrib
 # module and so would need the whole libopencv-dev closure: VTK, Qt, HDF5 dev).
 opencv_modules=(core imgproc imgcodecs videoio highgui objdetect dnn video features2d calib3d photo)
