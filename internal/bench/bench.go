@@ -44,7 +44,7 @@ type Result struct {
 	FullReasons    map[string]uint64  // full detections by why they ran
 	Stages         []engine.StageCost // the fast analyzer's heads (crops = faces × window samples)
 	CPU            time.Duration      // process CPU time of the pipeline pass
-	DecodeTime     time.Duration      // CPU time of decoding in it: the source's reads and FFmpeg's threads (capture.Source.DecodeCPU)
+	DecodeTime     time.Duration      // CPU time of decoding in it: the source's reads and any decoder threads (capture.Source.DecodeCPU)
 	DecodeAlone    time.Duration      // decode alone's CPU per frame × frames read: what DecodeTime would be without the other stages
 	ORTTime        time.Duration      // CPU time of every ONNX Runtime Run in it
 	Scene          engine.StageCost   // the pipeline's scene sampling (items = frames sampled)

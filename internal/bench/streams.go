@@ -135,7 +135,7 @@ func (r StreamsResult) String() string {
 	f := float64(t.Frames)
 	per := func(d time.Duration) float64 { return ms(d) / f }
 	fmt.Fprintf(&b, "per frame at %d cameras (CPU %.2f ms/frame):\n", t.Cameras, per(t.CPU))
-	fmt.Fprintf(&b, "stage     %-12s %8.2f ms/frame  (in the run: reads and FFmpeg's threads; decode alone %.2f ms/frame, %.2f ms a frame read)\n",
+	fmt.Fprintf(&b, "stage     %-12s %8.2f ms/frame  (in the run: reads and any decoder threads; decode alone %.2f ms/frame, %.2f ms a frame read)\n",
 		"decode", per(t.Decode), per(t.DecodeAlone), ms(r.DecodeCPU))
 	if n := t.Full; n > 0 {
 		fmt.Fprintf(&b, "stage     %-12s %8.2f ms/frame  (%.2f ms per full detection, %d)\n", "detect-full", per(t.DetFull), ms(t.DetFull)/float64(n), n)
