@@ -6,10 +6,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <mutex>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/log.h>
 #include <libavutil/display.h>
 #include <libswscale/swscale.h>
 }
@@ -72,8 +74,23 @@ void av_err(const char* what, int rc, char* err, int errlen) {
     copy_err(msg, err, errlen);
 }
 
+// quiet sets FFmpeg's log level once per process as OpenCV's FFmpeg backend
+// does, which nothing loads now that edgemo decodes itself: errors only
+// (AV_LOG_ERROR), or OPENCV_FFMPEG_LOGLEVEL's number when set. At FFmpeg's
+// own default every MJPEG camera would print swscale's "deprecated pixel
+// format" warning.
+void quiet() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        const char* lvl = std::getenv("OPENCV_FFMPEG_LOGLEVEL");
+        av_log_set_level(lvl != nullptr ? std::atoi(lvl) : AV_LOG_ERROR);
+        av_log_set_flags(AV_LOG_SKIP_REPEATED); // a damaged stream repeats its error per packet
+    });
+}
+
 // open_stream does the open's work; on failure it fills err and returns false.
 bool open_stream(Dec* d, const char* uri, int threads, int open_ms, char* err, int errlen) {
+    quiet();
     d->ic = avformat_alloc_context();
     if (d->ic == nullptr) {
         copy_err("out of memory", err, errlen);
