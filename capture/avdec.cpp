@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <string>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -268,4 +269,11 @@ void edgemo_avdec_close(void* p) {
         delete static_cast<Dec*>(p);
     } catch (...) {
     }
+}
+
+void edgemo_avdec_versions(char* buf, int len) {
+    auto v = [](unsigned x) { return std::to_string(x >> 16) + "." + std::to_string((x >> 8) & 0xff) + "." + std::to_string(x & 0xff); };
+    const std::string s = std::string("FFmpeg ") + av_version_info() + " (libavcodec " + v(avcodec_version()) +
+                          ", libavformat " + v(avformat_version()) + ", libswscale " + v(swscale_version()) + ")";
+    copy_err(s.c_str(), buf, len);
 }

@@ -40,6 +40,14 @@ func DecodeThreads(n int) int {
 	return max(1, runtime.NumCPU()/max(1, n))
 }
 
+// FFmpegVersion names the FFmpeg release and libraries files and streams
+// are decoded with, for doctor.
+func FFmpegVersion() string {
+	var buf [256]C.char
+	C.edgemo_avdec_versions(&buf[0], C.int(len(buf)))
+	return C.GoString(&buf[0])
+}
+
 // avCapture is a video stream decoded by avdec.cpp.
 type avCapture struct {
 	p unsafe.Pointer

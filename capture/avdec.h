@@ -27,6 +27,9 @@ double edgemo_avdec_get(void* d, int prop);
 // edgemo_avdec_threads is the decoder's thread count as FFmpeg runs it.
 int edgemo_avdec_threads(void* d);
 void edgemo_avdec_close(void* d);
+// edgemo_avdec_versions writes FFmpeg's release and the versions of the
+// libraries linked into buf (size len).
+void edgemo_avdec_versions(char* buf, int len);
 
 #ifdef __cplusplus
 }

@@ -284,7 +284,7 @@ func TestDoctorReportsEverything(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("doctor failed on a set-up machine: exit %d\n%s%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"opencv", "4.6", "onnxruntime", "1.24", "CPUExecutionProvider", "CUDAExecutionProvider", "model emotion", "emotion@"} {
+	for _, want := range []string{"opencv", "4.6", "ffmpeg", "libavcodec", "onnxruntime", "1.24", "CPUExecutionProvider", "CUDAExecutionProvider", "model emotion", "emotion@"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, stdout)
 		}

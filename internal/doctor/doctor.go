@@ -15,6 +15,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgemo/edgemo/capture"
 	"github.com/edgemo/edgemo/engine"
 	"github.com/edgemo/edgemo/engine/registry"
 	"github.com/edgemo/edgemo/engine/videmo"
@@ -52,6 +53,10 @@ func Run(o parts.Options, log *slog.Logger) []Check {
 	} else {
 		add(Check{Name: "opencv", Status: Fail, Detail: v, Fix: "install Debian 12's libopencv-dev 4.6 (scripts/setup.sh); gocv v0.31.0 needs OpenCV 4.6"})
 	}
+
+	// FFmpeg: files and network streams are decoded with it directly
+	// (capture/avdec.cpp), so it is named apart from OpenCV's.
+	add(Check{Name: "ffmpeg", Status: OK, Detail: capture.FFmpegVersion() + fmt.Sprintf("; decodes files, RTSP and HTTP, %d decoder threads for one camera, 1 each from %d cameras", capture.DecodeThreads(1), runtime.NumCPU())})
 
 	// Haar cascade.
 	if h, err := facetrack.NewHaar(facetrack.HaarConfig{Cascade: o.Cascade}); err != nil {
