@@ -10,4 +10,6 @@ if ! [ -x "$bin" ] || ! "$bin" version 2>/dev/null | grep -q "version ${version#
 	GOBIN="$root/deps/bin" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$version"
 fi
 cd "$root"
-exec "$bin" run ./...
+# --allow-serial-runners: a second lint on the machine (another checkout, a CI
+# clone) waits for the first instead of failing "parallel golangci-lint is running".
+exec "$bin" run --allow-serial-runners ./...
