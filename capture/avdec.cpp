@@ -240,7 +240,7 @@ double edgemo_avdec_get(void* p, int prop) {
     const Dec* d = static_cast<const Dec*>(p);
     const AVStream* st = d->ic->streams[d->stream];
     const bool turned = d->rotation == 90 || d->rotation == 270;
-    const double fps = av_q2d(av_guess_frame_rate(d->ic, const_cast<AVStream*>(st), nullptr));
+    auto fps = [&] { return av_q2d(av_guess_frame_rate(d->ic, const_cast<AVStream*>(st), nullptr)); };
     switch (prop) {
     case cv::CAP_PROP_POS_MSEC:
         return d->pos_ms;
@@ -249,14 +249,14 @@ double edgemo_avdec_get(void* p, int prop) {
     case cv::CAP_PROP_FRAME_HEIGHT:
         return turned ? d->ctx->width : d->ctx->height;
     case cv::CAP_PROP_FPS:
-        return fps;
+        return fps();
     case cv::CAP_PROP_FRAME_COUNT: {
         if (st->nb_frames > 0) return double(st->nb_frames);
         // What OpenCV answers without a count: the duration at the rate.
         double dur = 0;
         if (d->ic->duration != AV_NOPTS_VALUE) dur = double(d->ic->duration) / AV_TIME_BASE;
         else if (st->duration != AV_NOPTS_VALUE) dur = double(st->duration) * av_q2d(st->time_base);
-        return std::floor(dur * fps + 0.5);
+        return std::floor(dur * fps() + 0.5);
     }
     }
     return 0;

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -53,7 +54,7 @@ func TestAvCaptureMatchesOpenCV(t *testing.T) {
 	}
 	for name, clip := range clips {
 		for _, threads := range []int{1, 2} {
-			t.Run(name+"/threads"+string(rune('0'+threads)), func(t *testing.T) {
+			t.Run(name+"/threads"+strconv.Itoa(threads), func(t *testing.T) {
 				compareWithOpenCV(t, clip, threads)
 			})
 		}

@@ -15,7 +15,6 @@ import (
 	"math"
 	"net/url"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,7 +114,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.StillFPS = 10
 	}
 	if c.DecodeThreads == 0 {
-		c.DecodeThreads = runtime.NumCPU()
+		c.DecodeThreads = DecodeThreads(1)
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = DefaultReadTimeout

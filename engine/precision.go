@@ -68,7 +68,7 @@ func (r *Runtime) ServingProvider() string {
 				continue
 			}
 			if err := canAppend(p, r.cfg.TensorRT); err != nil {
-				// said once here, with the reason, as OpenGraph would
+				// said once (providerDown remembers it), with the reason, as OpenGraph says it
 				r.log.Warn("execution provider unavailable, falling back", "provider", p, "err", err)
 				providerDown.Store(r.lib+"|"+p, err)
 				continue

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -80,7 +81,7 @@ type StreamsResult struct {
 	DecodeCPU time.Duration // process CPU per frame of decode alone
 	Cores     int
 	Trials    []Trial
-	Held      int // most cameras held (0: not even one)
+	Held      int // most cameras held in a trial (0: none tried held)
 }
 
 // decodeCams is the cameras decoding alone would hold: the cores' CPU over
@@ -126,8 +127,12 @@ func (r StreamsResult) String() string {
 			t.Cameras, mark, float64(t.Frames)/t.Seconds, float64(t.Expected)/t.Seconds, t.CaptureDrops, t.WindowDrops,
 			t.Full, t.Regions, t.Pred, t.Skip, 100*t.CPU.Seconds()/t.Seconds, t.RSS>>20)
 	}
-	fmt.Fprintf(&b, "held      %d cameras in real time with zero capture drops: %.2f of the %.1f that decoding alone would hold\n",
-		r.Held, float64(r.Held)/r.decodeCams(), r.decodeCams())
+	if r.Held == 0 && len(r.Trials) > 0 {
+		fmt.Fprintf(&b, "held      none: every count tried dropped frames, the fewest %d\n", slices.MinFunc(r.Trials, func(a, b Trial) int { return a.Cameras - b.Cameras }).Cameras)
+	} else {
+		fmt.Fprintf(&b, "held      %d cameras in real time with zero capture drops: %.2f of the %.1f that decoding alone would hold\n",
+			r.Held, float64(r.Held)/r.decodeCams(), r.decodeCams())
+	}
 	t, ok := r.best()
 	if !ok || t.Frames == 0 {
 		return b.String()
@@ -208,7 +213,13 @@ func Streams(ctx context.Context, cfg StreamsConfig, log *slog.Logger) (StreamsR
 			hi = mid - 1
 		}
 	}
-	r.Held = lo
+	// Held counts measured trials only: below Min the search takes
+	// counts as held without trying them, and the report must not claim them.
+	for _, t := range r.Trials {
+		if t.Held() {
+			r.Held = max(r.Held, t.Cameras)
+		}
+	}
 	return r, nil
 }
 

@@ -98,6 +98,15 @@ func TestStreamsCountsCaptureDrops(t *testing.T) {
 	if tr.Frames >= tr.Expected {
 		t.Fatalf("processed %d frames of %d expected while dropping", tr.Frames, tr.Expected)
 	}
+	// --min 2 --max 2: two such cameras drop too, and the one camera below
+	// --min, never tried, is not reported as held.
+	cfg.Min, cfg.Max = 2, 2
+	if r, err = Streams(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Trials) != 1 || r.Trials[0].Cameras != 2 || r.Held != 0 || !strings.Contains(r.String(), "held      none") {
+		t.Fatalf("--min 2 --max 2 with drops: %d trials, result %d cameras held:\n%s", len(r.Trials), r.Held, r)
+	}
 	// Decode is measured in the run, not decode alone's figure standing in
 	// (equal only by a nanosecond coincidence); wide bounds, as in capture's
 	// test: the other stages slow decode and a loaded machine moves both.

@@ -5,10 +5,10 @@
 //	go run ./scripts/int8calib [-out models/int8] [-every 3] [-percentile 99.999]
 //
 // For each of blazeface-back, blazeface-front and the crop heads (emotion,
-// faceres, antispoof) it has quantize_int8.py expose write the model with every tensor a quantised op
-// reads or writes as an extra output, opens that through engine.FaceModel
-// (the manifest's input and preprocessing, the extra outputs added) and
-// feeds it:
+// faceres, antispoof) it has quantize_int8.py expose write the model with
+// every tensor a quantised op reads or writes as an extra output, opens
+// that through engine.FaceModel (the manifest's input and preprocessing,
+// the extra outputs added) and feeds it:
 //   - blazeface-back: frames of the calibration media, letterboxed by
 //     facetrack.BlazeFace itself (the detector's own input path);
 //   - blazeface-front: the same frames (front as the detector) and, per
