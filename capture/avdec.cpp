@@ -90,7 +90,7 @@ void quiet() {
 }
 
 // open_stream does the open's work; on failure it fills err and returns false.
-bool open_stream(Dec* d, const char* uri, int threads, int open_ms, char* err, int errlen) {
+bool open_stream(Dec* d, const char* uri, int threads, int deblock, int open_ms, char* err, int errlen) {
     quiet();
     d->ic = avformat_alloc_context();
     if (d->ic == nullptr) {
@@ -133,6 +133,11 @@ bool open_stream(Dec* d, const char* uri, int threads, int open_ms, char* err, i
         return false;
     }
     d->ctx->thread_count = threads;
+    switch (deblock) { // avdec.h: which frames keep the loop filter
+    case 1: d->ctx->skip_loop_filter = AVDISCARD_DEFAULT; break;
+    case 2: d->ctx->skip_loop_filter = AVDISCARD_ALL; break;
+    default: d->ctx->skip_loop_filter = AVDISCARD_NONREF; break;
+    }
     if ((rc = avcodec_open2(d->ctx, codec, nullptr)) < 0) {
         av_err("open the decoder", rc, err, errlen);
         return false;
@@ -189,12 +194,12 @@ double seconds(const AVStream* st, int64_t ts) {
 
 }  // namespace
 
-void* edgemo_avdec_open(const char* uri, int threads, int open_ms, int read_ms, char* err, int errlen) {
+void* edgemo_avdec_open(const char* uri, int threads, int deblock, int open_ms, int read_ms, char* err, int errlen) {
     Dec* d = nullptr;
     try {
         d = new Dec();
         d->read_ms = read_ms;
-        if (open_stream(d, uri, threads, open_ms, err, errlen)) return d;
+        if (open_stream(d, uri, threads, deblock, open_ms, err, errlen)) return d;
     } catch (const std::exception& e) {
         copy_err(e.what(), err, errlen);
     } catch (...) {

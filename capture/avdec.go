@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgemo/edgemo/engine/registry"
 )
 
 // Why edgemo decodes files itself.
@@ -54,21 +56,41 @@ type avCapture struct {
 	p unsafe.Pointer
 }
 
-// openAvCapture opens a file with threads decoder threads (0: FFmpeg's
-// choice). Callers validate path first.
-func openAvCapture(path string, threads int) (*avCapture, error) {
-	return openAvStream(path, threads, 0, 0)
+// deblockCodes are avdec.h's codes for registry.Deblocking's names.
+var deblockCodes = map[string]C.int{registry.DeblockReference: 0, registry.DeblockAll: 1, registry.DeblockNone: 2}
+
+// avOptions are how a stream is decoded.
+type avOptions struct {
+	threads int    // decoder threads (0: FFmpeg's choice)
+	deblock string // a registry.Deblocking name ("": its default)
 }
 
-// openAvStream opens uri, a file or a network stream, with threads decoder
-// threads; open and read bound the open and each read (0: unbounded),
-// through FFmpeg's interrupt callback, per stream.
-func openAvStream(uri string, threads int, open, read time.Duration) (*avCapture, error) {
+func (c Config) avOptions() avOptions {
+	return avOptions{threads: c.DecodeThreads, deblock: c.Deblock}
+}
+
+// openAvCapture opens a file. Callers validate path first.
+func openAvCapture(path string, o avOptions) (*avCapture, error) {
+	return openAvStream(path, o, 0, 0)
+}
+
+// openAvStream opens uri, a file or a network stream; open and read bound
+// the open and each read (0: unbounded), through FFmpeg's interrupt
+// callback, per stream.
+func openAvStream(uri string, o avOptions, open, read time.Duration) (*avCapture, error) {
+	threads := o.threads
 	if uri == "" {
 		return nil, errors.New("capture: empty path")
 	}
 	if threads < 0 || threads > 64 {
 		return nil, fmt.Errorf("capture: %d decoder threads: want 0 (FFmpeg's choice) to 64", threads)
+	}
+	if o.deblock == "" {
+		o.deblock = registry.Deblocking.Default()
+	}
+	deblock, ok := deblockCodes[o.deblock]
+	if !ok {
+		return nil, fmt.Errorf("capture: %w", registry.Deblocking.Check(o.deblock))
 	}
 	cURI := C.CString(uri)
 	defer C.free(unsafe.Pointer(cURI))
@@ -79,7 +101,7 @@ func openAvStream(uri string, threads int, open, read time.Duration) (*avCapture
 		}
 		return C.int(cvMillis(d))
 	}
-	p := C.edgemo_avdec_open(cURI, C.int(threads), ms(open), ms(read), &buf[0], C.int(len(buf)))
+	p := C.edgemo_avdec_open(cURI, C.int(threads), deblock, ms(open), ms(read), &buf[0], C.int(len(buf)))
 	if p == nil {
 		return nil, fmt.Errorf("FFmpeg: %s", C.GoString(&buf[0]))
 	}

@@ -12,10 +12,12 @@ extern "C" {
 #endif
 
 // edgemo_avdec_open opens uri's best video stream with threads decoder
-// threads (0: FFmpeg's choice). open_ms and read_ms bound the open and each
-// read (0: unbounded). It returns NULL on failure, with the reason in err
+// threads (0: FFmpeg's choice), running the loop filter on the frames
+// deblock says: 0 the frames others are predicted from, 1 every frame, 2
+// none (Go's Deblock*). open_ms and read_ms bound the open and each read
+// (0: unbounded). It returns NULL on failure, with the reason in err
 // (size errlen).
-void* edgemo_avdec_open(const char* uri, int threads, int open_ms, int read_ms, char* err, int errlen);
+void* edgemo_avdec_open(const char* uri, int threads, int deblock, int open_ms, int read_ms, char* err, int errlen);
 // edgemo_avdec_read decodes the next frame into mat (a cv::Mat*) as 8-bit
 // BGR: 1 for a frame, 0 at the end of the stream, when reads failed or the
 // stream's packets stopped decoding.

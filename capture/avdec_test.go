@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgemo/edgemo/engine/registry"
 )
 
 // encode makes a 2 s clip of ffmpeg's testsrc at 25 fps with args (codec,
@@ -67,7 +69,7 @@ func compareWithOpenCV(t *testing.T, clip string, threads int) {
 		t.Fatalf("OpenCV cannot open %s: %v", clip, err)
 	}
 	defer cv.Close()
-	av, err := openAvCapture(clip, threads)
+	av, err := openAvCapture(clip, avOptions{threads: threads, deblock: registry.DeblockAll})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,7 @@ func TestDecodeThreads(t *testing.T) {
 func TestAvCaptureOneThreadStartsNone(t *testing.T) {
 	defer leakCheck(t)()
 	var d decodeMeter
-	vc, err := d.open(func() (videoCapture, error) { return openAvCapture(synthClip(t, 25, 1), 1) })
+	vc, err := d.open(func() (videoCapture, error) { return openAvCapture(synthClip(t, 25, 1), avOptions{threads: 1}) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func (s *Source) openFile() error {
 		return err
 	}
 	vc, err := s.decode.open(func() (videoCapture, error) {
-		ac, err := openAvCapture(path, s.cfg.DecodeThreads)
+		ac, err := openAvCapture(path, s.cfg.avOptions())
 		if err != nil {
 			return nil, fmt.Errorf("capture: cannot open %q as a video (%w): it is not a container/codec FFmpeg recognises, or is damaged; %s", path, err, reencodeHint(path))
 		}

@@ -35,7 +35,7 @@ func (s *Source) openNetwork(ctx context.Context) (videoCapture, error) {
 		return nil, err
 	}
 	probed := time.Since(t0)
-	vc, err := openAvStream(s.name, s.cfg.DecodeThreads, s.cfg.ReadTimeout, s.cfg.ReadTimeout)
+	vc, err := openAvStream(s.name, s.cfg.avOptions(), s.cfg.ReadTimeout, s.cfg.ReadTimeout)
 	s.log.Debug("network open", "probe", probed, "open", time.Since(t0)-probed, "ok", err == nil)
 	if err != nil {
 		return nil, errors.New(scrubPassword(err.Error(), s.name))

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgemo/edgemo/engine/registry"
 )
 
 // Config says what to open and how to pace it. The zero value of every field
@@ -74,6 +76,11 @@ type Config struct {
 	// capture). Several cameras on one machine run best on
 	// DecodeThreads(cameras) each.
 	DecodeThreads int
+	// Deblock is which frames of an H.264 or HEVC file or stream get the
+	// decoder's loop filter: a registry.Deblocking name (default
+	// "reference": the frames others are predicted from). "all" gives the
+	// frames OpenCV's capture gives.
+	Deblock string
 
 	// OnState, if set, is called on every state change, from the source's
 	// goroutine; it must return quickly.
@@ -101,6 +108,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("capture: ReadTimeout %v: use 0 for the default (5s) or a positive timeout", c.ReadTimeout)
 	case c.DecodeThreads < 0 || c.DecodeThreads > 64:
 		return c, fmt.Errorf("capture: DecodeThreads %d: use 0 (one per CPU) or 1 to 64", c.DecodeThreads)
+	case c.Deblock != "" && registry.Deblocking.Check(c.Deblock) != nil:
+		return c, fmt.Errorf("capture: %w", registry.Deblocking.Check(c.Deblock))
 	case c.ReconnectMin < 0 || c.ReconnectMax < 0:
 		return c, fmt.Errorf("capture: negative reconnect backoff (%v, %v): use 0 for the defaults (500ms, 2s)", c.ReconnectMin, c.ReconnectMax)
 	}
@@ -115,6 +124,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.DecodeThreads == 0 {
 		c.DecodeThreads = DecodeThreads(1)
+	}
+	if c.Deblock == "" {
+		c.Deblock = registry.Deblocking.Default()
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = DefaultReadTimeout

@@ -129,6 +129,7 @@ type pipelineFlags struct {
 	fps, windowFPS        float64
 	length, stride, every int
 	realtime              bool
+	deblock               string
 	sched                 facetrack.ScheduleConfig
 }
 
@@ -140,6 +141,7 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&p.stride, "window-stride", 4, "crops between window starts")
 	fs.IntVar(&p.every, "detect-every", 1, "run the face detector every Nth frame")
 	fs.BoolVar(&p.realtime, "realtime", false, "pace a file at its native rate and drop frames like a live source")
+	fs.StringVar(&p.deblock, "deblock", registry.Deblocking.Default(), "H.264/HEVC loop filter: "+registry.Deblocking.Help())
 	fs.BoolVar(&p.sched.Adaptive, "adaptive", true, "adaptive detection: full-frame detection less often while faces are steady, regions around them in between")
 	fs.IntVar(&p.sched.MaxEvery, "detect-max-every", config.DefaultDetectMaxEvery, "adaptive detection: the longest interval between full detections")
 	fs.IntVar(&p.sched.RegionEvery, "detect-region-every", config.DefaultDetectRegionEvery, "adaptive detection: verify tracked faces in their regions on one frame in N between full detections (1: every frame)")
@@ -162,6 +164,9 @@ func (p *pipelineFlags) parse(fs *flag.FlagSet, args []string) error {
 // the bounds the config keys have (a wrong value would otherwise be named
 // by the scheduler's field, MotionThreshold, not by --motion-threshold).
 func (p *pipelineFlags) check() error {
+	if err := registry.Deblocking.Check(p.deblock); err != nil {
+		return fmt.Errorf("--deblock: %w", err)
+	}
 	if p.sched.MaxEvery < p.every || p.sched.MaxEvery > config.MaxDetectEvery {
 		return fmt.Errorf("--detect-max-every %d: must be between --detect-every (%d) and %d", p.sched.MaxEvery, p.every, config.MaxDetectEvery)
 	}
@@ -182,7 +187,7 @@ func (p *pipelineFlags) check() error {
 func (p *pipelineFlags) config(source string) pipeline.Config {
 	return pipeline.Config{
 		Camera:      p.camera,
-		Source:      capture.Config{Source: source, FPS: p.fps, Realtime: p.realtime},
+		Source:      capture.Config{Source: source, FPS: p.fps, Realtime: p.realtime, Deblock: p.deblock},
 		Window:      window.Config{FPS: p.windowFPS, Length: p.length, Stride: p.stride},
 		DetectEvery: p.every,
 		Schedule:    p.sched,

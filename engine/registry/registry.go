@@ -79,6 +79,27 @@ const (
 	PrecisionInt8 = "int8"
 )
 
+// Deblocking says which frames an H.264 or HEVC decoder runs its loop
+// (deblocking) filter on (cameras.<name>.deblock, --deblock). The filter
+// is two fifths of FFmpeg's H.264 decode of the 720p sample, and edgemo's
+// frames feed detectors and heads, never a screen. A frame no other frame is
+// predicted from (most B-frames) can skip it without anything drifting;
+// skipping it on every frame saves more, but the blocking it leaves is
+// copied into the frames predicted from it, until the next keyframe.
+// Codecs without a loop filter (MJPEG, MPEG-4 Part 2) ignore it.
+var Deblocking = List{Kind: "deblocking", Parts: []Part{
+	{Name: DeblockReference, Default: true, Help: "frames others are predicted from; skipped on the rest, so no error carries over (cameras that send no B-frames gain nothing)"},
+	{Name: DeblockAll, Help: "every frame: the picture the encoder saw (what OpenCV decodes)"},
+	{Name: DeblockNone, Help: "no frame: the cheapest decode; blocking carries over until the next keyframe"},
+}}
+
+// Deblocking names.
+const (
+	DeblockReference = "reference"
+	DeblockAll       = "all"
+	DeblockNone      = "none"
+)
+
 // Providers are ONNX Runtime's execution providers (engine.providers,
 // --providers); the defaults are tried in this order.
 var Providers = List{Kind: "provider", Fold: true, Parts: []Part{
@@ -185,14 +206,14 @@ func orList(items []string) string {
 	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
-// Markdown is the README's parts table: every detector, head, emotion model, precision and provider
+// Markdown is the README's parts table: every detector, head, emotion model, precision, provider and deblocking
 // with its default, model and help. The README carries it between
 // <!-- parts:begin --> and <!-- parts:end -->, and a test keeps the two
 // equal, so a part added here is documented by regenerating it.
 func Markdown() string {
 	var b strings.Builder
 	b.WriteString("| kind | name | default | model | what it is for |\n|---|---|---|---|---|\n")
-	for _, l := range []List{Detectors, Heads, EmotionModels, Precisions, Providers} {
+	for _, l := range []List{Detectors, Heads, EmotionModels, Precisions, Providers, Deblocking} {
 		for _, p := range l.Parts {
 			def, model := "", "—"
 			if p.Default {

@@ -9,7 +9,7 @@ import (
 	"github.com/edgemo/edgemo/internal/testenv"
 )
 
-var lists = []registry.List{registry.Detectors, registry.Heads, registry.EmotionModels, registry.Providers}
+var lists = []registry.List{registry.Detectors, registry.Heads, registry.EmotionModels, registry.Precisions, registry.Providers, registry.Deblocking}
 
 // Names are unique across spellings, every part has help, and each kind
 // has a default.

@@ -288,7 +288,7 @@ func trial(ctx context.Context, cfg StreamsConfig, cams int, fps float64, clip, 
 			defer wg.Done()
 			pc := cfg.Pipeline
 			pc.Camera = fmt.Sprintf("cam%d", i+1)
-			pc.Source = capture.Config{Source: cfg.Source, Realtime: true, DecodeThreads: capture.DecodeThreads(cams)}
+			pc.Source = capture.Config{Source: cfg.Source, Realtime: true, DecodeThreads: capture.DecodeThreads(cams), Deblock: cfg.Pipeline.Source.Deblock}
 			pc.Offline = false
 			var det facetrack.Detector = c.det
 			if _, ok := c.det.Detector.(facetrack.RegionDetector); ok {

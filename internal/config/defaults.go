@@ -113,6 +113,9 @@ func (c *Config) applyDefaults() {
 				cam.Detector = registry.DetectorHaar // naming a cascade asks for Haar
 			}
 		}
+		if cam.Deblock == "" {
+			cam.Deblock = registry.Deblocking.Default()
+		}
 		if cam.Realtime == nil {
 			cam.Realtime = boolp(true) // a daemon follows the clock, even on files
 		}

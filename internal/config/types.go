@@ -193,6 +193,9 @@ type Camera struct {
 	// even with its connection open, is declared lost and reconnected;
 	// capture.Config.ReadTimeout. Default 5s.
 	ReadTimeout Duration `yaml:"read_timeout"`
+	// Deblock: which frames of an H.264/HEVC file or stream get the
+	// decoder's loop filter, a registry.Deblocking name; capture.Config.Deblock.
+	Deblock string `yaml:"deblock"`
 
 	// Attention is the looking cone (engine/audience.Cone); Audience the
 	// period of the audience figures.

@@ -196,6 +196,9 @@ func (c *Config) validate() error {
 		if err := registry.Detectors.Check(cam.Detector); err != nil {
 			bad(k+".detector", "%v", err)
 		}
+		if err := registry.Deblocking.Check(cam.Deblock); err != nil {
+			bad(k+".deblock", "%v", err)
+		}
 		if cam.FPS != 0 {
 			betweenF(k+".fps", cam.FPS, 0, MaxFPS, true, "a cap on frames read; 0: the source's native rate")
 		}

@@ -209,6 +209,7 @@ func (c *camera) pipelineConfig(deps cameraDeps) pipeline.Config {
 			ReadTimeout:   time.Duration(cfg.ReadTimeout),
 			Realtime:      config.On(cfg.Realtime, true),
 			DecodeThreads: deps.decodeThreads,
+			Deblock:       cfg.Deblock,
 			OnState: func(s capture.State) {
 				switch s {
 				case capture.StateOnline:

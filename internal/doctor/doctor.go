@@ -56,7 +56,7 @@ func Run(o parts.Options, log *slog.Logger) []Check {
 
 	// FFmpeg: files and network streams are decoded with it directly
 	// (capture/avdec.cpp), so it is named apart from OpenCV's.
-	add(Check{Name: "ffmpeg", Status: OK, Detail: capture.FFmpegVersion() + fmt.Sprintf("; decodes files, RTSP and HTTP; decoder threads a camera: %d alone, %d with 2 cameras, %d with 8", capture.DecodeThreads(1), capture.DecodeThreads(2), capture.DecodeThreads(8))})
+	add(Check{Name: "ffmpeg", Status: OK, Detail: capture.FFmpegVersion() + fmt.Sprintf("; decodes files, RTSP and HTTP; decoder threads a camera: %d alone, %d with 2 cameras, %d with 8; deblocking by default: %s", capture.DecodeThreads(1), capture.DecodeThreads(2), capture.DecodeThreads(8), registry.Deblocking.Default())})
 
 	// Haar cascade.
 	if h, err := facetrack.NewHaar(facetrack.HaarConfig{Cascade: o.Cascade}); err != nil {
