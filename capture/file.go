@@ -97,10 +97,10 @@ func (s *Source) runFile(ctx context.Context) error {
 				m.Close()
 				return nil
 			}
-			if !s.emit(ctx, &Frame{Seq: seq, PTS: pts, Time: t, Mat: m}, s.cfg.Realtime) {
+			if !s.emit(ctx, &Frame{Seq: seq, PTS: pts, Time: t, Mat: m, pool: s.pool}, s.cfg.Realtime) {
 				return nil
 			}
-			m = gocv.NewMat()
+			m = s.pool.get()
 		} else {
 			s.droppedRate.Add(1)
 		}

@@ -14,10 +14,13 @@ type Frame struct {
 	PTS  time.Duration // media time for files; time since the source opened for live sources
 	Time time.Time     // capture time (files: run start + PTS, so windows follow media time)
 	Mat  gocv.Mat      // BGR, owned by the receiver
+
+	pool *matPool // where Close returns Mat for the source's next read; nil: Close frees it
 }
 
-// Close releases the frame's Mat. It is safe to call more than once and on a
-// nil *Frame.
+// Close releases the frame's Mat: back to its source for a later frame
+// (its pixels will be overwritten: keep nothing of Mat past Close), or
+// freed. It is safe to call more than once and on a nil *Frame.
 func (f *Frame) Close() {
 	if f == nil {
 		return
@@ -25,7 +28,7 @@ func (f *Frame) Close() {
 	// Only the pointer is checked: Mat.Empty on a zero Mat dereferences a
 	// nil cv::Mat in C and would crash a second Close.
 	if f.Mat.Ptr() != nil {
-		f.Mat.Close()
+		f.pool.put(f.Mat)
 	}
 	f.Mat = gocv.Mat{}
 }

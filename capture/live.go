@@ -136,8 +136,8 @@ func (s *Source) runLive(ctx context.Context) {
 		s.read.Add(1)
 		if rc.keep(pts) {
 			toBGR(&m)
-			s.emit(ctx, &Frame{Seq: seq, PTS: pts, Time: now, Mat: m}, true)
-			m = gocv.NewMat()
+			s.emit(ctx, &Frame{Seq: seq, PTS: pts, Time: now, Mat: m, pool: s.pool}, true)
+			m = s.pool.get()
 		} else {
 			s.droppedRate.Add(1)
 		}

@@ -213,6 +213,7 @@ type Source struct {
 	// Owned by Open, then by the goroutine.
 	vc       videoCapture
 	pending  gocv.Mat // files: the first frame, decoded by Open; images: the picture
+	pool     *matPool // closed frames' Mats, read into again
 	firstPos float64  // files: CAP_PROP_POS_MSEC after the first frame
 }
 
@@ -239,6 +240,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 		name:   name,
 		log:    log.With("source", redact(name), "kind", kind.String()),
 		frames: make(chan *Frame, cfg.Buffer),
+		pool:   newMatPool(cfg.Buffer + 2),
 		done:   make(chan struct{}),
 		opened: time.Now(),
 		info:   Info{Source: redact(name), Kind: kind},
@@ -368,6 +370,7 @@ func (s *Source) run(ctx context.Context) {
 		s.log.Info("source stopped", "read", st.Read, "emitted", st.Emitted, "dropped_rate", st.DroppedRate,
 			"dropped_slow", st.DroppedSlow, "reconnects", st.Reconnects, "err", err)
 		s.setState(StateClosed)
+		s.pool.close() // frames still queued free their Mats when closed
 		close(s.frames)
 		close(s.done)
 	}()
