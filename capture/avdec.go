@@ -31,8 +31,10 @@ import (
 // own libraries, which OpenCV links too, and sets the count: DecodeThreads.
 // Frames are converted to BGR by swscale as OpenCV's are, into the
 // caller's Mat without OpenCV's extra copy, and turned upright by the
-// stream's display matrix as OpenCV's auto-orientation does
-// (TestAvCaptureMatchesOpenCV).
+// stream's display matrix as OpenCV's auto-orientation does: with every
+// frame deblocked (Deblock "all") they are OpenCV's, pixel for pixel
+// (TestAvCaptureMatchesOpenCV); the default skips the loop filter where
+// no frame is predicted from it (registry.Deblocking).
 
 // DecodeThreads is the decoder threads each of n video sources gets: the
 // cores shared out, at least one. One camera on a multi-core machine keeps

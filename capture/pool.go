@@ -30,7 +30,7 @@ type matPool struct {
 	closed bool
 }
 
-func newMatPool(max int) *matPool { return &matPool{max: max} }
+func newMatPool(size int) *matPool { return &matPool{max: size} }
 
 // get is a pooled Mat, or a new empty one.
 func (p *matPool) get() gocv.Mat {
