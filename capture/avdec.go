@@ -80,12 +80,11 @@ func openAvCapture(path string, o avOptions) (*avCapture, error) {
 // the open and each read (0: unbounded), through FFmpeg's interrupt
 // callback, per stream.
 func openAvStream(uri string, o avOptions, open, read time.Duration) (*avCapture, error) {
-	threads := o.threads
 	if uri == "" {
 		return nil, errors.New("capture: empty path")
 	}
-	if threads < 0 || threads > 64 {
-		return nil, fmt.Errorf("capture: %d decoder threads: want 0 (FFmpeg's choice) to 64", threads)
+	if o.threads < 0 || o.threads > 64 {
+		return nil, fmt.Errorf("capture: %d decoder threads: want 0 (FFmpeg's choice) to 64", o.threads)
 	}
 	if o.deblock == "" {
 		o.deblock = registry.Deblocking.Default()
@@ -103,7 +102,7 @@ func openAvStream(uri string, o avOptions, open, read time.Duration) (*avCapture
 		}
 		return C.int(cvMillis(d))
 	}
-	p := C.edgemo_avdec_open(cURI, C.int(threads), deblock, ms(open), ms(read), &buf[0], C.int(len(buf)))
+	p := C.edgemo_avdec_open(cURI, C.int(o.threads), deblock, ms(open), ms(read), &buf[0], C.int(len(buf)))
 	if p == nil {
 		return nil, fmt.Errorf("FFmpeg: %s", C.GoString(&buf[0]))
 	}

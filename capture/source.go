@@ -108,8 +108,6 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("capture: ReadTimeout %v: use 0 for the default (5s) or a positive timeout", c.ReadTimeout)
 	case c.DecodeThreads < 0 || c.DecodeThreads > 64:
 		return c, fmt.Errorf("capture: DecodeThreads %d: use 0 (one per CPU) or 1 to 64", c.DecodeThreads)
-	case c.Deblock != "" && registry.Deblocking.Check(c.Deblock) != nil:
-		return c, fmt.Errorf("capture: %w", registry.Deblocking.Check(c.Deblock))
 	case c.ReconnectMin < 0 || c.ReconnectMax < 0:
 		return c, fmt.Errorf("capture: negative reconnect backoff (%v, %v): use 0 for the defaults (500ms, 2s)", c.ReconnectMin, c.ReconnectMax)
 	}
@@ -127,6 +125,8 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Deblock == "" {
 		c.Deblock = registry.Deblocking.Default()
+	} else if err := registry.Deblocking.Check(c.Deblock); err != nil {
+		return c, fmt.Errorf("capture: %w", err)
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = DefaultReadTimeout

@@ -37,13 +37,6 @@ func compareDeblock(t *testing.T, deblock string) deblockCompare {
 	bf, gf := open(registry.DeblockAll).Frames(), open(deblock).Frames()
 	r := deblockCompare{minIoU: 1}
 	var base, got, shifted []facetrack.Crop
-	crop := func(img *capture.Frame, d facetrack.Detection) facetrack.Crop {
-		c, err := facetrack.CropAligned(img.Mat, d, 0.25, 192)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
 	for i := 0; ; i++ {
 		b, okB := <-bf
 		g, okG := <-gf
@@ -80,13 +73,12 @@ func compareDeblock(t *testing.T, deblock string) deblockCompare {
 				r.faces++
 				r.minIoU = math.Min(r.minIoU, best)
 				r.worstScore = math.Max(r.worstScore, math.Abs(float64(d.Score-dg[bi].Score)))
-				base, got = append(base, crop(b, d)), append(got, crop(g, dg[bi]))
-				d.Box.X++
-				d.Keypoints = append([]facetrack.Point(nil), d.Keypoints...)
-				for k := range d.Keypoints {
-					d.Keypoints[k].X++
+				c, sh := cropAndShifted(t, b.Mat, d)
+				v, err := facetrack.CropAligned(g.Mat, dg[bi], 0.25, 192)
+				if err != nil {
+					t.Fatal(err)
 				}
-				shifted = append(shifted, crop(b, d))
+				base, got, shifted = append(base, c), append(got, v), append(shifted, sh)
 			}
 		}
 		b.Close()

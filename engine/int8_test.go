@@ -172,6 +172,27 @@ func (g agreement) String() string {
 	return fmt.Sprintf("labels %d/%d the same (largest lead lost %.3f), |Δp| max %.3f mean %.4f", g.same, g.n, g.maxLead, g.maxDiff, g.mean())
 }
 
+// cropAndShifted is d's aligned crop of img as the pipeline makes it, and
+// the same with the box and keypoints moved one pixel right: the jitter a
+// model's or a decoder's change is held against.
+func cropAndShifted(t *testing.T, img gocv.Mat, d facetrack.Detection) (crop, shifted facetrack.Crop) {
+	t.Helper()
+	c, err := facetrack.CropAligned(img, d, 0.25, 192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Box.X++
+	d.Keypoints = append([]facetrack.Point(nil), d.Keypoints...)
+	for k := range d.Keypoints {
+		d.Keypoints[k].X++
+	}
+	s, err := facetrack.CropAligned(img, d, 0.25, 192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, s
+}
+
 // int8Crops are the faces blazeface-back finds (score >= 0.5) in every 2nd
 // frame of the sample media, aligned as the pipeline aligns them, and the
 // same faces with the box and keypoints moved one pixel right: the jitter
@@ -192,19 +213,7 @@ func int8Crops(t *testing.T) (crops, shifted []facetrack.Crop) {
 				if d.Score < 0.5 {
 					continue
 				}
-				c, err := facetrack.CropAligned(img, d, 0.25, 192)
-				if err != nil {
-					t.Fatal(err)
-				}
-				d.Box.X++
-				d.Keypoints = append([]facetrack.Point(nil), d.Keypoints...)
-				for k := range d.Keypoints {
-					d.Keypoints[k].X++
-				}
-				s, err := facetrack.CropAligned(img, d, 0.25, 192)
-				if err != nil {
-					t.Fatal(err)
-				}
+				c, s := cropAndShifted(t, img, d)
 				crops, shifted = append(crops, c), append(shifted, s)
 			}
 		})
