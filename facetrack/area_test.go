@@ -43,6 +43,12 @@ var areaCases = []struct {
 	{image.Rect(700, 120, 1150, 570), 128, 128},
 	{image.Rect(600, 100, 1200, 700), 128, 128},
 	{image.Rect(0, 600, 173, 720), 128, 89},
+	// whole factors (the block-mean path): 3×, 4× (an even area, where
+	// rounding ties), 7×, and unequal factors per axis
+	{image.Rect(17, 9, 401, 393), 128, 128},
+	{image.Rect(100, 100, 612, 612), 128, 128},
+	{image.Rect(0, 0, 896, 504), 128, 72},
+	{image.Rect(0, 0, 1280, 720), 128, 144},
 }
 
 // TestAreaResizeIsInterArea: areaResize gives OpenCV's INTER_AREA to within
@@ -97,7 +103,7 @@ func BenchmarkAreaResize(b *testing.B) {
 	defer frame.Close()
 	dst := gocv.NewMat()
 	defer dst.Close()
-	for _, c := range areaCases[:len(areaCases)-1] {
+	for _, c := range areaCases {
 		name := fmt.Sprintf("%dx%d-to-%dx%d", c.roi.Dx(), c.roi.Dy(), c.nw, c.nh)
 		src := frame.Region(c.roi)
 		b.Run(name+"/inter-area", func(b *testing.B) {

@@ -46,6 +46,10 @@ type BlazeFaceConfig struct {
 	MaxFaces int
 	// Name is what Name() reports (e.g. "blazeface-front"). Default "blazeface".
 	Name string
+	// RegionFit letterboxes every region to fill the input, as a frame is,
+	// instead of shrinking it by a whole factor where one is near
+	// (regionFactor): slower, for comparing the two.
+	RegionFit bool
 }
 
 func (c BlazeFaceConfig) withDefaults() BlazeFaceConfig {
@@ -145,7 +149,7 @@ func (b *BlazeFace) Detect(img gocv.Mat) ([]Detection, error) {
 		return nil, err
 	}
 	defer release()
-	return b.detectIn(src, 0, 0)
+	return b.detectIn(src, 0, 0, 0)
 }
 
 // DetectRegions runs the detector on each region of img (source pixels,
@@ -167,8 +171,17 @@ func (b *BlazeFace) DetectRegions(img gocv.Mat, rois []Rect) ([]Detection, error
 		if x1-x0 < 8 || y1-y0 < 8 {
 			continue // off the frame: nothing to look at
 		}
+		k := 0
+		if !b.cfg.RegionFit {
+			k = regionFactor(x1-x0, y1-y0, b.size)
+		}
+		if k > 0 { // trim to whole multiples of k, centred: under k px a side
+			tw, th := (x1-x0)/k*k, (y1-y0)/k*k
+			x0, y0 = x0+(x1-x0-tw)/2, y0+(y1-y0-th)/2
+			x1, y1 = x0+tw, y0+th
+		}
 		sub := src.Region(image.Rect(x0, y0, x1, y1))
-		dets, err := b.detectIn(sub, float64(x0), float64(y0))
+		dets, err := b.detectIn(sub, float64(x0), float64(y0), k)
 		sub.Close()
 		if err != nil {
 			return nil, err
@@ -179,6 +192,26 @@ func (b *BlazeFace) DetectRegions(img gocv.Mat, rois []Rect) ([]Detection, error
 		all = weightedNMS(all, b.cfg.NMSIoU, b.cfg.MaxFaces)
 	}
 	return all, nil
+}
+
+// regionFactor is the whole factor a w×h region shrinks by into a
+// size-square input, or 0 to fit it to the square as a frame is. A whole
+// factor makes the letterbox a plain k×k block mean (area.cpp's integer
+// path, several times cheaper than fractional weights, and regions are
+// most of the letterboxes between full detections), at the price of
+// trimming under k px a side and of leaving the input's margin unused; it
+// is taken only where the region's scale stays within a quarter of
+// fitting's, which BlazeFace's anchors span.
+func regionFactor(w, h, size int) int {
+	s := max(w, h)
+	if s <= size {
+		return 0
+	}
+	k := (s + size - 1) / size
+	if 4*(s/k) < 3*size {
+		return 0
+	}
+	return k
 }
 
 func (b *BlazeFace) frame(img gocv.Mat) (gocv.Mat, func(), error) {
@@ -192,9 +225,9 @@ func (b *BlazeFace) frame(img gocv.Mat) (gocv.Mat, func(), error) {
 }
 
 // detectIn detects in src (a frame, or a region of one at offX, offY) and
-// returns boxes in frame pixels, clipped to src.
-func (b *BlazeFace) detectIn(src gocv.Mat, offX, offY float64) ([]Detection, error) {
-	lb, logits, regs, err := b.infer(src)
+// returns boxes in frame pixels, clipped to src. shrink is resize's.
+func (b *BlazeFace) detectIn(src gocv.Mat, offX, offY float64, shrink int) ([]Detection, error) {
+	lb, logits, regs, err := b.infer(src, shrink)
 	if err != nil {
 		return nil, fmt.Errorf("facetrack: %s: %w", b.cfg.Name, err)
 	}
@@ -225,17 +258,17 @@ func (b *BlazeFace) detectIn(src gocv.Mat, offX, offY float64) ([]Detection, err
 }
 
 // infer letterboxes src into the model's input and runs it.
-func (b *BlazeFace) infer(src gocv.Mat) (letterbox, []float32, []float32, error) {
+func (b *BlazeFace) infer(src gocv.Mat, shrink int) (letterbox, []float32, []float32, error) {
 	if f, ok := b.model.(BlazeFaceFiller); ok {
 		var lb letterbox
 		logits, regs, err := f.InferFill(func(dst []float32, k, bias float32) error {
 			var err error
-			lb, err = b.letterboxInto(src, dst, k, bias)
+			lb, err = b.letterboxInto(src, dst, k, bias, shrink)
 			return err
 		})
 		return lb, logits, regs, err
 	}
-	lb, err := b.letterbox(src)
+	lb, err := b.letterbox(src, shrink)
 	if err != nil {
 		return lb, nil, nil, err
 	}
@@ -246,8 +279,8 @@ func (b *BlazeFace) infer(src gocv.Mat) (letterbox, []float32, []float32, error)
 // letterboxInto is letterbox writing the model's values straight into dst
 // (size×size×3 floats): padding is black (bias), each resized BGR pixel is
 // written as RGB·k + bias, one pass and no allocation.
-func (b *BlazeFace) letterboxInto(src gocv.Mat, dst []float32, k, bias float32) (letterbox, error) {
-	lb, pix, nw, nh, err := b.resize(src)
+func (b *BlazeFace) letterboxInto(src gocv.Mat, dst []float32, k, bias float32, shrink int) (letterbox, error) {
+	lb, pix, nw, nh, err := b.resize(src, shrink)
 	if err != nil {
 		return lb, err
 	}
@@ -281,11 +314,19 @@ func (b *BlazeFace) letterboxInto(src gocv.Mat, dst []float32, k, bias float32) 
 }
 
 // resize scales src to fit the input square into b.resized and returns its
-// pixels and the mapping back.
-func (b *BlazeFace) resize(src gocv.Mat) (letterbox, []byte, int, int, error) {
+// pixels and the mapping back. shrink > 0 shrinks by exactly that whole
+// factor instead (src's sides its multiples, regionFactor), which may
+// leave it short of the square.
+func (b *BlazeFace) resize(src gocv.Mat, shrink int) (letterbox, []byte, int, int, error) {
 	W, H := src.Cols(), src.Rows()
 	s := float64(b.size) / float64(max(W, H))
 	nw, nh := max(1, int(math.Round(float64(W)*s))), max(1, int(math.Round(float64(H)*s)))
+	if shrink > 0 {
+		if W%shrink != 0 || H%shrink != 0 || max(W, H) > shrink*b.size {
+			return letterbox{}, nil, 0, 0, fmt.Errorf("facetrack: blazeface shrink of a %dx%d region by %d: want its sides multiples of it, at most %d× the input", W, H, shrink, shrink)
+		}
+		s, nw, nh = 1/float64(shrink), W/shrink, H/shrink
+	}
 	var pix []byte
 	if s <= 1 && src.Type() == gocv.MatTypeCV8UC3 { // shrinking: INTER_AREA's weights, faster (area.go)
 		if cap(b.area) < nw*nh*3 {
@@ -316,8 +357,8 @@ func (b *BlazeFace) resize(src gocv.Mat) (letterbox, []byte, int, int, error) {
 
 // letterbox scales src to fit the input square, centres it and writes RGB
 // bytes into b.rgb (black padding): for models that take bytes.
-func (b *BlazeFace) letterbox(src gocv.Mat) (letterbox, error) {
-	lb, pix, nw, nh, err := b.resize(src)
+func (b *BlazeFace) letterbox(src gocv.Mat, shrink int) (letterbox, error) {
+	lb, pix, nw, nh, err := b.resize(src, shrink)
 	if err != nil {
 		return lb, err
 	}

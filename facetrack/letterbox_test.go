@@ -31,11 +31,11 @@ func TestLetterboxIntoMatchesTwoPasses(t *testing.T) {
 	defer frame.Close()
 	const k, bias = 2.0 / 255, -1
 	dst := make([]float32, 256*256*3)
-	lb1, err := b.letterboxInto(frame, dst, k, bias)
+	lb1, err := b.letterboxInto(frame, dst, k, bias, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb2, err := b.letterbox(frame)
+	lb2, err := b.letterbox(frame, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func BenchmarkLetterboxOnePass(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := bf.letterboxInto(frame, dst, 2.0/255, -1); err != nil {
+		if _, err := bf.letterboxInto(frame, dst, 2.0/255, -1, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -74,11 +74,99 @@ func BenchmarkLetterboxTwoPasses(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := bf.letterbox(frame); err != nil {
+		if _, err := bf.letterbox(frame, 0); err != nil {
 			b.Fatal(err)
 		}
 		for i, v := range bf.rgb {
 			dst[i] = float32(v)*(2.0/255) - 1
+		}
+	}
+}
+
+// captureModel takes bytes and keeps the last input; it finds nothing.
+type captureModel struct {
+	size, anchors int
+	rgb           []byte
+}
+
+func (m *captureModel) InputSize() int { return m.size }
+func (m *captureModel) Infer(rgb []byte) ([]float32, []float32, error) {
+	m.rgb = append(m.rgb[:0], rgb...)
+	logits := make([]float32, m.anchors)
+	for i := range logits {
+		logits[i] = -100
+	}
+	return logits, make([]float32, 16*m.anchors), nil
+}
+
+// regionFactor shrinks by a whole factor where that scales the region
+// within a quarter of fitting it to the input, and fits it otherwise.
+func TestRegionFactor(t *testing.T) {
+	for _, c := range []struct{ w, h, want int }{
+		{100, 100, 0}, // smaller than the input: fitted (grown)
+		{128, 128, 0},
+		{180, 150, 0}, // 2× would make it 90 px, under ¾ of 128
+		{200, 150, 2}, // 100 px
+		{240, 240, 2},
+		{256, 100, 2},
+		{300, 300, 3},
+		{390, 390, 4}, // 97 px of 128
+		{370, 300, 3}, // 123 px
+		{520, 520, 5}, // 104 px: 4× would not fit the input
+		{260, 260, 0}, // 3× is 86 px: fitted
+		{737, 720, 6},
+		{1280, 720, 10},
+	} {
+		got := regionFactor(c.w, c.h, 128)
+		if got != c.want {
+			t.Errorf("regionFactor(%d, %d, 128) = %d, want %d", c.w, c.h, got, c.want)
+		}
+	}
+}
+
+// A region shrunk by a whole factor is trimmed, centred, to multiples of
+// it and each input pixel is the mean of its block (RGB), centred in the
+// input with black around it.
+func TestDetectRegionsShrinksByAWholeFactor(t *testing.T) {
+	m := &captureModel{size: 128}
+	b, err := NewBlazeFace(m, BlazeFaceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m.anchors = len(b.anchors)
+	frame := noiseFrame(1280, 720)
+	defer frame.Close()
+	// 390×390 at (301, 97): factor 4, trimmed to 388 from (302, 98); 97 px
+	// in the input from (15, 15).
+	if _, err := b.DetectRegions(frame, []Rect{{X: 301, Y: 97, W: 390, H: 390}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.rgb) != 128*128*3 {
+		t.Fatalf("input of %d bytes", len(m.rgb))
+	}
+	const k, x0, y0, n, off = 4, 302, 98, 97, 15
+	for y := range 128 {
+		for x := range 128 {
+			for c := range 3 {
+				got := int(m.rgb[(y*128+x)*3+c])
+				want := 0
+				if x >= off && x < off+n && y >= off && y < off+n {
+					sum := 0
+					for j := range k {
+						for i := range k {
+							sum += int(frame.GetVecbAt(y0+(y-off)*k+j, x0+(x-off)*k+i)[2-c]) // BGR to RGB
+						}
+					}
+					want = (sum + k*k/2) / (k * k)
+					if sum%(k*k) == k*k/2 && want%2 == 1 { // a tie rounds to even
+						want--
+					}
+				}
+				if got != want {
+					t.Fatalf("input (%d, %d) channel %d: %d, want %d", x, y, c, got, want)
+				}
+			}
 		}
 	}
 }
