@@ -198,7 +198,7 @@ void boxShrink(const cv::Mat& src, unsigned char* dst, int nw, int nh, int kx, i
         const unsigned char* rows[16];  // ky ≤ 16 (edgemo_area_bgr)
         for (int r = 0; r < ky; r++) rows[r] = src.ptr<unsigned char>(dy * ky + r);
         uint16_t* sums = acc.data();
-        (ky <= unrolledUpTo ? rowSumsBy[ky] : rowSums<0>)(sums, rows, n, ky);
+        edgemoRowSums(sums, rows, n, ky);
         // Columns: block d's sums are at triple kx·d of the rows' sums
         // each added to their kx−1 right neighbours'.
         uint16_t* h = hsum.data();
@@ -209,6 +209,10 @@ void boxShrink(const cv::Mat& src, unsigned char* dst, int nw, int nh, int kx, i
 }
 
 }  // namespace
+
+void edgemoRowSums(uint16_t* acc, const unsigned char* const* rows, int n, int k) {
+    (k <= unrolledUpTo ? rowSumsBy[k] : rowSums<0>)(acc, rows, n, k);
+}
 
 int edgemo_area_bgr(const void* srcp, unsigned char* dst, int nw, int nh) {
     try {

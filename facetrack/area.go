@@ -35,8 +35,8 @@ func areaResize(src gocv.Mat, dst []byte, nw, nh int) error {
 }
 
 // motionGrid is the motion grid in one pass (grid.cpp): what shrink to
-// w×h with taps samples per cell side, then the BT.601 integer luma, gives
-// for a frame larger than 2·taps per cell, bit for bit
+// w×h with taps (at most 16) samples per cell side, then the BT.601
+// integer luma, gives for a frame larger than 2·taps per cell, bit for bit
 // (TestMotionGridIsShrinkThenLuma), without the two resizes' Mats and
 // passes. grey has w·h bytes.
 func motionGrid(src gocv.Mat, grey []byte, w, h, taps int) error {

@@ -12,5 +12,11 @@ int edgemo_motion_grid(const void* src, unsigned char* grey, int w, int h, int t
 
 #ifdef __cplusplus
 }
+
+#include <cstdint>
+
+// edgemoRowSums sets acc[j] to the sum of rows[i][j], i < k, for j < n, in
+// 16-bit lanes (k ≤ 257), vectorised (area.cpp).
+void edgemoRowSums(uint16_t* acc, const unsigned char* const* rows, int n, int k);
 #endif
 #endif
