@@ -32,17 +32,22 @@ const [url, shot, minCards = "1", minTracks = "0"] = process.argv.slice(2);
       await page.waitForFunction((n) => window.edgemo.tracksSeen >= n &&
         [...document.querySelectorAll(".strip .mix")].some((m) => m.children.length > 0), Number(minTracks), { timeout: 40000 });
     }
-    // a face that appeared meanwhile has a card before its first tree: give
-    // it that tree (the caller checks every card's label; on timeout it fails)
-    await page.waitForFunction(() => [...document.querySelectorAll(".card")].every((c) => {
-      const l = (c.querySelector(".emotion-label")?.textContent || "").trim();
-      return l !== "" && l !== "…";
-    }), null, { timeout: 10000 }).catch(() => {});
-    const cards = await page.evaluate(() => [...document.querySelectorAll(".card")].map((c) => ({
-      camera: c.dataset.camera, track: Number(c.dataset.track),
-      emotion: c.querySelector(".emotion-label")?.textContent || "",
-      presence: c.querySelector(".presence")?.textContent || "",
-    })));
+    // A card is made when its first tree arrives and labelled on the next
+    // animation frame, so a face that appears between two looks is "…" for
+    // a moment. Read every card in one evaluation (no tree lands inside
+    // it) until all are labelled; the caller checks every label, so a card
+    // still unlabelled after 10 s fails there.
+    let cards = [];
+    for (const deadline = Date.now() + 10000; ;) {
+      cards = await page.evaluate(() => [...document.querySelectorAll(".card")].map((c) => ({
+        camera: c.dataset.camera, track: Number(c.dataset.track),
+        emotion: c.querySelector(".emotion-label")?.textContent || "",
+        presence: c.querySelector(".presence")?.textContent || "",
+      })));
+      const labelled = cards.every((c) => { const l = c.emotion.trim(); return l !== "" && l !== "…"; });
+      if (labelled || Date.now() > deadline) break;
+      await page.waitForTimeout(100);
+    }
     const headerFaces = await page.evaluate(() => Number(document.getElementById("stats").dataset.faces));
     const strips = await page.evaluate(() => [...document.querySelectorAll(".camera")].map((c) => {
       const s = c.querySelector(".strip");
