@@ -181,16 +181,21 @@ func cropAndShifted(t *testing.T, img gocv.Mat, d facetrack.Detection) (crop, sh
 	if err != nil {
 		t.Fatal(err)
 	}
+	s, err := facetrack.CropAligned(img, movedRight(d), 0.25, 192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, s
+}
+
+// movedRight is d with its box and keypoints one pixel to the right.
+func movedRight(d facetrack.Detection) facetrack.Detection {
 	d.Box.X++
 	d.Keypoints = append([]facetrack.Point(nil), d.Keypoints...)
 	for k := range d.Keypoints {
 		d.Keypoints[k].X++
 	}
-	s, err := facetrack.CropAligned(img, d, 0.25, 192)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, s
+	return d
 }
 
 // int8Crops are the faces blazeface-back finds (score >= 0.5) in every 2nd

@@ -111,15 +111,10 @@ EDGEMO_CLONES __attribute__((optimize("O3"))) void gather(float* __restrict o, c
 }
 
 // bytes rounds m sums to bytes as INTER_AREA's saturate_cast does (to
-// nearest, ties to even): adding 1.5·2²³ leaves the rounded integer in the
-// float's low mantissa bits, which vectorises where lrint, a libm call,
-// does not. Exact for the sums' range, |v| < 2²².
+// nearest, ties to even; edgemoRoundEven, exact for the sums' range).
 EDGEMO_CLONES __attribute__((optimize("O3"))) void bytes(unsigned char* __restrict d, const float* __restrict o, int m) {
     for (int j = 0; j < m; j++) {
-        const float t = o[j] + 12582912.0f;
-        int r;
-        std::memcpy(&r, &t, sizeof r);
-        r -= 0x4B400000;
+        const int r = edgemoRoundEven(o[j]);
         d[j] = (unsigned char)(r < 0 ? 0 : r > 255 ? 255 : r);
     }
 }

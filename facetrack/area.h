@@ -14,6 +14,18 @@ int edgemo_motion_grid(const void* src, unsigned char* grey, int w, int h, int t
 }
 
 #include <cstdint>
+#include <cstring>
+
+// edgemoRoundEven is lrint in the default rounding mode (to nearest, ties
+// to even) for |v| < 2²², inline where lrint is a libm call, so loops over
+// it vectorise: adding 1.5·2²³ leaves the rounded integer in the float's
+// low mantissa bits.
+inline int edgemoRoundEven(float v) {
+    const float t = v + 12582912.0f;
+    int r;
+    std::memcpy(&r, &t, sizeof r);
+    return r - 0x4B400000;
+}
 
 // edgemoRowSums sets acc[j] to the sum of rows[i][j], i < k, for j < n, in
 // 16-bit lanes (k ≤ 257), vectorised (area.cpp).

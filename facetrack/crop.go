@@ -74,7 +74,7 @@ func CropFace(img gocv.Mat, box Rect, margin float64, size int) (Crop, error) {
 // different class (sad 0.79 against 0.12 on one Megamind sample whose roll
 // was 0.42° on one machine and 0.51° on another).
 //
-// A square more than twice size is warped straight to the largest whole
+// A square at least twice size is warped straight to the largest whole
 // multiple of size below it, then shrunk by that factor (a plain block
 // mean): the warp is most of a crop's cost and the fractional shrink after
 // it most of the rest, and the face moves the emotion head less than a one

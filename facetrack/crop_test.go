@@ -230,10 +230,13 @@ func BenchmarkCropAligned(b *testing.B) {
 	defer frame.Close()
 	for _, side := range []float64{150, 300, 450} {
 		det := Detection{Box: Rect{X: 400, Y: 150, W: side, H: side}, Keypoints: []Point{{X: 400 + side*0.3, Y: 150 + side*0.4}, {X: 400 + side*0.7, Y: 150 + side*0.43}}}
-		for name, crop := range map[string]func(gocv.Mat, Detection, float64, int) (Crop, error){"fine": CropAlignedFine, "whole": CropAligned} {
-			b.Run(fmt.Sprintf("square-%d/%s", int(side*1.5), name), func(b *testing.B) {
+		for _, v := range []struct {
+			name string
+			crop func(gocv.Mat, Detection, float64, int) (Crop, error)
+		}{{"fine", CropAlignedFine}, {"whole", CropAligned}} {
+			b.Run(fmt.Sprintf("square-%d/%s", int(side*1.5), v.name), func(b *testing.B) {
 				for b.Loop() {
-					if _, err := crop(frame, det, 0.25, 192); err != nil {
+					if _, err := v.crop(frame, det, 0.25, 192); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -1,25 +1,10 @@
 #include "area.h"
 
-#include <cmath>
-#include <cstring>
+#include <algorithm>
 #include <exception>
 #include <vector>
 
 #include <opencv2/core.hpp>
-
-namespace {
-
-// roundEven is lrint in the default rounding mode (to nearest, ties to
-// even) for 0 ≤ v < 2²², inline: adding 1.5·2²³ leaves the rounded integer
-// in the float's low mantissa bits (lrint is a libm call).
-inline int roundEven(float v) {
-    const float t = v + 12582912.0f;
-    int r;
-    std::memcpy(&r, &t, sizeof r);
-    return r - 0x4B400000;
-}
-
-}  // namespace
 
 // edgemo_motion_grid: see motionGrid in area.go. It gives, bit for bit,
 // what shrink (nearest-exact samples, then INTER_AREA's integer-factor
@@ -65,12 +50,12 @@ int edgemo_motion_grid(const void* srcp, unsigned char* grey, int w, int h, int 
                     }
                 }
                 // INTER_AREA's mean rounds as cvRound does: to nearest, ties to even.
-                const int b = int(roundEven(float(s0) * inv));
+                const int b = edgemoRoundEven(float(s0) * inv);
                 if (ch == 1) {
                     out[cx] = (unsigned char)b;
                     continue;
                 }
-                const int g = int(roundEven(float(s1) * inv)), r = int(roundEven(float(s2) * inv));
+                const int g = edgemoRoundEven(float(s1) * inv), r = edgemoRoundEven(float(s2) * inv);
                 out[cx] = (unsigned char)((29 * b + 150 * g + 77 * r) >> 8);
             }
         }
