@@ -74,11 +74,12 @@ func CropFace(img gocv.Mat, box Rect, margin float64, size int) (Crop, error) {
 // different class (sad 0.79 against 0.12 on one Megamind sample whose roll
 // was 0.42° on one machine and 0.51° on another).
 //
-// A square at least twice size is warped straight to the largest whole
-// multiple of size below it, then shrunk by that factor (a plain block
-// mean): the warp is most of a crop's cost and the fractional shrink after
-// it most of the rest, and the face moves the emotion head less than a one
-// pixel shift of its box does (TestCropWarpToWholeFactor).
+// A square of at least size is warped straight to the largest whole
+// multiple of size below its side (size itself below twice size), then,
+// from twice size, shrunk by that factor (a plain block mean): the warp is
+// most of a crop's cost and the fractional shrink after it most of the
+// rest, and the face moves the emotion head less than a one pixel shift of
+// its box does, in both ranges (TestCropWarpToWholeFactor).
 // CropAlignedFine warps at the square's own resolution.
 func CropAligned(img gocv.Mat, det Detection, margin float64, size int) (Crop, error) {
 	return cropAligned(img, det, margin, size, true)
@@ -111,8 +112,8 @@ func cropAligned(img gocv.Mat, det Detection, margin float64, size int, whole bo
 		return Crop{}, fmt.Errorf("facetrack: aligned crop around box %+v does not overlap the %d×%d frame", det.Box, W, H)
 	}
 	s := max(int(math.Round(side)), 1)
-	out := s // the warp's side
-	if k := s / size; whole && k >= 2 {
+	out := s // the warp's side; k = 1: the warp is the crop
+	if k := s / size; whole && k >= 1 {
 		out = k * size
 	}
 
