@@ -206,6 +206,61 @@ func TestCropAlignedIsContinuous(t *testing.T) {
 	}
 }
 
+// TestCropAlignedWholeFactorGeometry: the cheaper warps (straight to the
+// size from 1× to 2× it; from 2×, a block mean by the whole factor first,
+// then the warp) put every source pixel where the fine warp puts it, rolled
+// or not, inside the frame or hanging over its edge (border replication):
+// on the gradient, where a pixel's value says where it came from, they
+// agree with CropAlignedFine to within a grey level or two, axis by axis.
+func TestCropAlignedWholeFactorGeometry(t *testing.T) {
+	img := gradient(t)
+	defer img.Close()
+	const size = 24
+	for _, c := range []struct {
+		name   string
+		cx, cy float64
+		side   float64 // the box's; the square is 1.2× it (margin 0.1)
+		// Largest |Δ| allowed: 2 inside the frame; over its edge the
+		// replicated border is the edge block's mean, not the edge pixel,
+		// up to the factor away on the gradient.
+		worst float64
+	}{
+		{"1.5x, inside", 128, 128, 30, 2},
+		{"2.5x, inside", 128, 128, 50, 2},
+		{"3.5x, inside", 120.3, 131.7, 70, 2},
+		{"5x, inside", 128, 128, 100, 2},
+		{"3x, over the top-left corner", 20, 15, 60, 3},
+		{"3x, over the right edge", 240, 128, 60, 3},
+		{"9x, wider than the frame", 128, 128, 180, 9},
+	} {
+		for _, deg := range []float64{0, 12, 30} {
+			a := deg * math.Pi / 180
+			kp := []Point{{c.cx - 15*math.Cos(a), c.cy - 15*math.Sin(a)}, {c.cx + 15*math.Cos(a), c.cy + 15*math.Sin(a)}}
+			det := Detection{Box: Rect{c.cx - c.side/2, c.cy - c.side/2, c.side, c.side}, Keypoints: kp}
+			fine, err := CropAlignedFine(img, det, 0.1, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := CropAligned(img, det, 0.1, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// B says x and G says y: each channel's own mean, so a shift
+			// along one axis is not diluted by the other two.
+			for ch, axis := range []string{"x (B)", "y (G)"} {
+				var sum, worst float64
+				for i := ch; i < len(fine.Pix); i += 3 {
+					d := math.Abs(float64(fine.Pix[i]) - float64(got.Pix[i]))
+					sum, worst = sum+d, max(worst, d)
+				}
+				if mean := sum / float64(len(fine.Pix)/3); mean > 0.6 || worst > c.worst {
+					t.Errorf("%s, roll %g°: %s |Δ| mean %.2f, max %.0f against the fine warp, want ≤ 0.6 and ≤ %g", c.name, deg, axis, mean, worst, c.worst)
+				}
+			}
+		}
+	}
+}
+
 func TestCropGrayInput(t *testing.T) {
 	img := gradient(t)
 	defer img.Close()
@@ -223,8 +278,8 @@ func TestCropGrayInput(t *testing.T) {
 
 // go test -tags matprofile -run '^$' -bench CropAligned ./facetrack/
 // An aligned 192 px crop of a rolled face, warped at the square's own
-// resolution (fine) against to a whole multiple of 192 (the default), for
-// squares of 225, 450 and 675 px on a 720p frame.
+// resolution (fine) against straight to 192, block-meaned first from 384
+// (the default), for squares of 225, 450 and 675 px on a 720p frame.
 func BenchmarkCropAligned(b *testing.B) {
 	frame := testFrame(b)
 	defer frame.Close()
