@@ -389,7 +389,17 @@ func (b *BlazeFace) Close() error {
 // pixels (before NMS).
 func decodeBlazeFace(anchors []Anchor, logits, regs []float32, minScore float32) []Detection {
 	var out []Detection
+	// Most anchors score far below minScore: a logit below minScore's own
+	// by more than a margin for the score's float32 rounding is skipped
+	// without the exp; the rest are scored and compared as before.
+	cut := float32(math.Inf(-1))
+	if minScore > 0 && minScore < 1 {
+		cut = float32(math.Log(float64(minScore)/(1-float64(minScore)))) - 1e-3
+	}
 	for i, a := range anchors {
+		if logits[i] < cut {
+			continue
+		}
 		l := math.Max(-100, math.Min(100, float64(logits[i])))
 		score := float32(1 / (1 + math.Exp(-l)))
 		if score < minScore {
