@@ -9,14 +9,14 @@ import (
 )
 
 // TestCropWarpToWholeFactor: an aligned crop whose square is at least the
-// crop size is warped to a whole multiple of it (the size itself below
-// twice the size) and, from twice the size, shrunk by a block mean: a
-// quarter of the warp's pixels or less against warping at the square's own
-// resolution (facetrack.CropAlignedFine). On the faces blazeface-back finds
-// (score >= 0.5) in every frame of the sample media, in both ranges, the
-// emotion head's class probabilities on those crops move less from the
-// fine crops' than the fine crops' own move when the box shifts by one
-// pixel: no more label changes, smaller largest and mean |Δp|.
+// crop size is warped straight to the size, from twice the size after a
+// block mean of the frame by the whole factor side/size: a quarter of the
+// warp's pixels or less against warping at the square's own resolution
+// (facetrack.CropAlignedFine). On the faces blazeface-back finds (score >=
+// 0.5) in every frame of the sample media, in both ranges, the emotion
+// head's class probabilities on those crops move less from the fine crops'
+// than the fine crops' own move when the box shifts by one pixel: no more
+// label changes, smaller largest and mean |Δp|.
 func TestCropWarpToWholeFactor(t *testing.T) {
 	back := newTestBlazeFace(t, "blazeface-back")
 	head := newTestHead(t)
@@ -29,7 +29,7 @@ func TestCropWarpToWholeFactor(t *testing.T) {
 		got      crops
 	}{
 		{"direct warp to the size (side 1–2× size)", size, 2 * size, 100, crops{}},
-		{"warp to k·size, block mean (side ≥ 2× size)", 2 * size, 1e9, 30, crops{}},
+		{"block mean by k, then warp to the size (side ≥ 2× size)", 2 * size, 1e9, 30, crops{}},
 	}
 	for _, media := range int8Media {
 		forEachFrame(t, media, func(_ int, img gocv.Mat) {
