@@ -400,24 +400,34 @@ func decodeBlazeFace(anchors []Anchor, logits, regs []float32, minScore float32)
 		if logits[i] < cut {
 			continue
 		}
-		l := math.Max(-100, math.Min(100, float64(logits[i])))
-		score := float32(1 / (1 + math.Exp(-l)))
-		if score < minScore {
-			continue
+		if score := anchorScore(logits[i]); score >= minScore {
+			if d, ok := anchorDetection(a, regs[16*i:16*i+16], score); ok {
+				out = append(out, d)
+			}
 		}
-		r := regs[16*i : 16*i+16]
-		cx, cy := a.X+float64(r[0]), a.Y+float64(r[1])
-		w, h := float64(r[2]), float64(r[3])
-		if !(w > 0 && h > 0) {
-			continue
-		}
-		kp := make([]Point, 6)
-		for k := range kp {
-			kp[k] = Point{a.X + float64(r[4+2*k]), a.Y + float64(r[5+2*k])}
-		}
-		out = append(out, Detection{Box: Rect{cx - w/2, cy - h/2, w, h}, Score: score, Keypoints: kp})
 	}
 	return out
+}
+
+// anchorScore is an anchor's score: the sigmoid of its logit, clamped to ±100.
+func anchorScore(logit float32) float32 {
+	l := math.Max(-100, math.Min(100, float64(logit)))
+	return float32(1 / (1 + math.Exp(-l)))
+}
+
+// anchorDetection decodes an anchor's 16 regressors (box centre and size,
+// six keypoints, offsets from the anchor); false for an empty box.
+func anchorDetection(a Anchor, r []float32, score float32) (Detection, bool) {
+	cx, cy := a.X+float64(r[0]), a.Y+float64(r[1])
+	w, h := float64(r[2]), float64(r[3])
+	if !(w > 0 && h > 0) {
+		return Detection{}, false
+	}
+	kp := make([]Point, 6)
+	for k := range kp {
+		kp[k] = Point{a.X + float64(r[4+2*k]), a.Y + float64(r[5+2*k])}
+	}
+	return Detection{Box: Rect{cx - w/2, cy - h/2, w, h}, Score: score, Keypoints: kp}, true
 }
 
 // weightedNMS is MediaPipe's weighted non-maximum suppression: take the

@@ -42,27 +42,16 @@ func TestDecodeBlazeFaceSkipsOnlyWhatScoringDrops(t *testing.T) {
 	}
 }
 
-// scoreEveryAnchor is decodeBlazeFace without the cut: the sigmoid of every
-// logit, compared with minScore.
+// scoreEveryAnchor is decodeBlazeFace without the cut: the score of every
+// anchor, compared with minScore.
 func scoreEveryAnchor(anchors []Anchor, logits, regs []float32, minScore float32) []Detection {
 	var out []Detection
 	for i, a := range anchors {
-		l := math.Max(-100, math.Min(100, float64(logits[i])))
-		score := float32(1 / (1 + math.Exp(-l)))
-		if score < minScore {
-			continue
+		if score := anchorScore(logits[i]); score >= minScore {
+			if d, ok := anchorDetection(a, regs[16*i:16*i+16], score); ok {
+				out = append(out, d)
+			}
 		}
-		r := regs[16*i : 16*i+16]
-		w, h := float64(r[2]), float64(r[3])
-		if !(w > 0 && h > 0) {
-			continue
-		}
-		kp := make([]Point, 6)
-		for k := range kp {
-			kp[k] = Point{a.X + float64(r[4+2*k]), a.Y + float64(r[5+2*k])}
-		}
-		cx, cy := a.X+float64(r[0]), a.Y+float64(r[1])
-		out = append(out, Detection{Box: Rect{cx - w/2, cy - h/2, w, h}, Score: score, Keypoints: kp})
 	}
 	return out
 }
