@@ -77,7 +77,7 @@ func CropFace(img gocv.Mat, box Rect, margin float64, size int) (Crop, error) {
 // A square of at least size is warped straight to size: from twice size,
 // the part of the frame it covers is first block-meaned by the whole factor
 // side/size (a cheap antialiasing shrink), so the warp, most of a crop's
-// cost, always makes size² pixels (0.14–0.26 ms against 0.3–1.2 ms at the
+// cost, always makes size² pixels (0.14–0.26 ms against 0.3–1.4 ms at the
 // square's resolution, BenchmarkCropAligned). The face moves the emotion
 // head less than a one pixel shift of its box does, in both ranges
 // (TestCropWarpToWholeFactor), and every pixel lands where the fine warp
