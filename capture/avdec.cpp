@@ -8,12 +8,15 @@
 #include <exception>
 #include <mutex>
 #include <string>
+#include <time.h>
+#include <vector>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/log.h>
 #include <libavutil/display.h>
+#include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 }
 
@@ -192,6 +195,82 @@ double seconds(const AVStream* st, int64_t ts) {
     return double(ts - start) * av_q2d(st->time_base);
 }
 
+long long thread_ns() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+// add_row adds n bytes of row to acc (or sets acc to them, first), in
+// 16-bit lanes; restrict, since bytes may alias anything, and built for
+// AVX-512, AVX2 and the baseline where GCC can (target_clones: the loader
+// picks what the CPU has).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+__attribute__((optimize("O3"))) void add_row(uint16_t* __restrict acc, const uint8_t* __restrict row, int n, bool first) {
+    if (first) {
+        for (int x = 0; x < n; x++) acc[x] = row[x];
+    } else {
+        for (int x = 0; x < n; x++) acc[x] = uint16_t(acc[x] + row[x]);
+    }
+}
+
+// luma_grid writes f's grey grid from its luma plane (avdec.h), while the
+// plane swscale has just read is still in cache: a third of the bytes the
+// motion grid reads from the BGR frame, and no colour weighting. Sample
+// positions are the motion grid's (facetrack/grid.cpp: INTER_NEAREST_EXACT's,
+// 16.16 fixed point), so both read the same pixels; limited-range luma is
+// stretched to full range as swscale's conversion does, which makes a cell
+// the BT.601 luma of the BGR frame's cell to within rounding. It returns
+// false, writing nothing, for a format without an 8-bit luma plane of its
+// own (RGB, grey, packed YUV), a frame too small to sample, or a grid
+// larger than cap.
+bool luma_grid(const AVFrame* f, int cells, int taps, unsigned char* out, int cap, int* gw, int* gh) {
+    const AVPixelFormat fmt = AVPixelFormat(f->format);
+    const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(fmt);
+    if (desc == nullptr || desc->nb_components < 3 ||
+        (desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM)) != 0)
+        return false;
+    const AVComponentDescriptor& y = desc->comp[0];
+    if (y.plane != 0 || y.step != 1 || y.depth != 8 || y.shift != 0 || y.offset != 0 || f->data[0] == nullptr) return false;
+    const int W = f->width, H = f->height;
+    if (cells < 1 || taps < 1 || taps > 16 || W < 1 || H < 1) return false;
+    const int w = std::min(cells, W), h = std::max(1, (H * w + W / 2) / W);
+    const int tw = w * taps, th = h * taps;
+    if (W <= tw * 2 || H <= th * 2 || tw > 4096 || th > 4096 || w * h > cap) return false;
+    int xs[4096], ys[4096];
+    const long long ifx = ((long long)W * 65536 + tw / 2) / tw, ify = ((long long)H * 65536 + th / 2) / th;
+    for (int x = 0; x < tw; x++) xs[x] = int(std::min<long long>((ifx / 2 - 1 + x * ifx) >> 16, W - 1));
+    for (int r = 0; r < th; r++) ys[r] = int(std::min<long long>((ify / 2 - 1 + r * ify) >> 16, H - 1));
+    const bool full = f->color_range == AVCOL_RANGE_JPEG || fmt == AV_PIX_FMT_YUVJ420P || fmt == AV_PIX_FMT_YUVJ422P ||
+                      fmt == AV_PIX_FMT_YUVJ444P || fmt == AV_PIX_FMT_YUVJ440P || fmt == AV_PIX_FMT_YUVJ411P;
+    const int t2 = taps * taps;
+    static thread_local std::vector<uint16_t> acc;
+    acc.resize(size_t(W));
+    uint16_t* a = acc.data();
+    for (int cy = 0; cy < h; cy++) {
+        // The cell row's taps rows summed whole (a loop the compiler
+        // vectorises), then each cell's taps columns picked from the sums.
+        for (int j = 0; j < taps; j++) add_row(a, f->data[0] + size_t(ys[cy * taps + j]) * f->linesize[0], W, j == 0);
+        unsigned char* o = out + size_t(cy) * w;
+        for (int cx = 0; cx < w; cx++) {
+            int s = 0;
+            for (int i = 0; i < taps; i++) s += a[xs[cx * taps + i]];
+            int v;
+            if (full) {
+                v = (s + t2 / 2) / t2;
+            } else { // (mean − 16) · 255/219, rounded, clamped
+                const int num = (s - 16 * t2) * 255, den = 219 * t2;
+                v = num <= 0 ? 0 : (num + den / 2) / den;
+            }
+            o[cx] = (unsigned char)std::min(v, 255);
+        }
+    }
+    *gw = w, *gh = h;
+    return true;
+}
+
 }  // namespace
 
 void* edgemo_avdec_open(const char* uri, int threads, int deblock, int open_ms, int read_ms, char* err, int errlen) {
@@ -209,8 +288,11 @@ void* edgemo_avdec_open(const char* uri, int threads, int deblock, int open_ms, 
     return nullptr;
 }
 
-int edgemo_avdec_read(void* p, void* mat) {
+int edgemo_avdec_read(void* p, void* mat, unsigned char* grid, int cap, int cells, int taps, int* gw, int* gh, long long* grid_ns) {
     Dec* d = static_cast<Dec*>(p);
+    if (gw != nullptr) *gw = 0;
+    if (gh != nullptr) *gh = 0;
+    if (grid_ns != nullptr) *grid_ns = 0;
     try {
         arm(d, d->read_ms);
         const int got = next(d);
@@ -230,6 +312,13 @@ int edgemo_avdec_read(void* p, void* mat) {
         case 90: cv::rotate(bgr, out, cv::ROTATE_90_CLOCKWISE); break;
         case 180: cv::rotate(bgr, out, cv::ROTATE_180); break;
         case 270: cv::rotate(bgr, out, cv::ROTATE_90_COUNTERCLOCKWISE); break;
+        }
+        // A turned frame's grid would be the plane's, not the picture's:
+        // none, and the motion grid is made from the BGR frame instead.
+        if (grid != nullptr && cells > 0 && d->rotation == 0 && gw != nullptr && gh != nullptr && grid_ns != nullptr) {
+            const long long t0 = thread_ns();
+            if (!luma_grid(f, cells, taps, grid, cap, gw, gh)) *gw = 0, *gh = 0;
+            *grid_ns = thread_ns() - t0;
         }
         int64_t ts = f->best_effort_timestamp;
         if (ts == AV_NOPTS_VALUE) ts = f->pts;

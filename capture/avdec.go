@@ -113,7 +113,29 @@ func (c *avCapture) Read(m *gocv.Mat) bool {
 	if c.p == nil || m == nil || m.Ptr() == nil {
 		return false
 	}
-	return C.edgemo_avdec_read(c.p, unsafe.Pointer(m.Ptr())) != 0
+	return C.edgemo_avdec_read(c.p, unsafe.Pointer(m.Ptr()), nil, 0, 0, 0, nil, nil, nil) != 0
+}
+
+// ReadLuma is Read that also makes the frame's LumaGrid into g.Pix (grown
+// to lumaCap once), from the luma plane before it is released.
+func (c *avCapture) ReadLuma(m *gocv.Mat, g *LumaGrid, spec GridSpec) (bool, time.Duration) {
+	g.W, g.H = 0, 0
+	if c.p == nil || m == nil || m.Ptr() == nil {
+		return false, 0
+	}
+	if cap(g.Pix) < lumaCap {
+		g.Pix = make([]uint8, lumaCap)
+	}
+	g.Pix = g.Pix[:cap(g.Pix)]
+	var w, h C.int
+	var ns C.longlong
+	ok := C.edgemo_avdec_read(c.p, unsafe.Pointer(m.Ptr()), (*C.uchar)(unsafe.Pointer(&g.Pix[0])), C.int(len(g.Pix)),
+		C.int(spec.Cells), C.int(spec.Taps), &w, &h, &ns) != 0
+	if ok && w > 0 && h > 0 {
+		g.W, g.H = int(w), int(h)
+		g.Pix = g.Pix[:g.W*g.H]
+	}
+	return ok, time.Duration(ns)
 }
 
 func (c *avCapture) Get(prop gocv.VideoCaptureProperties) float64 {

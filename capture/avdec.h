@@ -20,8 +20,13 @@ extern "C" {
 void* edgemo_avdec_open(const char* uri, int threads, int deblock, int open_ms, int read_ms, char* err, int errlen);
 // edgemo_avdec_read decodes the next frame into mat (a cv::Mat*) as 8-bit
 // BGR: 1 for a frame, 0 at the end of the stream, when reads failed or the
-// stream's packets stopped decoding.
-int edgemo_avdec_read(void* d, void* mat);
+// stream's packets stopped decoding. With grid non-NULL and cells > 0 it
+// also writes the frame's grey grid from the decoder's luma plane (Go's
+// LumaGrid: min(cells, width) columns, each cell the mean of taps² samples
+// at the motion grid's positions, in full-range grey) into grid (room for
+// cap bytes), its size into *gw and *gh (0 where the frame's format, size
+// or turn gives none), and the thread CPU time the grid took into *grid_ns.
+int edgemo_avdec_read(void* d, void* mat, unsigned char* grid, int cap, int cells, int taps, int* gw, int* gh, long long* grid_ns);
 // edgemo_avdec_get answers the cv::VideoCaptureProperties OpenCV's FFmpeg
 // backend answers for files: POS_MSEC, FRAME_WIDTH, FRAME_HEIGHT, FPS,
 // FRAME_COUNT; 0 for the others.

@@ -96,6 +96,22 @@ func (c *meteredCapture) Read(m *gocv.Mat) bool {
 	return ok
 }
 
+// ReadLuma meters a read that also makes the frame's LumaGrid, less the
+// grid's own time: that is the motion gate's work, not decoding.
+func (c *meteredCapture) ReadLuma(m *gocv.Mat, g *LumaGrid, spec GridSpec) (bool, time.Duration) {
+	lr, ok := c.videoCapture.(lumaReader)
+	if !ok {
+		g.W, g.H = 0, 0
+		return c.Read(m), 0
+	}
+	runtime.LockOSThread()
+	t0 := cpuclock.Thread()
+	ok, grid := lr.ReadLuma(m, g, spec)
+	c.meter.done.Add(int64(cpuclock.Thread() - t0 - grid))
+	runtime.UnlockOSThread()
+	return ok, grid
+}
+
 // Close banks the decoder threads' time before they exit with the capture.
 func (c *meteredCapture) Close() error {
 	if !c.closed && c.tag != "" {

@@ -36,7 +36,9 @@ func (s *Source) openFile() error {
 	fps := vc.Get(gocv.VideoCaptureFPS)
 	declared := vc.Get(gocv.VideoCaptureFrameCount)
 	m := gocv.NewMat()
-	if !vc.Read(&m) || m.Empty() {
+	s.vc = vc
+	if !s.readFrame(&m, &s.pendingL) || m.Empty() {
+		s.vc = nil
 		m.Close()
 		vc.Close()
 		return fmt.Errorf("capture: opened %q but could not decode a single frame (its header declares %d): the file is truncated or corrupt; %s",
@@ -44,7 +46,6 @@ func (s *Source) openFile() error {
 	}
 	toBGR(&m)
 	s.firstPos = vc.Get(gocv.VideoCapturePosMsec)
-	s.vc = vc
 	s.pending = m
 	s.mu.Lock()
 	s.info.Width, s.info.Height = m.Cols(), m.Rows()
@@ -84,8 +85,8 @@ func (s *Source) runFile(ctx context.Context) error {
 	clk := ptsClock{interval: nominalInterval(info.FPS)}
 	rc := newRateCap(s.cfg.FPS)
 	start := time.Now() // not the open's start: see runStart
-	m, pos := s.pending, s.firstPos
-	s.pending = gocv.Mat{}
+	m, g, pos := s.pending, s.pendingL, s.firstPos
+	s.pending, s.pendingL = gocv.Mat{}, LumaGrid{}
 	var seq uint64
 	for {
 		s.read.Add(1)
@@ -97,10 +98,10 @@ func (s *Source) runFile(ctx context.Context) error {
 				m.Close()
 				return nil
 			}
-			if !s.emit(ctx, &Frame{Seq: seq, PTS: pts, Time: t, Mat: m, pool: s.pool}, s.cfg.Realtime) {
+			if !s.emit(ctx, &Frame{Seq: seq, PTS: pts, Time: t, Mat: m, Luma: g, pool: s.pool}, s.cfg.Realtime) {
 				return nil
 			}
-			m = s.pool.get()
+			m, g = s.pool.get(), s.pool.luma()
 		} else {
 			s.droppedRate.Add(1)
 		}
@@ -109,7 +110,7 @@ func (s *Source) runFile(ctx context.Context) error {
 			m.Close()
 			return nil
 		}
-		if !s.vc.Read(&m) || m.Empty() {
+		if !s.readFrame(&m, &g) || m.Empty() {
 			m.Close()
 			break
 		}

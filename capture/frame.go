@@ -14,6 +14,7 @@ type Frame struct {
 	PTS  time.Duration // media time for files; time since the source opened for live sources
 	Time time.Time     // capture time (files: run start + PTS, so windows follow media time)
 	Mat  gocv.Mat      // BGR, owned by the receiver
+	Luma LumaGrid      // the decoder's grey grid, when Config.LumaGrid asked for one and it could (W 0: none); valid until Close
 
 	pool *matPool // where Close returns Mat for the source's next read; nil: Close frees it
 }
@@ -30,5 +31,6 @@ func (f *Frame) Close() {
 	if f.Mat.Ptr() != nil {
 		f.pool.put(f.Mat)
 	}
-	f.Mat = gocv.Mat{}
+	f.pool.putLuma(f.Luma.Pix)
+	f.Mat, f.Luma = gocv.Mat{}, LumaGrid{}
 }

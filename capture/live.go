@@ -91,7 +91,7 @@ func (s *Source) runLive(ctx context.Context) {
 	} else {
 		s.setState(StateOffline)
 	}
-	m := gocv.NewMat()
+	m, g := gocv.NewMat(), LumaGrid{}
 	defer func() { m.Close() }()
 	var seq uint64
 	for ctx.Err() == nil {
@@ -120,7 +120,7 @@ func (s *Source) runLive(ctx context.Context) {
 			s.log.Info("source online", "reconnects", s.reconnects.Load())
 			s.setState(StateOnline)
 		}
-		if !s.vc.Read(&m) || m.Empty() {
+		if !s.readFrame(&m, &g) || m.Empty() {
 			s.log.Warn("read failed; source lost, will reconnect", "frames_read", s.read.Load())
 			s.vc.Close()
 			s.vc = nil
@@ -136,8 +136,8 @@ func (s *Source) runLive(ctx context.Context) {
 		s.read.Add(1)
 		if rc.keep(pts) {
 			toBGR(&m)
-			s.emit(ctx, &Frame{Seq: seq, PTS: pts, Time: now, Mat: m, pool: s.pool}, true)
-			m = s.pool.get()
+			s.emit(ctx, &Frame{Seq: seq, PTS: pts, Time: now, Mat: m, Luma: g, pool: s.pool}, true)
+			m, g = s.pool.get(), s.pool.luma()
 		} else {
 			s.droppedRate.Add(1)
 		}

@@ -26,6 +26,7 @@ import (
 type matPool struct {
 	mu     sync.Mutex
 	free   []gocv.Mat
+	lumas  [][]uint8 // LumaGrid buffers of closed frames
 	max    int
 	closed bool
 }
@@ -64,6 +65,33 @@ func (p *matPool) put(m gocv.Mat) {
 	m.Close()
 }
 
+// luma is a pooled grid buffer (nil: the reader makes one).
+func (p *matPool) luma() LumaGrid {
+	if p == nil {
+		return LumaGrid{}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.lumas); n > 0 {
+		b := p.lumas[n-1]
+		p.lumas = p.lumas[:n-1]
+		return LumaGrid{Pix: b}
+	}
+	return LumaGrid{}
+}
+
+// putLuma takes a grid buffer back while the pool has room.
+func (p *matPool) putLuma(b []uint8) {
+	if p == nil || cap(b) == 0 {
+		return
+	}
+	p.mu.Lock()
+	if !p.closed && len(p.lumas) < p.max {
+		p.lumas = append(p.lumas, b[:cap(b)])
+	}
+	p.mu.Unlock()
+}
+
 // close frees the pooled Mats; Mats put after it are closed.
 func (p *matPool) close() {
 	p.mu.Lock()
@@ -72,7 +100,7 @@ func (p *matPool) close() {
 	for _, m := range p.free {
 		m.Close()
 	}
-	p.free = nil
+	p.free, p.lumas = nil, nil
 }
 
 // size is the Mats held, for tests.

@@ -82,6 +82,11 @@ type Config struct {
 	// frames OpenCV's capture gives.
 	Deblock string
 
+	// LumaGrid, when set, asks for each frame's LumaGrid (Frame.Luma) from
+	// the decoders that can make one: the motion gate's grid, made from
+	// the luma plane as the frame is decoded.
+	LumaGrid GridSpec
+
 	// OnState, if set, is called on every state change, from the source's
 	// goroutine; it must return quickly.
 	OnState func(State)
@@ -213,6 +218,7 @@ type Source struct {
 	// Owned by Open, then by the goroutine.
 	vc       videoCapture
 	pending  gocv.Mat // files: the first frame, decoded by Open; images: the picture
+	pendingL LumaGrid // files: the first frame's grid
 	pool     *matPool // closed frames' Mats, read into again
 	firstPos float64  // files: CAP_PROP_POS_MSEC after the first frame
 }
@@ -382,6 +388,17 @@ func (s *Source) run(ctx context.Context) {
 	default:
 		s.runLive(ctx)
 	}
+}
+
+// readFrame reads the next frame into m and, where the config asks for
+// one and the decoder makes it, its grid into g (otherwise g.W is 0).
+func (s *Source) readFrame(m *gocv.Mat, g *LumaGrid) bool {
+	if lr, ok := s.vc.(lumaReader); ok && s.cfg.LumaGrid.Cells > 0 {
+		ok, _ := lr.ReadLuma(m, g, s.cfg.LumaGrid)
+		return ok
+	}
+	g.W, g.H = 0, 0
+	return s.vc.Read(m)
 }
 
 func drain(ch chan *Frame) {

@@ -10,12 +10,20 @@ import (
 
 // MotionCells is the width of the motion grid: a frame is averaged down to
 // MotionCells columns (a 1280-wide frame: 16×16 px blocks, each the mean of
-// motionTaps² samples spread over it), so sensor noise averages out and the
+// MotionTaps² samples spread over it), so sensor noise averages out and the
 // difference costs two small resizes.
 const MotionCells = 80
 
-// motionTaps: samples per cell side (shrink).
-const motionTaps = 4
+// MotionTaps: samples per cell side (shrink).
+const MotionTaps = 4
+
+// Grey is a frame's motion grid made elsewhere: the decoder's, from the
+// picture's luma plane (capture.LumaGrid), MotionCells columns of the
+// mean of MotionTaps² samples, full-range grey.
+type Grey struct {
+	W, H int
+	Pix  []uint8
+}
 
 // Motion measures how much of a frame changed since a reference frame, on a
 // downscaled grey copy. The reference is the frame of the last full
@@ -30,6 +38,8 @@ type Motion struct {
 	cur, ref       []uint8
 	w, h           int
 	hasRef         bool
+	curGrey        bool // cur came from a Grey, not the frame
+	refGrey        bool // and ref
 }
 
 // NewMotion returns a motion meter; pixelDelta 0 takes 12.
@@ -43,9 +53,12 @@ func NewMotion(pixelDelta int) *Motion {
 // Measure downsizes img (BGR, BGRA or grey) and returns the fraction of
 // grid cells that changed against the reference and lie outside every box
 // in keep (source pixels, each grown by half its size per side and by three
-// heights downwards, where the face's body moves). Without a
-// reference (first frame, a new frame size) it returns 1: everything is new.
-func (m *Motion) Measure(img gocv.Mat, keep []Rect) (float64, error) {
+// heights downwards, where the face's body moves). grey, when it is the
+// grid of img's size, is used instead of downsizing img (the decoder made
+// it from the luma plane); nil or another size: img is downsized. Without
+// a reference (first frame, a new frame size, or a grid made the other way
+// than the reference's) it returns 1: everything is new.
+func (m *Motion) Measure(img gocv.Mat, grey *Grey, keep []Rect) (float64, error) {
 	if img.Empty() {
 		return 0, errors.New("facetrack: motion got an empty frame")
 	}
@@ -56,10 +69,13 @@ func (m *Motion) Measure(img gocv.Mat, keep []Rect) (float64, error) {
 		m.w, m.h, m.hasRef = w, h, false
 		m.cur, m.ref = make([]uint8, w*h), make([]uint8, w*h)
 	}
-	if err := m.grid(img, w, h); err != nil {
+	m.curGrey = grey != nil && grey.W == w && grey.H == h && len(grey.Pix) >= w*h
+	if m.curGrey {
+		copy(m.cur, grey.Pix[:w*h])
+	} else if err := m.grid(img, w, h); err != nil {
 		return 0, err
 	}
-	if !m.hasRef {
+	if !m.hasRef || m.refGrey != m.curGrey {
 		return 1, nil
 	}
 	sx, sy := float64(w)/float64(W), float64(h)/float64(H)
@@ -90,7 +106,7 @@ func (m *Motion) Measure(img gocv.Mat, keep []Rect) (float64, error) {
 }
 
 // grid fills m.cur with img's w×h grey grid: the per-channel mean of
-// motionTaps² samples per cell, then BT.601 integer luma. A camera-sized
+// MotionTaps² samples per cell, then BT.601 integer luma. A camera-sized
 // 8-bit frame takes one C pass over the sampled pixels (motionGrid); a
 // frame too small to sample, or of another depth, goes through shrink.
 func (m *Motion) grid(img gocv.Mat, w, h int) error {
@@ -98,10 +114,10 @@ func (m *Motion) grid(img gocv.Mat, w, h int) error {
 	if ch != 1 && ch != 3 && ch != 4 {
 		return fmt.Errorf("facetrack: motion: %d channels, want 1, 3 or 4", ch)
 	}
-	if img.Cols() > w*motionTaps*2 && img.Rows() > h*motionTaps*2 && img.Type()&7 == 0 /* CV_8U */ {
-		return motionGrid(img, m.cur, w, h, motionTaps)
+	if img.Cols() > w*MotionTaps*2 && img.Rows() > h*MotionTaps*2 && img.Type()&7 == 0 /* CV_8U */ {
+		return motionGrid(img, m.cur, w, h, MotionTaps)
 	}
-	shrink(img, &m.small, &m.sampled, w, h, motionTaps)
+	shrink(img, &m.small, &m.sampled, w, h, MotionTaps)
 	if m.small.Cols() != w || m.small.Rows() != h || !m.small.IsContinuous() {
 		return fmt.Errorf("facetrack: motion resize gave %dx%d, want %dx%d", m.small.Cols(), m.small.Rows(), w, h)
 	}
@@ -132,7 +148,7 @@ func (m *Motion) Commit() {
 		return
 	}
 	copy(m.ref, m.cur)
-	m.hasRef = true
+	m.hasRef, m.refGrey = true, m.curGrey
 }
 
 // Close releases the scratch Mat.

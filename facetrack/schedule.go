@@ -171,11 +171,15 @@ func NewScheduler(cfg ScheduleConfig) (*Scheduler, error) {
 		return nil, fmt.Errorf("facetrack: schedule: MotionThreshold %.3g and MotionOutside %.3g must be in (0, 1), PixelDelta %d in 1..255, Recheck %d >= 1", cfg.MotionThreshold, cfg.MotionOutside, cfg.PixelDelta, cfg.Recheck)
 	}
 	s := &Scheduler{cfg: cfg, every: cfg.Every, ref: map[int]Track{}, scale: map[int]float64{}}
-	if cfg.Motion || cfg.Adaptive {
+	if cfg.MeasuresMotion() {
 		s.motion = NewMotion(cfg.PixelDelta)
 	}
 	return s, nil
 }
+
+// MeasuresMotion reports whether a schedule of this config measures each
+// frame's motion (Plan's grey is then worth making).
+func (c ScheduleConfig) MeasuresMotion() bool { return c.Motion || c.Adaptive }
 
 // Config is the effective configuration.
 func (s *Scheduler) Config() ScheduleConfig { return s.cfg }
@@ -183,10 +187,11 @@ func (s *Scheduler) Config() ScheduleConfig { return s.cfg }
 // Interval is the current number of frames between full detections.
 func (s *Scheduler) Interval() int { return s.every }
 
-// Plan picks the mode of the next frame, img. tracks are the tracker's
-// confirmed tracks, tentative the number of unconfirmed ones, regions
-// whether a RegionDetector is at hand.
-func (s *Scheduler) Plan(img gocv.Mat, tracks []Track, tentative int, regions bool) (Mode, error) {
+// Plan picks the mode of the next frame, img. grey is its motion grid
+// where the decoder made one (nil: made from img; Motion.Measure). tracks
+// are the tracker's confirmed tracks, tentative the number of unconfirmed
+// ones, regions whether a RegionDetector is at hand.
+func (s *Scheduler) Plan(img gocv.Mat, grey *Grey, tracks []Track, tentative int, regions bool) (Mode, error) {
 	s.n++
 	if !s.cfg.Adaptive && !s.cfg.Motion { // the fixed schedule, as before
 		if (s.n-1)%uint64(s.cfg.Every) == 0 {
@@ -201,7 +206,7 @@ func (s *Scheduler) Plan(img gocv.Mat, tracks []Track, tentative int, regions bo
 			keep[i] = t.Box
 		}
 		var err error
-		if moved, err = s.motion.Measure(img, keep); err != nil {
+		if moved, err = s.motion.Measure(img, grey, keep); err != nil {
 			return ModeFull, err
 		}
 	}

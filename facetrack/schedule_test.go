@@ -15,7 +15,7 @@ func modes(t *testing.T, s *Scheduler, img gocv.Mat, n int, tracks []Track, obse
 	t.Helper()
 	var b strings.Builder
 	for range n {
-		m, err := s.Plan(img, tracks, 0, true)
+		m, err := s.Plan(img, nil, tracks, 0, true)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,7 @@ func TestShrinkIsCloseToArea(t *testing.T) {
 	defer got.Close()
 	defer scratch.Close()
 	gocv.Resize(src, &area, image.Pt(80, 45), 0, 0, gocv.InterpolationArea)
-	shrink(src, &got, &scratch, 80, 45, motionTaps)
+	shrink(src, &got, &scratch, 80, 45, MotionTaps)
 	if got.Cols() != 80 || got.Rows() != 45 || got.Channels() != 3 {
 		t.Fatalf("shrink gave %dx%dx%d, want 80x45x3", got.Cols(), got.Rows(), got.Channels())
 	}
@@ -58,7 +58,7 @@ func TestShrinkIsCloseToArea(t *testing.T) {
 	small := gocv.NewMat()
 	defer small.Close()
 	gocv.Resize(src, &small, image.Pt(320, 180), 0, 0, gocv.InterpolationArea)
-	shrink(small, &got, &scratch, 80, 45, motionTaps)
+	shrink(small, &got, &scratch, 80, 45, MotionTaps)
 	want := gocv.NewMat()
 	defer want.Close()
 	gocv.Resize(small, &want, image.Pt(80, 45), 0, 0, gocv.InterpolationArea)
@@ -85,13 +85,13 @@ func BenchmarkShrink(b *testing.B) {
 	})
 	b.Run("shrink", func(b *testing.B) {
 		for b.Loop() {
-			shrink(src, &dst, &scratch, 80, 45, motionTaps)
+			shrink(src, &dst, &scratch, 80, 45, MotionTaps)
 		}
 	})
 	grey := make([]byte, 80*45)
 	b.Run("grid", func(b *testing.B) { // what Motion runs: shrink and luma in one pass
 		for b.Loop() {
-			if err := motionGrid(src, grey, 80, 45, motionTaps); err != nil {
+			if err := motionGrid(src, grey, 80, 45, MotionTaps); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -103,7 +103,7 @@ func shrinkLuma(src gocv.Mat, w, h int) []byte {
 	small, scratch := gocv.NewMat(), gocv.NewMat()
 	defer small.Close()
 	defer scratch.Close()
-	shrink(src, &small, &scratch, w, h, motionTaps)
+	shrink(src, &small, &scratch, w, h, MotionTaps)
 	pix, _ := small.DataPtrUint8()
 	out := make([]byte, w*h)
 	luma(out, pix, small.Channels())
@@ -141,7 +141,7 @@ func TestMotionGridIsShrinkThenLuma(t *testing.T) {
 		h := max(1, (p.mat.Rows()*w+p.mat.Cols()/2)/p.mat.Cols())
 		want := shrinkLuma(p.mat, w, h)
 		got := make([]byte, w*h)
-		if err := motionGrid(p.mat, got, w, h, motionTaps); err != nil {
+		if err := motionGrid(p.mat, got, w, h, MotionTaps); err != nil {
 			t.Fatalf("%s: %v", p.name, err)
 		}
 		off := 0
@@ -158,10 +158,10 @@ func TestMotionGridIsShrinkThenLuma(t *testing.T) {
 		}
 		p.mat.Close()
 	}
-	if err := motionGrid(photo, make([]byte, 10), 80, 45, motionTaps); err == nil {
+	if err := motionGrid(photo, make([]byte, 10), 80, 45, MotionTaps); err == nil {
 		t.Error("a short grid was accepted")
 	}
-	if err := motionGrid(photo, make([]byte, 2000*10), 2000, 10, motionTaps); err == nil {
+	if err := motionGrid(photo, make([]byte, 2000*10), 2000, 10, MotionTaps); err == nil {
 		t.Error("a grid wider than the frame's samples was accepted")
 	}
 }

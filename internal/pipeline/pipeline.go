@@ -177,7 +177,11 @@ type item struct {
 // Run processes the source until it ends (files), ctx is cancelled, or it
 // fails. A clean end of file returns nil.
 func (p *Pipeline) Run(ctx context.Context) error {
-	src, err := capture.Open(ctx, p.cfg.Source, p.log.With("component", "capture"))
+	sc := p.cfg.Source
+	if p.cfg.Schedule.MeasuresMotion() { // the decoder makes the motion grid from its luma plane
+		sc.LumaGrid = capture.GridSpec{Cells: facetrack.MotionCells, Taps: facetrack.MotionTaps}
+	}
+	src, err := capture.Open(ctx, sc, p.log.With("component", "capture"))
 	if err != nil {
 		return err
 	}
@@ -317,7 +321,11 @@ func (p *Pipeline) frame(f *capture.Frame, trk *tracking, bufs *window.Buffers,
 	p.Stats.Frames.Add(1)
 	rd, regions := p.det.(facetrack.RegionDetector)
 	live := trk.Tracks()
-	mode, err := trk.sched.Plan(f.Mat, live, trk.Tentative(), regions)
+	var grey *facetrack.Grey
+	if !f.Luma.Empty() {
+		grey = &facetrack.Grey{W: f.Luma.W, H: f.Luma.H, Pix: f.Luma.Pix}
+	}
+	mode, err := trk.sched.Plan(f.Mat, grey, live, trk.Tentative(), regions)
 	if err != nil {
 		return fmt.Errorf("camera %s: frame %d: %w", p.cfg.Camera, f.Seq, err)
 	}
