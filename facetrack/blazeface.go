@@ -110,6 +110,18 @@ type BlazeFace struct {
 	resized gocv.Mat // reused letterbox scratch (growing)
 	area    []byte   // reused letterbox scratch (shrinking)
 	rgb     []byte
+	padded  padState // what letterboxInto left in the model's input
+}
+
+// padState is the input buffer letterboxInto last wrote and where its
+// picture went: everything else in it is padding, which the next call into
+// the same buffer need not write again (a full 720p frame leaves 44% of a
+// 256² input as padding).
+type padState struct {
+	buf            *float32
+	n              int
+	bias           float32
+	ox, oy, nw, nh int
 }
 
 // NewBlazeFace wraps model. The caller keeps ownership of model.
@@ -293,24 +305,64 @@ func (b *BlazeFace) letterboxInto(src gocv.Mat, dst []float32, k, bias float32, 
 	}
 	ox, oy := int(lb.offX), int(lb.offY)
 	row := b.size * 3
-	fillPad := func(d []float32) {
-		for i := range d {
-			d[i] = bias
-		}
-	}
-	fillPad(dst[:oy*row])
+	b.pad(dst, bias, ox, oy, nw, nh)
 	for y := range nh {
 		d := dst[(y+oy)*row : (y+oy+1)*row]
-		fillPad(d[:ox*3])
 		s := pix[y*nw*3 : (y+1)*nw*3]
 		o := d[ox*3 : (ox+nw)*3]
 		for x := 0; x+2 < len(s); x += 3 {
 			o[x], o[x+1], o[x+2] = lut[s[x+2]], lut[s[x+1]], lut[s[x]]
 		}
-		fillPad(d[(ox+nw)*3:])
 	}
-	fillPad(dst[(oy+nh)*row:])
 	return lb, nil
+}
+
+// pad sets every value of dst (size×size×3) outside the picture's place
+// (ox, oy, nw×nh pixels) to bias. Into the buffer it padded last time, with
+// the same bias, only what was picture then and is padding now is written;
+// the corners are checked first, so a buffer someone else wrote is padded
+// whole.
+func (b *BlazeFace) pad(dst []float32, bias float32, ox, oy, nw, nh int) {
+	row := b.size * 3
+	fill := func(d []float32) {
+		for i := range d {
+			d[i] = bias
+		}
+	}
+	// fillOutside pads the rows y0..y1 of columns x0..x1 that lie outside
+	// the new picture.
+	fillOutside := func(x0, y0, x1, y1 int) {
+		for y := y0; y < y1; y++ {
+			d := dst[y*row : (y+1)*row]
+			if y < oy || y >= oy+nh {
+				fill(d[x0*3 : x1*3])
+				continue
+			}
+			if x0 < ox {
+				fill(d[x0*3 : min(x1, ox)*3])
+			}
+			if x1 > ox+nw {
+				fill(d[max(x0, ox+nw)*3 : x1*3])
+			}
+		}
+	}
+	p := b.padded
+	last := len(dst) - 1
+	same := p.buf == &dst[0] && p.n == len(dst) && p.bias == bias
+	if same { // the buffer's corners are still padding unless the picture covered them
+		for _, c := range [][2]int{{0, 0}, {b.size - 1, 0}, {0, b.size - 1}, {b.size - 1, b.size - 1}} {
+			inside := c[0] >= p.ox && c[0] < p.ox+p.nw && c[1] >= p.oy && c[1] < p.oy+p.nh
+			if i := (c[1]*b.size + c[0]) * 3; !inside && (dst[i] != bias || dst[min(i+2, last)] != bias) {
+				same = false
+			}
+		}
+	}
+	if same {
+		fillOutside(p.ox, p.oy, p.ox+p.nw, p.oy+p.nh)
+	} else {
+		fillOutside(0, 0, b.size, b.size)
+	}
+	b.padded = padState{buf: &dst[0], n: len(dst), bias: bias, ox: ox, oy: oy, nw: nw, nh: nh}
 }
 
 // resize scales src to fit the input square into b.resized and returns its

@@ -1,6 +1,7 @@
 package facetrack
 
 import (
+	"image"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -45,6 +46,69 @@ func TestLetterboxIntoMatchesTwoPasses(t *testing.T) {
 	for i, v := range b.rgb {
 		if want := float32(v)*k + bias; dst[i] != want {
 			t.Fatalf("value %d: %v, two passes give %v", i, dst[i], want)
+		}
+	}
+}
+
+// Into the buffer it wrote last, the letterbox writes only the padding that
+// was picture before: through a run of full frames, regions of several
+// sizes and shrink factors, a frame of another shape, a new bias and a
+// buffer someone else scribbled on, each input equals one made into a
+// fresh buffer.
+func TestLetterboxIntoRepadsOnlyWhatChanged(t *testing.T) {
+	b, frame := letterboxFrame(t)
+	defer b.Close()
+	defer frame.Close()
+	ref, err := NewBlazeFace(byteModel{256}, BlazeFaceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	portrait := noiseFrame(360, 640)
+	defer portrait.Close()
+	region := func(w, h int) gocv.Mat { return frame.Region(image.Rect(100, 50, 100+w, 50+h)) }
+	r1, r2, r3 := region(400, 400), region(300, 200), region(720, 510)
+	defer r1.Close()
+	defer r2.Close()
+	defer r3.Close()
+	dst := make([]float32, 256*256*3)
+	steps := []struct {
+		name   string
+		src    gocv.Mat
+		bias   float32
+		shrink int
+		before func()
+	}{
+		{"full frame", frame, -1, 0, nil},
+		{"full frame again", frame, -1, 0, nil},
+		{"region 400 by 2", r1, -1, 2, nil},
+		{"region 300x200 by 2", r2, -1, 2, nil},
+		{"region 720x510 by 3", r3, -1, 3, nil},
+		{"portrait frame", portrait, -1, 0, nil},
+		{"full frame", frame, -1, 0, nil},
+		{"full frame, bias 0", frame, 0, 0, nil},
+		{"region, buffer scribbled on", r1, 0, 2, func() {
+			for i := range dst {
+				dst[i] = 7
+			}
+		}},
+		{"full frame", frame, 0, 0, nil},
+	}
+	for _, st := range steps {
+		if st.before != nil {
+			st.before()
+		}
+		if _, err := b.letterboxInto(st.src, dst, 2.0/255, st.bias, st.shrink); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		want := make([]float32, len(dst))
+		if _, err := ref.letterboxInto(st.src, want, 2.0/255, st.bias, st.shrink); err != nil {
+			t.Fatalf("%s, fresh buffer: %v", st.name, err)
+		}
+		for i := range want {
+			if dst[i] != want[i] {
+				t.Fatalf("%s: value %d (pixel %d, %d) is %v, a fresh buffer has %v", st.name, i, i/3%256, i/3/256, dst[i], want[i])
+			}
 		}
 	}
 }
