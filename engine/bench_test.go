@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math/rand"
 	"sync"
 	"testing"
 
@@ -63,6 +64,31 @@ func BenchmarkPreprocess(b *testing.B) {
 		if err := h.pp.run(crops[0], dst); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkPreprocessHeads is each face head's input conversion from a
+// 192-pixel crop (the pipeline's crop size): the mesh's same-size copy,
+// faceres' and antispoof's colour resizes, the emotion head's grey one.
+func BenchmarkPreprocessHeads(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	crop := facetrack.Crop{W: 192, H: 192, Pix: make([]byte, 192*192*3)}
+	for i := range crop.Pix {
+		crop.Pix[i] = byte(rng.Intn(256))
+	}
+	for _, name := range []string{"facemesh", "faceres", "antispoof", "emotion"} {
+		b.Run(name, func(b *testing.B) {
+			pp, err := newPreprocessor(faceManifest(b, name))
+			if err != nil {
+				b.Fatal(err)
+			}
+			dst := make([]float32, pp.size())
+			for b.Loop() {
+				if err := pp.run(crop, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

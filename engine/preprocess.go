@@ -25,7 +25,14 @@ type preprocessor struct {
 	rx, ry  []tap // per output column / row, for a lastW x lastH crop
 	lastW   int
 	lastH   int
-	tmp     []float64
+	// The value of each byte, per channel: a pixel's colour and range
+	// conversion depends on its bytes alone, so it is looked up where a tap
+	// reads it instead of worked out for every pixel of the crop first.
+	// Gray's is the sum of one table per channel, in the order the formula
+	// adds them, so every value is the formula's, bit for bit.
+	val      [3][256]float64 // rgb, bgr: [0] for every channel; gray: [0] b, [1] g, [2] r, weights in
+	src      [3]int          // rgb, bgr: the BGR byte each input channel reads
+	identity [256]float32    // scaleOnly (colour): the whole map of a byte, offset and scale in
 }
 
 type tap struct {
@@ -48,7 +55,41 @@ func newPreprocessor(m *Manifest) (*preprocessor, error) {
 	if pp.c != want {
 		return nil, fmt.Errorf("%s: preprocessing.color %q needs %d input channels, input.shape %v has %d", m.Path, pp.p.Color, want, s, pp.c)
 	}
+	pp.tables()
 	return pp, nil
+}
+
+// tables fills val, src and identity from the manifest.
+func (pp *preprocessor) tables() {
+	k, lo := (pp.hi-pp.lo)/255, pp.lo
+	switch pp.p.Color {
+	case "gray":
+		wr, wg, wb := pp.p.ColorWeights[0], pp.p.ColorWeights[1], pp.p.ColorWeights[2]
+		for v := range 256 {
+			x := float64(v)
+			pp.val[0][v], pp.val[1][v], pp.val[2][v] = (x*k+lo)*wb, (x*k+lo)*wg, (x*k+lo)*wr
+		}
+	case "rgb", "bgr":
+		pp.src = [3]int{2, 1, 0}
+		if pp.p.Color == "bgr" {
+			pp.src = [3]int{0, 1, 2}
+		}
+		for v := range 256 {
+			pp.val[0][v] = float64(v)*k + lo
+		}
+	}
+	off, sc := pp.p.Offset, pp.p.Scale
+	for v := range 256 {
+		pp.identity[v] = float32((pp.val[0][v] + off) * sc)
+	}
+}
+
+// at is the converted value of pixel i's channel ch of pix (BGR).
+func (pp *preprocessor) at(pix []byte, i, ch int) float64 {
+	if pp.c == 1 { // (r·k+lo)·wr + (g·k+lo)·wg + (b·k+lo)·wb, added in that order
+		return pp.val[2][pix[3*i+2]] + pp.val[1][pix[3*i+1]] + pp.val[0][pix[3*i]]
+	}
+	return pp.val[0][pix[3*i+pp.src[ch]]]
 }
 
 // size is the number of floats per input.
@@ -83,67 +124,43 @@ func (pp *preprocessor) run(crop facetrack.Crop, dst []float32) error {
 	if W <= 0 || H <= 0 || len(crop.Pix) < W*H*3 {
 		return fmt.Errorf("bad crop %dx%d with %d bytes (want BGR, %d bytes)", W, H, len(crop.Pix), W*H*3)
 	}
-	if n := W * H * pp.c; cap(pp.tmp) < n {
-		pp.tmp = make([]float64, n)
-	} else {
-		pp.tmp = pp.tmp[:n]
-	}
 	if W != pp.lastW || H != pp.lastH { // taps depend on the crop size only
 		pp.rx = taps(W, pp.w, pp.p.AlignCorners, pp.p.HalfPixelCenters)
 		pp.ry = taps(H, pp.h, pp.p.AlignCorners, pp.p.HalfPixelCenters)
 		pp.lastW, pp.lastH = W, H
 	}
-	k := (pp.hi - pp.lo) / 255
-	// 1. colour + range, per source pixel, into tmp (HWC with pp.c channels)
-	pix := crop.Pix
-	switch pp.p.Color {
-	case "gray":
-		wr, wg, wb := pp.p.ColorWeights[0], pp.p.ColorWeights[1], pp.p.ColorWeights[2]
-		for i := 0; i < W*H; i++ {
-			b, g, r := float64(pix[3*i]), float64(pix[3*i+1]), float64(pix[3*i+2])
-			pp.tmp[i] = (r*k+pp.lo)*wr + (g*k+pp.lo)*wg + (b*k+pp.lo)*wb
-		}
-	case "rgb":
-		for i := 0; i < W*H; i++ {
-			pp.tmp[3*i] = float64(pix[3*i+2])*k + pp.lo
-			pp.tmp[3*i+1] = float64(pix[3*i+1])*k + pp.lo
-			pp.tmp[3*i+2] = float64(pix[3*i])*k + pp.lo
-		}
-	case "bgr":
-		for i := 0; i < W*H*3; i++ {
-			pp.tmp[i] = float64(pix[i])*k + pp.lo
-		}
-	}
-	// 2. bilinear resize + offset/scale into dst
-	if W == pp.w && H == pp.h && !pp.p.AlignCorners && !pp.p.HalfPixelCenters && !pp.nchw {
-		pp.scaleOnly(dst)
+	if W == pp.w && H == pp.h && !pp.p.AlignCorners && !pp.p.HalfPixelCenters && !pp.nchw && pp.c == 3 {
+		pp.scaleOnly(crop.Pix, dst)
 		return nil
 	}
-	pp.bilinear(W, dst)
+	pp.bilinear(crop, dst)
 	return nil
 }
 
-// scaleOnly is bilinear for a crop of the input's size (the mesh: 192 on
-// 192) without align_corners or half-pixel centres: every tap is its own
-// pixel with weight 0, so (tl + (tr−tl)·0 + off)·sc is exactly (tl + off)·sc.
-func (pp *preprocessor) scaleOnly(dst []float32) {
-	off, sc := pp.p.Offset, pp.p.Scale
-	for i, v := range pp.tmp {
-		dst[i] = float32((v + off) * sc)
+// scaleOnly is bilinear for a colour crop of the input's size (the mesh:
+// 192 on 192) without align_corners or half-pixel centres: every tap is its
+// own pixel with weight 0, so (tl + (tr−tl)·0 + off)·sc is exactly
+// (tl + off)·sc, a function of the byte: one table lookup a value.
+func (pp *preprocessor) scaleOnly(pix []byte, dst []float32) {
+	s0, s1, s2 := pp.src[0], pp.src[1], pp.src[2]
+	t := &pp.identity
+	for i := 0; i+2 < len(dst); i += 3 {
+		p := pix[i : i+3 : i+3]
+		dst[i], dst[i+1], dst[i+2] = t[p[s0]], t[p[s1]], t[p[s2]]
 	}
 }
 
-// bilinear resizes tmp (a crop W wide, pp.c channels) into dst with the
-// taps of run, then applies offset and scale.
-func (pp *preprocessor) bilinear(W int, dst []float32) {
-	C := pp.c
+// bilinear resizes crop into dst with the taps of run, converting each
+// pixel a tap reads, then applies offset and scale.
+func (pp *preprocessor) bilinear(crop facetrack.Crop, dst []float32) {
+	C, W, pix := pp.c, crop.W, crop.Pix
 	off, sc := pp.p.Offset, pp.p.Scale
 	for y, ty := range pp.ry {
-		r0, r1 := ty.i0*W*C, ty.i1*W*C
+		r0, r1 := ty.i0*W, ty.i1*W
 		for x, tx := range pp.rx {
 			for ch := 0; ch < C; ch++ {
-				tl, tr := pp.tmp[r0+tx.i0*C+ch], pp.tmp[r0+tx.i1*C+ch]
-				bl, br := pp.tmp[r1+tx.i0*C+ch], pp.tmp[r1+tx.i1*C+ch]
+				tl, tr := pp.at(pix, r0+tx.i0, ch), pp.at(pix, r0+tx.i1, ch)
+				bl, br := pp.at(pix, r1+tx.i0, ch), pp.at(pix, r1+tx.i1, ch)
 				top := tl + (tr-tl)*tx.f
 				bot := bl + (br-bl)*tx.f
 				v := (top + (bot-top)*ty.f + off) * sc

@@ -25,7 +25,7 @@ func TestPreprocessIdentitySize(t *testing.T) {
 		t.Fatal(err)
 	}
 	slow := make([]float32, pp.size())
-	pp.bilinear(crop.W, slow) // pp.tmp and the taps are this crop's, from run
+	pp.bilinear(crop, slow) // the taps are this crop's, from run
 	for i := range fast {
 		if fast[i] != slow[i] {
 			t.Fatalf("value %d: %v without the resize, %v with it", i, fast[i], slow[i])
