@@ -33,6 +33,7 @@ type preprocessor struct {
 	val      [3][256]float64 // rgb, bgr: [0] for every channel; gray: [0] b, [1] g, [2] r, weights in
 	src      [3]int          // rgb, bgr: the BGR byte each input channel reads
 	identity [256]float32    // scaleOnly (colour): the whole map of a byte, offset and scale in
+	hbuf     []float64       // bilinear's two kept source rows
 }
 
 type tap struct {
@@ -151,25 +152,78 @@ func (pp *preprocessor) scaleOnly(pix []byte, dst []float32) {
 }
 
 // bilinear resizes crop into dst with the taps of run, converting each
-// pixel a tap reads, then applies offset and scale.
+// pixel a tap reads, then applies offset and scale. It is separable: a
+// source row's horizontal blend (tl + (tr−tl)·fx per column and channel)
+// is worked out once and kept while the output rows that read it last
+// (two slots: an output row reads two source rows, and the next output row
+// mostly the same or the next ones), then each value is the vertical blend
+// of two kept rows. The arithmetic is the per-tap formula's, in its order.
 func (pp *preprocessor) bilinear(crop facetrack.Crop, dst []float32) {
 	C, W, pix := pp.c, crop.W, crop.Pix
 	off, sc := pp.p.Offset, pp.p.Scale
-	for y, ty := range pp.ry {
-		r0, r1 := ty.i0*W, ty.i1*W
-		for x, tx := range pp.rx {
-			for ch := 0; ch < C; ch++ {
-				tl, tr := pp.at(pix, r0+tx.i0, ch), pp.at(pix, r0+tx.i1, ch)
-				bl, br := pp.at(pix, r1+tx.i0, ch), pp.at(pix, r1+tx.i1, ch)
-				top := tl + (tr-tl)*tx.f
-				bot := bl + (br-bl)*tx.f
-				v := (top + (bot-top)*ty.f + off) * sc
-				if pp.nchw {
-					dst[(ch*pp.h+y)*pp.w+x] = float32(v)
-				} else {
-					dst[(y*pp.w+x)*C+ch] = float32(v)
-				}
+	n := len(pp.rx) * C
+	if cap(pp.hbuf) < 2*n {
+		pp.hbuf = make([]float64, 2*n)
+	}
+	slot := [2][]float64{pp.hbuf[:n], pp.hbuf[n : 2*n]}
+	held := [2]int{-1, -1}         // the source row each slot holds
+	get := func(r, keep int) int { // keep: the other source row this output row reads
+		for s := range held {
+			if held[s] == r {
+				return s
 			}
+		}
+		s := 0
+		if held[0] == keep {
+			s = 1
+		}
+		pp.hrow(pix, r*W, slot[s])
+		held[s] = r
+		return s
+	}
+	for y, ty := range pp.ry {
+		s0 := get(ty.i0, ty.i1)
+		s1 := get(ty.i1, ty.i0)
+		top, bot, fy := slot[s0], slot[s1], ty.f
+		if !pp.nchw {
+			d := dst[y*n : (y+1)*n]
+			for i := range d {
+				d[i] = float32((top[i] + (bot[i]-top[i])*fy + off) * sc)
+			}
+			continue
+		}
+		for x := range pp.rx {
+			for ch := 0; ch < C; ch++ {
+				i := x*C + ch
+				dst[(ch*pp.h+y)*pp.w+x] = float32((top[i] + (bot[i]-top[i])*fy + off) * sc)
+			}
+		}
+	}
+}
+
+// hrow writes the horizontal blend of the source row starting at pixel
+// base into out (per output column, per channel).
+func (pp *preprocessor) hrow(pix []byte, base int, out []float64) {
+	C := pp.c
+	if C == 3 { // at's colour case, with the channel offsets hoisted
+		v, s0, s1, s2 := &pp.val[0], pp.src[0], pp.src[1], pp.src[2]
+		for x, tx := range pp.rx {
+			l, r := pix[3*(base+tx.i0):], pix[3*(base+tx.i1):]
+			l, r = l[:3:3], r[:3:3]
+			o, f := out[3*x:3*x+3:3*x+3], tx.f
+			a, b := v[l[s0]], v[r[s0]]
+			o[0] = a + (b-a)*f
+			a, b = v[l[s1]], v[r[s1]]
+			o[1] = a + (b-a)*f
+			a, b = v[l[s2]], v[r[s2]]
+			o[2] = a + (b-a)*f
+		}
+		return
+	}
+	for x, tx := range pp.rx {
+		for ch := 0; ch < C; ch++ {
+			l, r := pp.at(pix, base+tx.i0, ch), pp.at(pix, base+tx.i1, ch)
+			out[x*C+ch] = l + (r-l)*tx.f
 		}
 	}
 }
