@@ -104,6 +104,9 @@ func optimizedOpCounts(t *testing.T, m *Manifest) map[string]int {
 	if err := opts.SetIntraOpNumThreads(1); err != nil {
 		t.Fatal(err)
 	}
+	if err := preciseInt8(opts); err != nil {
+		t.Fatal(err)
+	}
 	if err := opts.SetOptimizedModelFilePath(dump); err != nil {
 		t.Fatal(err)
 	}

@@ -253,6 +253,9 @@ func (r *Runtime) tryGraph(path string, inputs, outputs []string, provider strin
 			return nil, err
 		}
 	}
+	if err := preciseInt8(opts); err != nil {
+		return nil, err
+	}
 	if err := appendProvider(opts, provider, r.cfg.TensorRT); err != nil {
 		// The provider's libraries cannot load in this process: that will
 		// not change for the next model.
@@ -264,6 +267,20 @@ func (r *Runtime) tryGraph(path string, inputs, outputs []string, provider strin
 		return nil, fmt.Errorf("create session: %w", err)
 	}
 	return s, nil
+}
+
+// preciseInt8 asks ORT's CPU provider for int8 products that cannot
+// overflow. Without VNNI (AVX2, AVX-512 before Cascade Lake, AMD before
+// Zen 4) MLAS's u8s8 kernels add pairs of products in 16 bits, which
+// saturate: measured on a Zen 3 EPYC, the int8 BlazeFace found 2844 boxes
+// where fp32 found 121. With this entry ORT rewrites int8 weights to uint8
+// on those CPUs only, for its exact, slower u8u8 kernels; with VNNI, and
+// for float models, it changes nothing.
+func preciseInt8(opts *ort.SessionOptions) error {
+	if err := opts.AddSessionConfigEntry("session.x64quantprecision", "1"); err != nil {
+		return fmt.Errorf("session.x64quantprecision: %w", err)
+	}
+	return nil
 }
 
 // TensorRTOptions are the TensorRT provider settings edgemo exposes. Engine
