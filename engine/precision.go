@@ -41,7 +41,7 @@ func choosePrecision(name, goarch, vnni, serving string) (Precision, error) {
 	case goarch != "amd64":
 		return Precision{Auto: true, Why: fmt.Sprintf("auto: %s, and the int8 variants were measured on x86-64 only", goarch)}, nil
 	case vnni == "":
-		return Precision{Auto: true, Why: "auto: this x86-64 CPU has no VNNI, where exact int8 (session.x64quantprecision) is no faster than float32"}, nil
+		return Precision{Auto: true, Why: "auto: this x86-64 CPU has no VNNI, where exact int8 (session.x64quantprecision) gains a tenth at most over float32"}, nil
 	}
 	return Precision{Int8: true, Auto: true, Why: "auto: CPU provider on x86-64 with " + vnni}, nil
 }

@@ -65,7 +65,7 @@ var EmotionModels = List{Kind: "emotion model", Parts: []Part{
 // int8 variants were measured on x86 CPUs with VNNI through ORT's CPU
 // provider only; elsewhere (arm64, whose int8 kernels differ; GPUs, where
 // TensorRT wants symmetric activations these models lack; x86 without
-// VNNI, where exact int8 is no faster: docs/int8.md) auto keeps float32.
+// VNNI, where exact int8 is hardly faster: docs/int8.md) auto keeps float32.
 var Precisions = List{Kind: "precision", Parts: []Part{
 	{Name: PrecisionAuto, Default: true, Help: "int8 variants where they were measured: ORT's CPU provider on an x86-64 CPU with VNNI; float32 elsewhere"},
 	{Name: PrecisionFP32, Help: "every model float32: any machine and provider"},
