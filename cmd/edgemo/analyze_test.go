@@ -10,7 +10,7 @@ import (
 
 // --caption-tokens reaches VidEmo: with a budget of 3 every rationale is the
 // start of the one the manifest's budget (24) writes (greedy decoding: the
-// same first tokens), and shorter. The exact count of generated tokens is
+// same first tokens), and shorter (fewer tokens re-encoded). The exact count of generated tokens is
 // engine/videmo's TestCaptionTokens: text re-encoded need not split into the
 // tokens it was generated as (the tiny model writes fragments such as
 // "+'__line", 3 generated and 4 re-encoded on a Zen 3 EPYC), so here the
@@ -48,7 +48,7 @@ func TestAnalyzeCaptionTokens(t *testing.T) {
 	for i := range short {
 		n, m := len(tok.Encode(short[i])), len(tok.Encode(long[i]))
 		t.Logf("tree %d: %d tokens %q; manifest budget: %d tokens", i, n, short[i], m)
-		if n > 2*3 || !strings.HasPrefix(long[i], short[i]) || len(long[i]) <= len(short[i]) || m <= n {
+		if n > 2*3 || !strings.HasPrefix(long[i], short[i]) || m <= n {
 			t.Errorf("tree %d: --caption-tokens 3 gives %q (%d tokens), the manifest's budget %q (%d tokens)", i, short[i], n, long[i], m)
 		}
 	}
