@@ -10,7 +10,7 @@ import (
 // for facetrack.BlazeFace: RGB bytes in, per-anchor logits and regressors out.
 type BlazeFaceRunner struct {
 	*FaceModel
-	size    int
+	w, h    int
 	scores  []int // output indices holding scores, in anchor order
 	regs    []int // matching regressor outputs
 	k, bias float32
@@ -19,13 +19,15 @@ type BlazeFaceRunner struct {
 }
 
 // NewBlazeFaceRunner opens m. Its outputs must come in (scores, regressors)
-// pairs, the 512-anchor (fine) grid first: [N,1] then [N,16].
+// pairs, the fine grid (512 anchors in 256²) first: [N,1] then [N,16]. The
+// input is NHWC RGB: square, or the square network converted for another
+// shape (blazeface-back-wide, 256×160).
 func NewBlazeFaceRunner(rt *Runtime, m *Manifest) (*BlazeFaceRunner, error) {
 	outs := m.OutputSpecs()
-	if len(outs)%2 != 0 || m.Input.Shape[1] != m.Input.Shape[2] || m.Input.Shape[3] != 3 || m.Preprocessing.Color != "rgb" {
-		return nil, fmt.Errorf("%s: not a BlazeFace manifest (want a square RGB input and (scores [1,N,1], regressors [1,N,16]) output pairs)", m.Path)
+	if len(outs)%2 != 0 || m.Input.Shape[3] != 3 || m.Preprocessing.Color != "rgb" {
+		return nil, fmt.Errorf("%s: not a BlazeFace manifest (want an NHWC RGB input and (scores [1,N,1], regressors [1,N,16]) output pairs)", m.Path)
 	}
-	r := &BlazeFaceRunner{size: int(m.Input.Shape[1])}
+	r := &BlazeFaceRunner{h: int(m.Input.Shape[1]), w: int(m.Input.Shape[2])}
 	for i := 0; i < len(outs); i += 2 {
 		s, g := outs[i].Shape, outs[i+1].Shape
 		if len(s) != 3 || len(g) != 3 || s[2] != 1 || g[2] != 16 || s[1] != g[1] {
@@ -34,8 +36,8 @@ func NewBlazeFaceRunner(rt *Runtime, m *Manifest) (*BlazeFaceRunner, error) {
 		r.scores = append(r.scores, i)
 		r.regs = append(r.regs, i+1)
 	}
-	if n := len(facetrack.GenerateAnchors(r.size)); n != r.anchorCount(outs) {
-		return nil, fmt.Errorf("%s: outputs cover %d anchors, a %d input has %d", m.Path, r.anchorCount(outs), r.size, n)
+	if n := len(facetrack.GenerateAnchors(r.w, r.h)); n != r.anchorCount(outs) {
+		return nil, fmt.Errorf("%s: outputs cover %d anchors, a %dx%d input has %d", m.Path, r.anchorCount(outs), r.w, r.h, n)
 	}
 	p := m.Preprocessing
 	// value = (x/255·(hi−lo) + lo + offset)·scale = x·k + bias
@@ -56,7 +58,7 @@ func (r *BlazeFaceRunner) Share() (*BlazeFaceRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &BlazeFaceRunner{FaceModel: f, size: r.size, scores: r.scores, regs: r.regs, k: r.k, bias: r.bias}, nil
+	return &BlazeFaceRunner{FaceModel: f, w: r.w, h: r.h, scores: r.scores, regs: r.regs, k: r.k, bias: r.bias}, nil
 }
 
 func (r *BlazeFaceRunner) anchorCount(outs []OutputSpec) int {
@@ -67,13 +69,13 @@ func (r *BlazeFaceRunner) anchorCount(outs []OutputSpec) int {
 	return n
 }
 
-// InputSize is the square input side.
-func (r *BlazeFaceRunner) InputSize() int { return r.size }
+// InputSize is the input's width and height.
+func (r *BlazeFaceRunner) InputSize() (w, h int) { return r.w, r.h }
 
 // Infer implements facetrack.BlazeFaceModel.
 func (r *BlazeFaceRunner) Infer(rgb []byte) ([]float32, []float32, error) {
-	if len(rgb) != r.size*r.size*3 {
-		return nil, nil, fmt.Errorf("input has %d bytes, want %d", len(rgb), r.size*r.size*3)
+	if len(rgb) != r.w*r.h*3 {
+		return nil, nil, fmt.Errorf("input has %d bytes, want %d", len(rgb), r.w*r.h*3)
 	}
 	return r.InferFill(func(dst []float32, k, bias float32) error {
 		for i, v := range rgb {

@@ -15,9 +15,10 @@ import (
 // implemented outside facetrack (engine wraps the ONNX session), so this
 // package stays free of the inference runtime.
 type BlazeFaceModel interface {
-	// InputSize is the square input side (128 front, 256 back).
-	InputSize() int
-	// Infer takes size×size×3 RGB bytes (row-major) and returns, per anchor
+	// InputSize is the input's width and height: 128² front, 256² back,
+	// or the back model converted for 16:9 frames (256×160).
+	InputSize() (w, h int)
+	// Infer takes w×h×3 RGB bytes (row-major) and returns, per anchor
 	// in GenerateAnchors order, the raw score logit and the 16 regressors
 	// (box dx, dy, w, h, then 6 keypoints x, y; input pixels, relative to
 	// the anchor centre for the offsets).
@@ -71,16 +72,18 @@ func (c BlazeFaceConfig) withDefaults() BlazeFaceConfig {
 // Anchor is one BlazeFace anchor centre in input pixels.
 type Anchor struct{ X, Y float64 }
 
-// GenerateAnchors returns BlazeFace's SSD anchors for a size×size input:
-// a size/8 grid with 2 anchors per cell (strides 8 for 128, 16 for 256),
-// then a size/16 grid with 6 per cell; 896 anchors for both models. All
+// GenerateAnchors returns BlazeFace's SSD anchors for a w×h input (w the
+// model's reference side, 128 or 256): a grid of w/16-pixel cells with 2
+// anchors each (strides 8 for 128, 16 for 256), then one of w/8-pixel cells
+// with 6 each; 896 anchors for both square models, 560 for 256×160. All
 // anchors are unit-size (the network regresses absolute width/height).
-func GenerateAnchors(size int) []Anchor {
+func GenerateAnchors(w, h int) []Anchor {
 	var out []Anchor
-	for _, l := range []struct{ stride, n int }{{size / 16, 2}, {size / 8, 6}} {
-		grid := (size + l.stride - 1) / l.stride
-		for gy := range grid {
-			for gx := range grid {
+	ref := max(w, h)
+	for _, l := range []struct{ stride, n int }{{ref / 16, 2}, {ref / 8, 6}} {
+		gw, gh := (w+l.stride-1)/l.stride, (h+l.stride-1)/l.stride
+		for gy := range gh {
+			for gx := range gw {
 				a := Anchor{float64(l.stride) * (float64(gx) + 0.5), float64(l.stride) * (float64(gy) + 0.5)}
 				for range l.n {
 					out = append(out, a)
@@ -93,41 +96,81 @@ func GenerateAnchors(size int) []Anchor {
 
 // BlazeFace is a Detector backed by MediaPipe's BlazeFace (front: 128×128,
 // near faces; back: 256×256, far faces). Each frame is letterboxed (scaled
-// to fit, centred, padded with black) into the square input; boxes and the
+// to fit, centred, padded with black) into the square input, or into a
+// narrower one of the same network that holds it at the same scale (a
+// 16:9 frame in 256×160: 5/8 of the pixels, so of the Run); boxes and the
 // six keypoints (right eye, left eye, nose tip, mouth, right ear tragion,
 // left ear tragion; the subject's sides) are decoded from the anchors,
 // merged by weighted NMS and mapped back to source pixels. Scores are the
 // sigmoid of the network's logit, 0..1. Detect is safe for concurrent use
 // (calls are serialised).
 type BlazeFace struct {
-	cfg     BlazeFaceConfig
-	model   BlazeFaceModel
-	size    int
-	anchors []Anchor
+	cfg    BlazeFaceConfig
+	inputs []*blazeInput // the square model first, then its other shapes
+	size   int           // the square's side
 
 	mu      sync.Mutex
 	closed  bool
 	resized gocv.Mat // reused letterbox scratch (growing)
 	area    []byte   // reused letterbox scratch (shrinking)
-	rgb     []byte
+}
+
+// blazeInput is one input shape of the network: its model (session), anchors
+// and what the last letterbox left in its input.
+type blazeInput struct {
+	model   BlazeFaceModel
+	w, h    int
+	anchors []Anchor
+	rgb     []byte   // byte input, for models that are not BlazeFaceFillers
 	padded  padState // what letterboxInto left in the model's input
 }
 
-// NewBlazeFace wraps model. The caller keeps ownership of model.
-func NewBlazeFace(model BlazeFaceModel, cfg BlazeFaceConfig) (*BlazeFace, error) {
+// NewBlazeFace wraps model, whose input is square. shapes are the same
+// network converted for other input shapes, with the square's side as
+// their long one (256×160 beside 256²): a frame goes to the smallest input
+// that holds it at the scale the square would, so detection does not
+// change, only the padding the network runs over. Regions always use the
+// square. The caller keeps ownership of the models.
+func NewBlazeFace(model BlazeFaceModel, cfg BlazeFaceConfig, shapes ...BlazeFaceModel) (*BlazeFace, error) {
 	cfg = cfg.withDefaults()
 	if model == nil {
 		return nil, errors.New("facetrack: blazeface needs a model")
 	}
-	size := model.InputSize()
-	if size < 16 || size%16 != 0 {
-		return nil, fmt.Errorf("facetrack: blazeface input size %d must be a positive multiple of 16", size)
+	size, h := model.InputSize()
+	if size < 16 || size%16 != 0 || h != size {
+		return nil, fmt.Errorf("facetrack: blazeface input %dx%d must be square, its side a positive multiple of 16", size, h)
 	}
 	if !(cfg.MinScore > 0 && cfg.MinScore < 1) || !(cfg.NMSIoU > 0 && cfg.NMSIoU < 1) || cfg.MaxFaces < 1 {
 		return nil, fmt.Errorf("facetrack: blazeface config out of range: MinScore %.3g and NMSIoU %.3g must be in (0, 1), MaxFaces %d >= 1", cfg.MinScore, cfg.NMSIoU, cfg.MaxFaces)
 	}
-	return &BlazeFace{cfg: cfg, model: model, size: size, anchors: GenerateAnchors(size),
-		resized: gocv.NewMat(), rgb: make([]byte, size*size*3)}, nil
+	b := &BlazeFace{cfg: cfg, size: size, resized: gocv.NewMat()}
+	for i, m := range append([]BlazeFaceModel{model}, shapes...) {
+		if m == nil {
+			return nil, fmt.Errorf("facetrack: blazeface shape %d has no model", i)
+		}
+		w, h := m.InputSize()
+		// The stride-8 grid's cells must tile the input, and the long side
+		// must be the square's, for the same anchors at the same scale.
+		if max(w, h) != size || w%(size/8) != 0 || h%(size/8) != 0 {
+			return nil, fmt.Errorf("facetrack: blazeface shape %d is %dx%d: want its long side %d (the square's) and both sides multiples of %d", i, w, h, size, size/8)
+		}
+		b.inputs = append(b.inputs, &blazeInput{model: m, w: w, h: h, anchors: GenerateAnchors(w, h), rgb: make([]byte, w*h*3)})
+	}
+	return b, nil
+}
+
+// inputFor is the smallest input that holds a W×H picture at the square's
+// scale (the square itself for 4:3, portrait or square frames).
+func (b *BlazeFace) inputFor(W, H int) *blazeInput {
+	best := b.inputs[0]
+	s := float64(b.size) / float64(max(W, H))
+	nw, nh := max(1, int(math.Round(float64(W)*s))), max(1, int(math.Round(float64(H)*s)))
+	for _, in := range b.inputs[1:] {
+		if nw <= in.w && nh <= in.h && in.w*in.h < best.w*best.h {
+			best = in
+		}
+	}
+	return best
 }
 
 // Name is the configured name.
@@ -142,7 +185,7 @@ func (b *BlazeFace) Detect(img gocv.Mat) ([]Detection, error) {
 		return nil, err
 	}
 	defer release()
-	return b.detectIn(src, 0, 0, 0)
+	return b.detectIn(b.inputFor(src.Cols(), src.Rows()), src, 0, 0, 0)
 }
 
 // DetectRegions runs the detector on each region of img (source pixels,
@@ -174,7 +217,7 @@ func (b *BlazeFace) DetectRegions(img gocv.Mat, rois []Rect) ([]Detection, error
 			x1, y1 = x0+tw, y0+th
 		}
 		sub := src.Region(image.Rect(x0, y0, x1, y1))
-		dets, err := b.detectIn(sub, float64(x0), float64(y0), k)
+		dets, err := b.detectIn(b.inputs[0], sub, float64(x0), float64(y0), k)
 		sub.Close()
 		if err != nil {
 			return nil, err
@@ -217,17 +260,18 @@ func (b *BlazeFace) frame(img gocv.Mat) (gocv.Mat, func(), error) {
 	return asBGR(img)
 }
 
-// detectIn detects in src (a frame, or a region of one at offX, offY) and
-// returns boxes in frame pixels, clipped to src. shrink is resize's.
-func (b *BlazeFace) detectIn(src gocv.Mat, offX, offY float64, shrink int) ([]Detection, error) {
-	lb, logits, regs, err := b.infer(src, shrink)
+// detectIn detects in src (a frame, or a region of one at offX, offY) with
+// input in and returns boxes in frame pixels, clipped to src. shrink is
+// resize's.
+func (b *BlazeFace) detectIn(in *blazeInput, src gocv.Mat, offX, offY float64, shrink int) ([]Detection, error) {
+	lb, logits, regs, err := b.infer(in, src, shrink)
 	if err != nil {
 		return nil, fmt.Errorf("facetrack: %s: %w", b.cfg.Name, err)
 	}
-	if len(logits) != len(b.anchors) || len(regs) != 16*len(b.anchors) {
-		return nil, fmt.Errorf("facetrack: %s returned %d scores and %d regressors, want %d and %d", b.cfg.Name, len(logits), len(regs), len(b.anchors), 16*len(b.anchors))
+	if len(logits) != len(in.anchors) || len(regs) != 16*len(in.anchors) {
+		return nil, fmt.Errorf("facetrack: %s (%dx%d) returned %d scores and %d regressors, want %d and %d", b.cfg.Name, in.w, in.h, len(logits), len(regs), len(in.anchors), 16*len(in.anchors))
 	}
-	dets := decodeBlazeFace(b.anchors, logits, regs, b.cfg.MinScore)
+	dets := decodeBlazeFace(in.anchors, logits, regs, b.cfg.MinScore)
 	dets = weightedNMS(dets, b.cfg.NMSIoU, b.cfg.MaxFaces)
 	W, H := float64(src.Cols()), float64(src.Rows())
 	out := make([]Detection, 0, len(dets))
@@ -250,22 +294,22 @@ func (b *BlazeFace) detectIn(src gocv.Mat, offX, offY float64, shrink int) ([]De
 	return out, nil
 }
 
-// infer letterboxes src into the model's input and runs it.
-func (b *BlazeFace) infer(src gocv.Mat, shrink int) (letterbox, []float32, []float32, error) {
-	if f, ok := b.model.(BlazeFaceFiller); ok {
+// infer letterboxes src into in's model's input and runs it.
+func (b *BlazeFace) infer(in *blazeInput, src gocv.Mat, shrink int) (letterbox, []float32, []float32, error) {
+	if f, ok := in.model.(BlazeFaceFiller); ok {
 		var lb letterbox
 		logits, regs, err := f.InferFill(func(dst []float32, k, bias float32) error {
 			var err error
-			lb, err = b.letterboxInto(src, dst, k, bias, shrink)
+			lb, err = b.letterboxInto(in, src, dst, k, bias, shrink)
 			return err
 		})
 		return lb, logits, regs, err
 	}
-	lb, err := b.letterbox(src, shrink)
+	lb, err := b.letterbox(in, src, shrink)
 	if err != nil {
 		return lb, nil, nil, err
 	}
-	logits, regs, err := b.model.Infer(b.rgb)
+	logits, regs, err := in.model.Infer(in.rgb)
 	return lb, logits, regs, err
 }
 

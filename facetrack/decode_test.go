@@ -11,7 +11,7 @@ import (
 // the threshold's and keeps exactly what scoring every anchor keeps, at
 // thresholds and logits on either side of the cut, boundary included.
 func TestDecodeBlazeFaceSkipsOnlyWhatScoringDrops(t *testing.T) {
-	anchors := GenerateAnchors(256) // blazeface-back's 896
+	anchors := GenerateAnchors(256, 256) // blazeface-back's 896
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, minScore := range []float32{0, 0.3, 0.5, 0.75, 0.99} {
 		logit := float32(-100)

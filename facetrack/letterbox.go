@@ -8,8 +8,8 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// The letterbox: how a frame (or a region of it) becomes BlazeFace's square
-// input, scaled to fit, centred and padded with black.
+// The letterbox: how a frame (or a region of it) becomes BlazeFace's input,
+// scaled to fit, centred and padded with black.
 
 // letterbox is the mapping from input pixels back to source pixels:
 // src = (in - off) / scale.
@@ -31,23 +31,23 @@ type padState struct {
 }
 
 // letterboxInto is letterbox writing the model's values straight into dst
-// (size×size×3 floats): padding is black (bias), each resized BGR pixel is
+// (w×h×3 floats): padding is black (bias), each resized BGR pixel is
 // written as RGB·k + bias, one pass and no allocation.
-func (b *BlazeFace) letterboxInto(src gocv.Mat, dst []float32, k, bias float32, shrink int) (letterbox, error) {
-	lb, pix, nw, nh, err := b.resize(src, shrink)
+func (b *BlazeFace) letterboxInto(in *blazeInput, src gocv.Mat, dst []float32, k, bias float32, shrink int) (letterbox, error) {
+	lb, pix, nw, nh, err := b.resize(in, src, shrink)
 	if err != nil {
 		return lb, err
 	}
-	if len(dst) != b.size*b.size*3 {
-		return lb, fmt.Errorf("facetrack: blazeface input has %d values, want %d", len(dst), b.size*b.size*3)
+	if len(dst) != in.w*in.h*3 {
+		return lb, fmt.Errorf("facetrack: blazeface input has %d values, want %d (%dx%d)", len(dst), in.w*in.h*3, in.w, in.h)
 	}
 	var lut [256]float32 // the value of each byte: 256 multiply-adds instead of one per channel
 	for i := range lut {
 		lut[i] = float32(i)*k + bias
 	}
 	ox, oy := int(lb.offX), int(lb.offY)
-	row := b.size * 3
-	b.pad(dst, bias, ox, oy, nw, nh)
+	row := in.w * 3
+	in.pad(dst, bias, ox, oy, nw, nh)
 	for y := range nh {
 		d := dst[(y+oy)*row : (y+oy+1)*row]
 		s := pix[y*nw*3 : (y+1)*nw*3]
@@ -59,13 +59,13 @@ func (b *BlazeFace) letterboxInto(src gocv.Mat, dst []float32, k, bias float32, 
 	return lb, nil
 }
 
-// pad sets every value of dst (size×size×3) outside the picture's place
+// pad sets every value of dst (w×h×3) outside the picture's place
 // (ox, oy, nw×nh pixels) to bias. Into the buffer it padded last time, with
 // the same bias, only what was picture then and is padding now is written;
 // the corners are checked first, so a buffer someone else wrote is padded
 // whole.
-func (b *BlazeFace) pad(dst []float32, bias float32, ox, oy, nw, nh int) {
-	row := b.size * 3
+func (in *blazeInput) pad(dst []float32, bias float32, ox, oy, nw, nh int) {
+	row := in.w * 3
 	fill := func(d []float32) {
 		for i := range d {
 			d[i] = bias
@@ -88,13 +88,13 @@ func (b *BlazeFace) pad(dst []float32, bias float32, ox, oy, nw, nh int) {
 			}
 		}
 	}
-	p := b.padded
+	p := in.padded
 	last := len(dst) - 1
 	same := p.buf == &dst[0] && p.n == len(dst) && p.bias == bias
 	if same { // the buffer's corners are still padding unless the picture covered them
-		for _, c := range [][2]int{{0, 0}, {b.size - 1, 0}, {0, b.size - 1}, {b.size - 1, b.size - 1}} {
+		for _, c := range [][2]int{{0, 0}, {in.w - 1, 0}, {0, in.h - 1}, {in.w - 1, in.h - 1}} {
 			inside := c[0] >= p.ox && c[0] < p.ox+p.nw && c[1] >= p.oy && c[1] < p.oy+p.nh
-			if i := (c[1]*b.size + c[0]) * 3; !inside && (dst[i] != bias || dst[min(i+2, last)] != bias) {
+			if i := (c[1]*in.w + c[0]) * 3; !inside && (dst[i] != bias || dst[min(i+2, last)] != bias) {
 				same = false
 			}
 		}
@@ -102,16 +102,17 @@ func (b *BlazeFace) pad(dst []float32, bias float32, ox, oy, nw, nh int) {
 	if same {
 		fillOutside(p.ox, p.oy, p.ox+p.nw, p.oy+p.nh)
 	} else {
-		fillOutside(0, 0, b.size, b.size)
+		fillOutside(0, 0, in.w, in.h)
 	}
-	b.padded = padState{buf: &dst[0], n: len(dst), bias: bias, ox: ox, oy: oy, nw: nw, nh: nh}
+	in.padded = padState{buf: &dst[0], n: len(dst), bias: bias, ox: ox, oy: oy, nw: nw, nh: nh}
 }
 
-// resize scales src to fit the input square into b.resized and returns its
-// pixels and the mapping back. shrink > 0 shrinks by exactly that whole
-// factor instead (src's sides its multiples, regionFactor), which may
-// leave it short of the square.
-func (b *BlazeFace) resize(src gocv.Mat, shrink int) (letterbox, []byte, int, int, error) {
+// resize scales src to fit in's input into b.resized and returns its
+// pixels and the mapping back. The scale is the square's (its side over
+// src's long side), which inputFor makes in's too. shrink > 0 shrinks by
+// exactly that whole factor instead (src's sides its multiples,
+// regionFactor), which may leave it short of the square.
+func (b *BlazeFace) resize(in *blazeInput, src gocv.Mat, shrink int) (letterbox, []byte, int, int, error) {
 	W, H := src.Cols(), src.Rows()
 	s := float64(b.size) / float64(max(W, H))
 	nw, nh := max(1, int(math.Round(float64(W)*s))), max(1, int(math.Round(float64(H)*s)))
@@ -144,23 +145,26 @@ func (b *BlazeFace) resize(src gocv.Mat, shrink int) (letterbox, []byte, int, in
 			return letterbox{}, nil, 0, 0, err
 		}
 	}
-	ox, oy := (b.size-nw)/2, (b.size-nh)/2
+	if nw > in.w || nh > in.h {
+		return letterbox{}, nil, 0, 0, fmt.Errorf("facetrack: blazeface: a %dx%d picture does not fit the %dx%d input", nw, nh, in.w, in.h)
+	}
+	ox, oy := (in.w-nw)/2, (in.h-nh)/2
 	// per-axis scale as the resize applied it (rounding differs by < 1 px)
 	return letterbox{sx: float64(nw) / float64(W), sy: float64(nh) / float64(H), offX: float64(ox), offY: float64(oy)}, pix, nw, nh, nil
 }
 
-// letterbox scales src to fit the input square, centres it and writes RGB
-// bytes into b.rgb (black padding): for models that take bytes.
-func (b *BlazeFace) letterbox(src gocv.Mat, shrink int) (letterbox, error) {
-	lb, pix, nw, nh, err := b.resize(src, shrink)
+// letterbox scales src to fit in's input, centres it and writes RGB bytes
+// into in.rgb (black padding): for models that take bytes.
+func (b *BlazeFace) letterbox(in *blazeInput, src gocv.Mat, shrink int) (letterbox, error) {
+	lb, pix, nw, nh, err := b.resize(in, src, shrink)
 	if err != nil {
 		return lb, err
 	}
 	ox, oy := int(lb.offX), int(lb.offY)
-	clear(b.rgb)
+	clear(in.rgb)
 	for y := range nh {
 		row := pix[y*nw*3 : (y+1)*nw*3]
-		dst := b.rgb[((y+oy)*b.size+ox)*3:]
+		dst := in.rgb[((y+oy)*in.w+ox)*3:]
 		for x := range nw {
 			dst[3*x], dst[3*x+1], dst[3*x+2] = row[3*x+2], row[3*x+1], row[3*x]
 		}

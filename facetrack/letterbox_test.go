@@ -11,7 +11,7 @@ import (
 // then bytes to floats), as before BlazeFaceFiller.
 type byteModel struct{ size int }
 
-func (m byteModel) InputSize() int { return m.size }
+func (m byteModel) InputSize() (w, h int) { return m.size, m.size }
 func (m byteModel) Infer(rgb []byte) ([]float32, []float32, error) {
 	return nil, nil, nil
 }
@@ -32,18 +32,18 @@ func TestLetterboxIntoMatchesTwoPasses(t *testing.T) {
 	defer frame.Close()
 	const k, bias = 2.0 / 255, -1
 	dst := make([]float32, 256*256*3)
-	lb1, err := b.letterboxInto(frame, dst, k, bias, 0)
+	lb1, err := b.letterboxInto(b.inputs[0], frame, dst, k, bias, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb2, err := b.letterbox(frame, 0)
+	lb2, err := b.letterbox(b.inputs[0], frame, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if lb1 != lb2 {
 		t.Fatalf("mappings differ: %+v vs %+v", lb1, lb2)
 	}
-	for i, v := range b.rgb {
+	for i, v := range b.inputs[0].rgb {
 		if want := float32(v)*k + bias; dst[i] != want {
 			t.Fatalf("value %d: %v, two passes give %v", i, dst[i], want)
 		}
@@ -98,11 +98,11 @@ func TestLetterboxIntoRepadsOnlyWhatChanged(t *testing.T) {
 		if st.before != nil {
 			st.before()
 		}
-		if _, err := b.letterboxInto(st.src, dst, 2.0/255, st.bias, st.shrink); err != nil {
+		if _, err := b.letterboxInto(b.inputs[0], st.src, dst, 2.0/255, st.bias, st.shrink); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
 		want := make([]float32, len(dst))
-		if _, err := ref.letterboxInto(st.src, want, 2.0/255, st.bias, st.shrink); err != nil {
+		if _, err := ref.letterboxInto(ref.inputs[0], st.src, want, 2.0/255, st.bias, st.shrink); err != nil {
 			t.Fatalf("%s, fresh buffer: %v", st.name, err)
 		}
 		for i := range want {
@@ -124,7 +124,7 @@ func BenchmarkLetterboxOnePass(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := bf.letterboxInto(frame, dst, 2.0/255, -1, 0); err != nil {
+		if _, err := bf.letterboxInto(bf.inputs[0], frame, dst, 2.0/255, -1, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -138,10 +138,10 @@ func BenchmarkLetterboxTwoPasses(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := bf.letterbox(frame, 0); err != nil {
+		if _, err := bf.letterbox(bf.inputs[0], frame, 0); err != nil {
 			b.Fatal(err)
 		}
-		for i, v := range bf.rgb {
+		for i, v := range bf.inputs[0].rgb {
 			dst[i] = float32(v)*(2.0/255) - 1
 		}
 	}
@@ -150,10 +150,16 @@ func BenchmarkLetterboxTwoPasses(b *testing.B) {
 // captureModel takes bytes and keeps the last input; it finds nothing.
 type captureModel struct {
 	size, anchors int
+	w, h          int // a non-square input; size is then unused
 	rgb           []byte
 }
 
-func (m *captureModel) InputSize() int { return m.size }
+func (m *captureModel) InputSize() (w, h int) {
+	if m.w != 0 {
+		return m.w, m.h
+	}
+	return m.size, m.size
+}
 func (m *captureModel) Infer(rgb []byte) ([]float32, []float32, error) {
 	m.rgb = append(m.rgb[:0], rgb...)
 	logits := make([]float32, m.anchors)
@@ -198,7 +204,7 @@ func TestDetectRegionsShrinksByAWholeFactor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	m.anchors = len(b.anchors)
+	m.anchors = len(b.inputs[0].anchors)
 	frame := noiseFrame(1280, 720)
 	defer frame.Close()
 	// 390×390 at (301, 97): factor 4, trimmed to 388 from (302, 98); 97 px
@@ -231,6 +237,82 @@ func TestDetectRegionsShrinksByAWholeFactor(t *testing.T) {
 					t.Fatalf("input (%d, %d) channel %d: %d, want %d", x, y, c, got, want)
 				}
 			}
+		}
+	}
+}
+
+// Each frame goes to the smallest input that holds it at the square's
+// scale: 16:9 and 16:10 to 256×160, portrait to 160×256, the rest (4:3,
+// square) to the square.
+func TestInputForPicksTheSmallestThatHolds(t *testing.T) {
+	b, err := NewBlazeFace(&captureModel{size: 256}, BlazeFaceConfig{}, &captureModel{w: 256, h: 160}, &captureModel{w: 160, h: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, c := range []struct{ W, H, w, h int }{
+		{1280, 720, 256, 160},
+		{1920, 1080, 256, 160},
+		{1920, 1200, 256, 160}, // 16:10: exactly 160 rows
+		{2560, 1080, 256, 160},
+		{640, 480, 256, 256}, // 4:3: 192 rows, more than the wide input holds
+		{720, 528, 256, 256},
+		{1000, 1000, 256, 256},
+		{720, 1280, 160, 256},
+	} {
+		in := b.inputFor(c.W, c.H)
+		if in.w != c.w || in.h != c.h {
+			t.Errorf("a %dx%d frame goes to %dx%d, want %dx%d", c.W, c.H, in.w, in.h, c.w, c.h)
+		}
+	}
+	for _, bad := range []*captureModel{{w: 256, h: 100}, {w: 128, h: 128}, {w: 512, h: 256}} {
+		if _, err := NewBlazeFace(&captureModel{size: 256}, BlazeFaceConfig{}, bad); err == nil {
+			t.Errorf("a %dx%d shape beside a 256 square was accepted", bad.w, bad.h)
+		}
+	}
+}
+
+// The wide input holds the very picture the square does, centred between
+// 8 rows of black instead of 56.
+func TestWideInputIsTheSquaresPicture(t *testing.T) {
+	sqModel, wideModel := &captureModel{size: 256, anchors: 896}, &captureModel{w: 256, h: 160, anchors: 560}
+	sq, err := NewBlazeFace(sqModel, BlazeFaceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	shaped, err := NewBlazeFace(&captureModel{size: 256, anchors: 896}, BlazeFaceConfig{}, wideModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shaped.Close()
+	if n := len(shaped.inputs[1].anchors); n != 560 {
+		t.Fatalf("256x160 has %d anchors, want 16·10·2 + 8·5·6 = 560", n)
+	}
+	frame := noiseFrame(1280, 720)
+	defer frame.Close()
+	if _, err := sq.Detect(frame); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shaped.Detect(frame); err != nil {
+		t.Fatal(err)
+	}
+	if len(wideModel.rgb) != 256*160*3 {
+		t.Fatalf("the wide model got %d bytes, want 256x160x3", len(wideModel.rgb))
+	}
+	const row = 256 * 3
+	for y := range 160 {
+		got := wideModel.rgb[y*row : (y+1)*row]
+		if y < 8 || y >= 152 {
+			for _, v := range got {
+				if v != 0 {
+					t.Fatalf("wide row %d is not black padding", y)
+				}
+			}
+			continue
+		}
+		if want := sqModel.rgb[(y+48)*row : (y+49)*row]; string(got) != string(want) {
+			t.Fatalf("wide row %d differs from the square's row %d", y, y+48)
 		}
 	}
 }

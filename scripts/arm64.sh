@@ -175,7 +175,7 @@ cmd_test() {
 	(cd "$root" && qemu "$bin" doctor 2>&1) | tee "$out/doctor.txt"
 	grep -q '^ok    onnxruntime' "$out/doctor.txt" || die "doctor: ONNX Runtime did not load under qemu"
 	local v
-	for v in blazeface-back blazeface-front; do # the arm64 conversion, not the AVX-512 one
+	for v in blazeface-back blazeface-back-wide blazeface-front; do # the arm64 conversion, not the AVX-512 one
 		grep -q "^ok    model $v .*models/arm64/$v.onnx (arm64)\$" "$out/doctor.txt" ||
 			die "doctor: the arm64 binary did not pick models/arm64/$v (run scripts/setup.sh: scripts/models.sh converts it)"
 	done

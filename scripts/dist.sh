@@ -32,7 +32,7 @@ d=$tmp/$name
 mkdir -p "$d/bin" "$d/lib" "$d/models" "$d/systemd" "$d/licenses"
 cp "$exe" "$d/bin/edgemo"
 cp "$ort" "$d/lib/libonnxruntime.so.1"
-fast_models=(emotion emotion-int8 blazeface-back blazeface-front facemesh faceres faceres-int8 antispoof antispoof-int8)
+fast_models=(emotion emotion-int8 blazeface-back blazeface-back-wide blazeface-front facemesh faceres faceres-int8 antispoof antispoof-int8)
 # Each model's variant for this architecture where scripts/models.sh makes
 # one (models/arm64/: BlazeFace without the AVX-512 channel padding),
 # flattened into the archive's models/; its manifest must name no other

@@ -47,6 +47,8 @@ convert_tfjs models/emotion.manifest.json deps/human-models/models/emotion.json
 # face models of the fast tier (issue 5): detector, mesh, attributes, liveness
 convert_tfjs models/blazeface-front.manifest.json deps/human-models/models/blazeface-front.json
 convert_tfjs models/blazeface-back.manifest.json deps/human-models/models/blazeface-back.json
+# the same network for 16:9 frames (--input-hw 160,256): 5/8 of the pixels
+convert_tfjs models/blazeface-back-wide.manifest.json deps/human-models/models/blazeface-back.json
 convert_tfjs models/facemesh.manifest.json deps/human-models/models/facemesh.json
 convert_tfjs models/faceres.manifest.json deps/human-models/models/faceres.json
 convert_tfjs models/antispoof.manifest.json deps/human-models/models/antispoof.json
@@ -56,6 +58,7 @@ convert_tfjs models/antispoof.manifest.json deps/human-models/models/antispoof.j
 # on NEON (scripts/arm64.sh insncount).
 convert_tfjs models/arm64/blazeface-front.manifest.json deps/human-models/models/blazeface-front.json
 convert_tfjs models/arm64/blazeface-back.manifest.json deps/human-models/models/blazeface-back.json
+convert_tfjs models/arm64/blazeface-back-wide.manifest.json deps/human-models/models/blazeface-back.json
 convert_tfjs models/arm64/facemesh.manifest.json deps/human-models/models/facemesh.json
 
 # int8 variants (docs/int8.md): a converted model quantised with its

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Convert a TF.js graph model (model.json + weight shards) to ONNX.
 
-    /usr/bin/python3 scripts/tfjs2onnx.py MODEL.json OUT.onnx [--opset 13] [--pad-channels N] [--prelu-as-conv]
+    /usr/bin/python3 scripts/tfjs2onnx.py MODEL.json OUT.onnx [--opset 13] [--pad-channels N] [--prelu-as-conv] [--input-hw H,W]
 
 Needs only numpy and onnx (Debian python3-onnx / python3-numpy).
 
@@ -156,9 +156,10 @@ class Tensor:
 
 
 class Converter:
-    def __init__(self, model_json, weights):
+    def __init__(self, model_json, weights, input_hw=None):
         self.model = model_json
         self.weights = weights
+        self.input_hw = input_hw  # (H, W) replacing the 4-D input's own
         self.nodes = []
         self.inits = []
         self.init_names = set()
@@ -312,6 +313,8 @@ def check_nhwc(n):
 def op_placeholder(c, n):
     dims = [int(d.get("size", -1)) for d in n["attr"]["shape"]["shape"].get("dim", [])]
     name = n["name"]
+    if c.input_hw and len(dims) == 4:
+        dims[1], dims[2] = c.input_hw
     onnx_shape = [d if d >= 0 else ("batch" if i == 0 else "%s_%d" % (name, i)) for i, d in enumerate(dims)]
     c.inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, onnx_shape))
     if len(dims) == 4:
@@ -559,6 +562,14 @@ def op_reshape(c, n):
     x = c.get(n["input"][0])
     shape = [int(s) for s in c.const_value(n["input"][1])]
     out = n["name"]
+    if c.input_hw and -1 not in shape and len(shape) >= 2 and all(d >= 0 for d in x.shape):
+        # A TF.js graph bakes its input size into Reshape targets (BlazeFace's
+        # [1, 512, 16] for 256x256): at another input size the dimension that
+        # counts positions, the one after the batch, follows the input.
+        total, rest = int(np.prod(x.shape)), int(np.prod(shape)) // shape[1]
+        if rest == 0 or total % rest:
+            raise ConvertError("node %s: Reshape to %s does not follow --input-hw (input %s)" % (n["name"], shape, x.shape))
+        shape[1] = total // rest
     s = c.add_init(out + "/__shape", np.array(shape, np.int64))
     c.node("Reshape", [c.to_nhwc(x), s], [out], out)
     known = [d for d in x.shape]
@@ -1043,13 +1054,13 @@ def prelu_as_convs(model):
 
 
 
-def convert(model_path, opset=13, pad_align=0, prelu_as_conv=False):
+def convert(model_path, opset=13, pad_align=0, prelu_as_conv=False, input_hw=None):
     with open(model_path) as f:
         model_json = json.load(f)
     if model_json.get("format") not in (None, "graph-model"):
         raise ConvertError("%s: format %r, want graph-model" % (model_path, model_json.get("format")))
     weights = load_weights(model_path, model_json.get("weightsManifest", []))
-    c = Converter(model_json, weights)
+    c = Converter(model_json, weights, input_hw)
     graph = c.convert()
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name=PRODUCER, producer_version=PRODUCER_VERSION)
@@ -1074,9 +1085,19 @@ def main():
                     help="zero-pad activation channels to multiples of N (16: ORT's AVX-512 NCHWc block); same function, fewer layout reorders")
     ap.add_argument("--prelu-as-conv", action="store_true",
                     help="per-channel PRelu as depthwise 1x1 convolutions, which ORT's AVX-512 NCHWc layout fuses; same function, fewer layout reorders")
+    ap.add_argument("--input-hw", metavar="H,W",
+                    help="convert for this input height and width instead of the graph's (BlazeFace 256x256 as 160,256 for 16:9 frames); every SAME padding is recomputed for it")
     args = ap.parse_args()
+    hw = None
+    if args.input_hw:
+        try:
+            hw = tuple(int(v) for v in args.input_hw.split(","))
+        except ValueError:
+            hw = ()
+        if len(hw) != 2 or min(hw) < 1:
+            ap.error("--input-hw %r: want H,W, two positive integers" % args.input_hw)
     try:
-        model = convert(args.model_json, args.opset, args.pad_channels, args.prelu_as_conv)
+        model = convert(args.model_json, args.opset, args.pad_channels, args.prelu_as_conv, hw)
     except (ConvertError, KeyError, ValueError, OSError) as e:
         print("tfjs2onnx: %s: %s" % (args.model_json, e), file=sys.stderr)
         return 1

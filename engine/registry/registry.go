@@ -23,6 +23,10 @@ type Part struct {
 	// Int8 is the manifest base name of the model's int8 variant, measured
 	// to hold against Manifest's (docs/int8.md); models.precision picks it.
 	Int8 string
+	// Shapes are manifest base names of Manifest's network converted for
+	// other input shapes (a detector's 256×160 for 16:9 frames); each frame
+	// runs on the smallest that holds it at the square's scale.
+	Shapes []string
 	// ORT is ONNX Runtime's provider name (providers only).
 	ORT string
 	// Aliases are other accepted spellings (compared case-insensitively).
@@ -39,7 +43,7 @@ type List struct {
 
 // Detectors are the face detectors (cameras.<name>.detector, --detector).
 var Detectors = List{Kind: "detector", Parts: []Part{
-	{Name: "blazeface-back", Default: true, Manifest: "blazeface-back", Task: "face-detection", Help: "far and near faces"},
+	{Name: "blazeface-back", Default: true, Manifest: "blazeface-back", Shapes: []string{"blazeface-back-wide"}, Task: "face-detection", Help: "far and near faces; 16:9 frames run a 256×160 conversion, 5/8 of the square's Run"},
 	{Name: "blazeface-front", Manifest: "blazeface-front", Task: "face-detection", Help: "near faces, kiosks; 4x cheaper"},
 	{Name: "haar", Help: "OpenCV Haar cascade, no model; chosen when a cascade is named"},
 }}
@@ -224,6 +228,9 @@ func Markdown() string {
 				model = "`models/" + p.Manifest + ".manifest.json`"
 				if p.Int8 != "" {
 					model += " (int8: `models/" + p.Int8 + ".manifest.json`)"
+				}
+				for _, sh := range p.Shapes {
+					model += " (16:9 frames: `models/" + sh + ".manifest.json`)"
 				}
 			case p.ORT != "":
 				model = "`" + p.ORT + "`"

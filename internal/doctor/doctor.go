@@ -111,7 +111,7 @@ func Run(o parts.Options, log *slog.Logger) []Check {
 			}
 			continue // haar: checked above
 		}
-		for _, name := range []string{part.Manifest, part.Int8} {
+		for _, name := range append([]string{part.Manifest, part.Int8}, part.Shapes...) {
 			if name == "" {
 				continue
 			}

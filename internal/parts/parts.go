@@ -182,7 +182,11 @@ func NewDetector(o Options, log *slog.Logger) (facetrack.Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	bf, err := facetrack.NewBlazeFace(run, facetrack.BlazeFaceConfig{Name: name})
+	shapes, release, err := openShapes(o, part, threads, log, release)
+	if err != nil {
+		return nil, err
+	}
+	bf, err := facetrack.NewBlazeFace(run, facetrack.BlazeFaceConfig{Name: name}, shapes...)
 	if err != nil {
 		return nil, errors.Join(err, release())
 	}
@@ -199,6 +203,44 @@ func NewDetector(o Options, log *slog.Logger) (facetrack.Detector, error) {
 		return nil, errors.Join(err, d.Close())
 	}
 	return &regionDetector{d}, nil
+}
+
+// openShapes opens part's other input shapes (registry.Part.Shapes) on
+// shared sessions and returns them with a release that also calls
+// release. A shape whose manifest is missing (a models/ folder from before
+// it, or the user's own) is left out with a warning: the square input
+// detects the same faces, at a larger Run.
+func openShapes(o Options, part registry.Part, threads int, log *slog.Logger, release func() error) ([]facetrack.BlazeFaceModel, func() error, error) {
+	var shapes []facetrack.BlazeFaceModel
+	releases := []func() error{release}
+	all := func() error {
+		var errs []error
+		for _, r := range releases {
+			errs = append(errs, r())
+		}
+		return errors.Join(errs...)
+	}
+	for _, name := range part.Shapes {
+		path := o.FaceManifest(name)
+		if !fileExists(path) {
+			l := log
+			if l == nil {
+				l = slog.Default()
+			}
+			l.Warn("detector input shape missing: every frame runs on the square input", "detector", part.Name, "want", path, "fix", "run scripts/setup.sh (scripts/models.sh makes it)")
+			continue
+		}
+		m, err := engine.LoadManifest(path)
+		if err != nil {
+			return nil, nil, errors.Join(fmt.Errorf("detector %s: %w", part.Name, err), all())
+		}
+		run, rel, err := shareRunner(o, m, threads, log)
+		if err != nil {
+			return nil, nil, errors.Join(fmt.Errorf("detector %s: %w", part.Name, err), all())
+		}
+		shapes, releases = append(shapes, run), append(releases, rel)
+	}
+	return shapes, all, nil
 }
 
 // blazeDetector owns one camera's BlazeFace detectors and its hold on

@@ -1,6 +1,10 @@
 package parts
 
 import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -17,7 +21,7 @@ func openSessions() int {
 }
 
 // TestDetectorsShareSessions: cameras' detectors run on one session per
-// model (back and front), detect in parallel with the same result as a
+// model (back, its 16:9 shape and front), detect in parallel with the same result as a
 // detector alone, and the sessions close with the last detector, not the
 // first.
 func TestDetectorsShareSessions(t *testing.T) {
@@ -35,8 +39,8 @@ func TestDetectorsShareSessions(t *testing.T) {
 		}
 		dets = append(dets, d)
 	}
-	if n := openSessions(); n != 2 {
-		t.Fatalf("4 detectors hold %d sessions, want 2 (blazeface-back and its front-model region verifier)", n)
+	if n := openSessions(); n != 3 {
+		t.Fatalf("4 detectors hold %d sessions, want 3 (blazeface-back, its 16:9 shape and the front-model region verifier)", n)
 	}
 	want, err := dets[0].Detect(img)
 	if err != nil || len(want) == 0 {
@@ -89,5 +93,34 @@ func TestDetectorsShareSessions(t *testing.T) {
 	defer d.Close()
 	if got, err := d.Detect(img); err != nil || len(got) != len(want) {
 		t.Fatalf("a detector after all closed: %v (%v)", got, err)
+	}
+}
+
+// A models folder without the detector's 16:9 shape (made before it, or the
+// user's own) still detects, on the square input, and says what is missing.
+func TestDetectorWithoutItsWideShape(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(testenv.Root(), "models")
+	for _, n := range []string{"blazeface-back", "blazeface-front"} {
+		for _, f := range []string{n + ".manifest.json", n + ".onnx"} {
+			if err := os.Symlink(filepath.Join(src, f), filepath.Join(dir, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	d, err := NewDetector(Options{ORTLib: testenv.ORTLib(t), Providers: []string{"cpu"}, ModelsDir: dir}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if !strings.Contains(logs.String(), "detector input shape missing") || !strings.Contains(logs.String(), "blazeface-back-wide.manifest.json") {
+		t.Errorf("no warning naming the missing shape:\n%s", logs.String())
+	}
+	img := gocv.IMRead(testenv.Media(t, "messi5.jpg"), gocv.IMReadColor) // 16:10
+	defer img.Close()
+	if got, err := d.Detect(img); err != nil || len(got) == 0 {
+		t.Fatalf("no face in messi5.jpg on the square input: %v (%v)", got, err)
 	}
 }

@@ -99,10 +99,10 @@ func cmdRun(args []string) error {
 		return fmt.Errorf("%s: cannot read the image", *frame)
 	}
 	defer img.Close()
-	s := r.InputSize()
+	w, h := r.InputSize()
 	small := gocv.NewMat()
 	defer small.Close()
-	gocv.Resize(img, &small, image.Point{X: s, Y: s}, 0, 0, gocv.InterpolationLinear)
+	gocv.Resize(img, &small, image.Point{X: w, Y: h}, 0, 0, gocv.InterpolationLinear)
 	gocv.CvtColor(small, &small, gocv.ColorBGRToRGB)
 	rgb := small.ToBytes()
 	var best float32

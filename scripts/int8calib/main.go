@@ -328,7 +328,7 @@ func (t *tapped) record(outs [][]float32) {
 }
 
 // InputSize implements facetrack.BlazeFaceModel.
-func (t *tapped) InputSize() int { return t.size }
+func (t *tapped) InputSize() (w, h int) { return t.size, t.size }
 
 // Infer implements facetrack.BlazeFaceModel (unused: InferFill is taken).
 func (t *tapped) Infer([]byte) ([]float32, []float32, error) {
