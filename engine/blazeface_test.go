@@ -11,15 +11,22 @@ import (
 	"github.com/edgemo/edgemo/internal/testenv"
 )
 
-func newTestBlazeFace(t testing.TB, name string) *facetrack.BlazeFace {
+func newTestBlazeFace(t testing.TB, name string, shapes ...string) *facetrack.BlazeFace {
 	t.Helper()
 	rt := newTestRuntime(t, quietLogger())
-	r, err := NewBlazeFaceRunner(rt, faceManifest(t, name))
-	if err != nil {
-		t.Fatal(err)
+	open := func(name string) *BlazeFaceRunner {
+		r, err := NewBlazeFaceRunner(rt, faceManifest(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
 	}
-	t.Cleanup(func() { r.Close() })
-	d, err := facetrack.NewBlazeFace(r, facetrack.BlazeFaceConfig{Name: name})
+	var more []facetrack.BlazeFaceModel
+	for _, s := range shapes {
+		more = append(more, open(s))
+	}
+	d, err := facetrack.NewBlazeFace(open(name), facetrack.BlazeFaceConfig{Name: name}, more...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgemo/edgemo/engine/registry"
 )
 
 // TestBlazeFaceArm64VariantSameBoxes: the arm64 conversion of each detector
@@ -14,7 +16,8 @@ import (
 // detections in the same order, boxes and keypoints within 1e-3 px, scores
 // within 1e-5. Padding adds zero channels and identity convolutions, so
 // only float32 summation order may differ. Both run here on amd64's ORT;
-// the arm64 binary's own trees are compared by scripts/arm64.sh test.
+// the arm64 binary's own trees are compared by scripts/arm64.sh test. Each
+// detector has its other input shapes (blazeface-back-wide) beside it.
 func TestBlazeFaceArm64VariantSameBoxes(t *testing.T) {
 	const boxTol, scoreTol = 1e-3, 1e-5
 	for _, name := range []string{"blazeface-front", "blazeface-back"} {
@@ -25,7 +28,14 @@ func TestBlazeFaceArm64VariantSameBoxes(t *testing.T) {
 			if m := faceManifest(t, "arm64/"+name); m.Target != "arm64" || len(m.Source.ConverterArgs) != 0 {
 				t.Fatalf("models/arm64/%s: target %q, converter args %v: want the unpadded arm64 variant", name, m.Target, m.Source.ConverterArgs)
 			}
-			padded, plain := newTestBlazeFace(t, name), newTestBlazeFace(t, "arm64/"+name)
+			// With the detector's other input shapes, as the daemon opens it
+			// (messi5.jpg, 16:10, runs blazeface-back-wide).
+			part, _ := registry.Detectors.Get(name)
+			arm := make([]string, len(part.Shapes))
+			for i, s := range part.Shapes {
+				arm[i] = "arm64/" + s
+			}
+			padded, plain := newTestBlazeFace(t, name, part.Shapes...), newTestBlazeFace(t, "arm64/"+name, arm...)
 			var frames, faces int
 			var maxBox, maxScore float64
 			for _, media := range []string{"astronaut.png", "messi5.jpg", "Megamind.avi", "vtest.avi"} {
