@@ -41,11 +41,17 @@ type recallRow struct {
 	kpOutside, kpTotal                      int
 }
 
-// forEachFrame calls fn on every frame of a clip, or once for an image.
+// forEachFrame calls fn on every frame of a clip, or once for an image,
+// of the sample media.
 func forEachFrame(t testing.TB, media string, fn func(i int, img gocv.Mat)) {
 	t.Helper()
-	path := testenv.Media(t, media)
-	if strings.HasSuffix(media, ".avi") {
+	forEachFrameAt(t, testenv.Media(t, media), fn)
+}
+
+// forEachFrameAt is forEachFrame for a file at path.
+func forEachFrameAt(t testing.TB, path string, fn func(i int, img gocv.Mat)) {
+	t.Helper()
+	if strings.HasSuffix(path, ".avi") || strings.HasSuffix(path, ".mp4") {
 		vc, err := gocv.VideoCaptureFile(path)
 		if err != nil {
 			t.Fatal(err)

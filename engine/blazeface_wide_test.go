@@ -75,27 +75,12 @@ func TestBlazeFaceWideFindsTheSquaresFaces(t *testing.T) {
 		for i := range b {
 			b[i].Box.Y -= 5
 		}
-		used := make([]bool, len(b))
-		for _, da := range a {
-			best, bi := 0.0, -1
-			for j, db := range b {
-				if iou := da.Box.IoU(db.Box); !used[j] && iou > best {
-					best, bi = iou, j
-				}
-			}
-			if best < 0.5 {
-				shiftLost++
-				continue
-			}
-			used[bi] = true
-			if da.Score >= 0.5 {
-				shiftIoU = min(shiftIoU, best)
-				shiftDScore = max(shiftDScore, math.Abs(float64(da.Score-b[bi].Score)))
-			}
-		}
-		for j := range b {
-			if !used[j] {
-				shiftExtra++
+		m := matchFaces(a, b)
+		shiftLost, shiftExtra = shiftLost+len(m.onlyA), shiftExtra+len(m.onlyB)
+		for _, p := range m.pairs {
+			if a[p.a].Score >= 0.5 {
+				shiftIoU = min(shiftIoU, p.iou)
+				shiftDScore = max(shiftDScore, math.Abs(float64(a[p.a].Score-b[p.b].Score)))
 			}
 		}
 	}
@@ -110,31 +95,20 @@ func TestBlazeFaceWideFindsTheSquaresFaces(t *testing.T) {
 			t.Fatal(err)
 		}
 		shift(img, a)
-		used := make([]bool, len(b))
-		for _, da := range a {
-			best, bi := 0.0, -1
-			for j, db := range b {
-				if iou := da.Box.IoU(db.Box); !used[j] && iou > best {
-					best, bi = iou, j
-				}
-			}
-			if best < 0.5 {
-				weakLost++
-				unmatched(what, "square", da, img.Rows())
-				continue
-			}
-			used[bi] = true
-			if da.Score < 0.5 {
-				continue
-			}
-			strong++
-			minIoU = min(minIoU, best)
-			maxDScore = max(maxDScore, math.Abs(float64(da.Score-b[bi].Score)))
+		m := matchFaces(a, b)
+		for _, i := range m.onlyA {
+			weakLost++
+			unmatched(what, "square", a[i], img.Rows())
 		}
-		for j, db := range b {
-			if !used[j] {
-				weakExtra++
-				unmatched(what, "wide", db, img.Rows())
+		for _, j := range m.onlyB {
+			weakExtra++
+			unmatched(what, "wide", b[j], img.Rows())
+		}
+		for _, p := range m.pairs {
+			if a[p.a].Score >= 0.5 {
+				strong++
+				minIoU = min(minIoU, p.iou)
+				maxDScore = max(maxDScore, math.Abs(float64(a[p.a].Score-b[p.b].Score)))
 			}
 		}
 	}
@@ -147,18 +121,11 @@ func TestBlazeFaceWideFindsTheSquaresFaces(t *testing.T) {
 	}
 	// The 16:9 stream the streams benchmark plays, and 16:9 cuts of the
 	// 4:3 and square samples at their top, middle and bottom.
-	vc, err := gocv.VideoCaptureFile(testenv.Path(t, "deps/streams/megamind-720p.mp4"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vc.Close()
-	img := gocv.NewMat()
-	defer img.Close()
-	for i := 0; vc.Read(&img) && !img.Empty(); i++ {
+	forEachFrameAt(t, testenv.Path(t, "deps/streams/megamind-720p.mp4"), func(i int, img gocv.Mat) {
 		if i%3 == 0 {
 			compare(fmt.Sprintf("megamind-720p.mp4 frame %d", i), img)
 		}
-	}
+	})
 	forEachFrame(t, "Megamind.avi", func(i int, img gocv.Mat) {
 		if i%3 == 0 {
 			for _, y0 := range []int{0, img.Rows()} {
@@ -186,4 +153,41 @@ func TestBlazeFaceWideFindsTheSquaresFaces(t *testing.T) {
 		inputs, strong, minIoU, maxDScore, weakLost, weakExtra)
 	t.Logf("square moved 1 input pixel against square: min IoU %.3f, |Δscore| max %.3f; weak boxes lost %d, new %d",
 		shiftIoU, shiftDScore, shiftLost, shiftExtra)
+}
+
+// faceMatch pairs two lists of detections, each of a with the unused one
+// of b it overlaps most (IoU ≥ 0.5), in a's order.
+type faceMatch struct {
+	pairs        []facePair
+	onlyA, onlyB []int // indices with no partner
+}
+
+type facePair struct {
+	a, b int
+	iou  float64
+}
+
+func matchFaces(a, b []facetrack.Detection) faceMatch {
+	var m faceMatch
+	used := make([]bool, len(b))
+	for i, da := range a {
+		best, bi := 0.0, -1
+		for j, db := range b {
+			if iou := da.Box.IoU(db.Box); !used[j] && iou > best {
+				best, bi = iou, j
+			}
+		}
+		if best < 0.5 {
+			m.onlyA = append(m.onlyA, i)
+			continue
+		}
+		used[bi] = true
+		m.pairs = append(m.pairs, facePair{i, bi, best})
+	}
+	for j := range b {
+		if !used[j] {
+			m.onlyB = append(m.onlyB, j)
+		}
+	}
+	return m
 }

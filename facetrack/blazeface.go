@@ -159,12 +159,18 @@ func NewBlazeFace(model BlazeFaceModel, cfg BlazeFaceConfig, shapes ...BlazeFace
 	return b, nil
 }
 
+// fit is the size a W×H picture letterboxes to at the square's scale (its
+// side over the picture's long one).
+func (b *BlazeFace) fit(W, H int) (nw, nh int) {
+	s := float64(b.size) / float64(max(W, H))
+	return max(1, int(math.Round(float64(W)*s))), max(1, int(math.Round(float64(H)*s)))
+}
+
 // inputFor is the smallest input that holds a W×H picture at the square's
 // scale (the square itself for 4:3, portrait or square frames).
 func (b *BlazeFace) inputFor(W, H int) *blazeInput {
 	best := b.inputs[0]
-	s := float64(b.size) / float64(max(W, H))
-	nw, nh := max(1, int(math.Round(float64(W)*s))), max(1, int(math.Round(float64(H)*s)))
+	nw, nh := b.fit(W, H)
 	for _, in := range b.inputs[1:] {
 		if nw <= in.w && nh <= in.h && in.w*in.h < best.w*best.h {
 			best = in

@@ -3,7 +3,6 @@ package facetrack
 import (
 	"fmt"
 	"image"
-	"math"
 
 	"gocv.io/x/gocv"
 )
@@ -115,7 +114,7 @@ func (in *blazeInput) pad(dst []float32, bias float32, ox, oy, nw, nh int) {
 func (b *BlazeFace) resize(in *blazeInput, src gocv.Mat, shrink int) (letterbox, []byte, int, int, error) {
 	W, H := src.Cols(), src.Rows()
 	s := float64(b.size) / float64(max(W, H))
-	nw, nh := max(1, int(math.Round(float64(W)*s))), max(1, int(math.Round(float64(H)*s)))
+	nw, nh := b.fit(W, H)
 	if shrink > 0 {
 		if W%shrink != 0 || H%shrink != 0 || max(W, H) > shrink*b.size {
 			return letterbox{}, nil, 0, 0, fmt.Errorf("facetrack: blazeface shrink of a %dx%d region by %d: want its sides multiples of it, at most %d× the input", W, H, shrink, shrink)
